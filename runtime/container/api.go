@@ -109,6 +109,20 @@ type Config struct {
 	Defaults Limits
 	// Logger receives the runtime's logs and the containers' output.
 	Logger *slog.Logger
+
+	// DockerHost is the Engine API address (e.g. "unix:///var/run/docker.sock");
+	// empty means DOCKER_HOST or the default socket.
+	DockerHost string
+	// NoDocker makes a runtime without Docker: only grpc: instances can
+	// start, and New does not reconcile.
+	NoDocker bool
+	// PublishPort makes the runtime reach a container through its function
+	// port published on 127.0.0.1 (as upstream does, but never on 0.0.0.0)
+	// instead of dialling the container's bridge address directly (the
+	// default; see the benchmark in doc.go for why).
+	PublishPort bool
+	// LogLines is how many output lines each instance keeps (default 500).
+	LogLines int
 }
 
 // Limits are a container's resource limits; zero means unlimited.

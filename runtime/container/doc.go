@@ -1,3 +1,75 @@
 // Package container runs EDGELESS function instances as Docker containers
 // and serves the GuestAPIHost API they call back into.
+//
+// # Instances
+//
+// Runtime.Start takes a code string. "container:<image>" (split at the
+// first colon, so "container:localhost:5000/fn:1.0" names the image
+// "localhost:5000/fn:1.0") starts a container from a local image: the image
+// is never pulled, and a missing one is ErrImageNotFound naming it. The
+// container is named "edgeless-<function id>", labelled with LabelNodeID,
+// LabelInstanceID, LabelFunctionClass, LabelImage and LabelStarted, runs
+// docker-init as PID 1 (signals reach the function) with no-new-privileges,
+// and gets the memory, CPU and pids limits of Config.Defaults overridden by
+// the annotations AnnotationMemory, AnnotationCPUs and AnnotationPids. Its
+// output goes to the node's log (attribute "instance") and to a ring that
+// Instance.Logs returns. "grpc:http://<host>:<port>" attaches to an already
+// running GuestAPIFunction server; no Docker is involved.
+//
+// The runtime then calls Boot (retrying with backoff from 2 ms under
+// Config.BootTimeout, failing at once with the exit code and last output if
+// the container ends) and Init (init payload and saved state). Cast and
+// Call are forwarded under Config.CallTimeout. The engine's wait tells the
+// runtime at once when a container ends: pending and later calls fail with
+// an ExitError, the container is removed and StartSpec.OnExit is called.
+// Stop sends the Stop RPC (Config.StopTimeout), then SIGTERM, then after
+// Config.StopGrace removes the container by force. Every failure after the
+// container was created removes it; New removes the containers of an
+// earlier run of the same node (Reconcile).
+//
+// # Reaching containers
+//
+// By default the runtime dials the container's address on Docker's bridge
+// network, so the function port is never published on the host. With
+// Config.PublishPort it is published on 127.0.0.1 only, never on 0.0.0.0.
+// The cold-start benchmark (BenchmarkColdStart) measures both.
+//
+// # The GuestAPIHost server
+//
+// Runtime.Serve serves GuestAPIHost (gRPC over h2c, gRPC-Web and Connect)
+// on a listener that containers can reach, normally on the bridge gateway
+// (BridgeGateway). Each request is routed by its originator to that
+// instance's InstanceHost. There is no global lock: requests of different
+// instances, and nested calls (A calls B, which calls back into A), run
+// concurrently. Messages up to 2 GiB are read (upstream has no limit; the
+// Go default would be 4 MiB).
+//
+// Differences from upstream, all deliberate: an unknown originator is
+// NOT_FOUND instead of a silent drop; Slf returns the caller's own id
+// instead of a fixed "none" id; DelayedCast accepts a missing metadata and
+// is dropped if its instance stops first; payloads are bytes end to end, and
+// a payload the destination cannot carry is INVALID_ARGUMENT rather than a
+// panic. A cast to an unmapped alias is accepted, dropped, logged and
+// counted (Instance.Info().DroppedCasts, Runtime.DroppedCasts), as upstream
+// does; a call to one answers CALL_RET_ERR.
+//
+// # Who may call as an instance
+//
+// Upstream trusts the originator field, so any container could act as any
+// instance. Here a request is accepted only from the instance's own
+// connection peer; otherwise it is PERMISSION_DENIED:
+//
+//   - a container instance's requests must come from its container's
+//     address on the bridge network (the server sees each container's own
+//     address as the peer);
+//   - a grpc: instance has no container; its requests must come from an
+//     address of the node's host itself (loopback or an address of one of
+//     its interfaces). No container can pass this check, but any process on
+//     the host can: grpc: is meant for debugging and for functions that the
+//     operator runs next to the node.
+//
+// Slf carries no originator, so it identifies the caller by address alone:
+// a container by its bridge address; a process on the host only while
+// exactly one grpc: instance runs (otherwise FAILED_PRECONDITION: such a
+// function should remember the id it received in Boot).
 package container

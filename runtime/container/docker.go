@@ -1,0 +1,204 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	dcontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+)
+
+// Labels put on every container the runtime creates. The reconciler and the
+// test helpers find a node's containers by LabelNodeID.
+const (
+	LabelNodeID        = "edgeless.node-id"
+	LabelInstanceID    = "edgeless.instance-id"
+	LabelFunctionClass = "edgeless.function-class"
+	LabelImage         = "edgeless.image"
+	LabelStarted       = "edgeless.started"
+)
+
+// ContainerNamePrefix starts the name of every container the runtime
+// creates; the rest is the instance's function UUID.
+const ContainerNamePrefix = "edgeless-"
+
+// dockerTimeout bounds one Engine API request that does not wait for a
+// container (create, start, inspect, kill, remove, list).
+const dockerTimeout = 30 * time.Second
+
+// containerAPI is the part of the Engine API the runtime uses.
+type containerAPI interface {
+	ContainerCreate(ctx context.Context, options client.ContainerCreateOptions) (client.ContainerCreateResult, error)
+	ContainerStart(ctx context.Context, container string, options client.ContainerStartOptions) (client.ContainerStartResult, error)
+	ContainerInspect(ctx context.Context, container string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	ContainerKill(ctx context.Context, container string, options client.ContainerKillOptions) (client.ContainerKillResult, error)
+	ContainerRemove(ctx context.Context, container string, options client.ContainerRemoveOptions) (client.ContainerRemoveResult, error)
+	ContainerWait(ctx context.Context, container string, options client.ContainerWaitOptions) client.ContainerWaitResult
+	ContainerLogs(ctx context.Context, container string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
+	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
+	NetworkInspect(ctx context.Context, network string, options client.NetworkInspectOptions) (client.NetworkInspectResult, error)
+	Close() error
+}
+
+var _ containerAPI = (*client.Client)(nil)
+
+// newDockerClient connects to the engine at host (empty: DOCKER_HOST or
+// the default socket), negotiating the API version, so engines older than
+// the client (API 1.41) work.
+func newDockerClient(host string) (*client.Client, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	c, err := client.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	return c, nil
+}
+
+// createParams is what createContainer needs.
+type createParams struct {
+	name    string
+	image   string
+	labels  map[string]string
+	port    uint16
+	publish bool // publish the port on 127.0.0.1
+	limits  Limits
+}
+
+// createContainer creates (does not start) a function's container. A
+// missing image gives ErrImageNotFound naming the image.
+func createContainer(ctx context.Context, api containerAPI, p createParams) (string, error) {
+	port, ok := network.PortFrom(p.port, network.TCP)
+	if !ok {
+		return "", fmt.Errorf("create container %s: bad port %d", p.name, p.port)
+	}
+	yes := true
+	hc := &dcontainer.HostConfig{
+		// docker-init (tini) as PID 1 forwards signals to the function and
+		// reaps zombies.
+		Init:        &yes,
+		SecurityOpt: []string{"no-new-privileges"},
+		Resources: dcontainer.Resources{
+			Memory:   p.limits.MemoryBytes,
+			NanoCPUs: p.limits.NanoCPUs,
+		},
+	}
+	if p.limits.MemoryBytes > 0 {
+		hc.MemorySwap = p.limits.MemoryBytes // no swap beyond the limit
+	}
+	if p.limits.PidsLimit > 0 {
+		pids := p.limits.PidsLimit
+		hc.PidsLimit = &pids
+	}
+	if p.publish {
+		hc.PortBindings = network.PortMap{port: {{HostIP: netip.AddrFrom4([4]byte{127, 0, 0, 1})}}}
+	}
+	res, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: p.name,
+		Config: &dcontainer.Config{
+			Image:        p.image,
+			Labels:       p.labels,
+			ExposedPorts: network.PortSet{port: {}},
+		},
+		HostConfig: hc,
+	})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("create container %s: %w: %s", p.name, ErrImageNotFound, p.image)
+		}
+		return "", fmt.Errorf("create container %s from image %s: %w", p.name, p.image, err)
+	}
+	return res.ID, nil
+}
+
+// containerEndpoint reads, from an inspect result, the address at which the
+// function's port is reached: the container's bridge address, or the
+// 127.0.0.1 port it is published on.
+func containerEndpoint(ins dcontainer.InspectResponse, port uint16, publish bool) (ip netip.Addr, hostPort netip.AddrPort, err error) {
+	ns := ins.NetworkSettings
+	if ns == nil {
+		return netip.Addr{}, netip.AddrPort{}, errors.New("no network settings")
+	}
+	if ep, ok := ns.Networks["bridge"]; ok && ep != nil && ep.IPAddress.IsValid() {
+		ip = ep.IPAddress
+	} else {
+		for _, ep := range ns.Networks {
+			if ep != nil && ep.IPAddress.IsValid() {
+				ip = ep.IPAddress
+				break
+			}
+		}
+	}
+	if !ip.IsValid() {
+		return netip.Addr{}, netip.AddrPort{}, errors.New("container has no IP address")
+	}
+	if !publish {
+		return ip, netip.AddrPortFrom(ip, port), nil
+	}
+	p, _ := network.PortFrom(port, network.TCP)
+	for _, b := range ns.Ports[p] {
+		if !b.HostIP.IsLoopback() {
+			continue
+		}
+		n, err := strconv.ParseUint(b.HostPort, 10, 16)
+		if err != nil {
+			continue
+		}
+		return ip, netip.AddrPortFrom(b.HostIP, uint16(n)), nil
+	}
+	return netip.Addr{}, netip.AddrPort{}, fmt.Errorf("port %d is not published on 127.0.0.1", port)
+}
+
+// removeContainer force-removes a container; a container that is already
+// gone is not an error.
+func removeContainer(ctx context.Context, api containerAPI, id string) error {
+	_, err := api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		// A removal already in progress is fine too.
+		if cerrdefs.IsConflict(err) {
+			return nil
+		}
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return nil
+}
+
+// BridgeGateway returns the gateway address of Docker's default bridge
+// network (e.g. 172.17.0.1): the address on which the GuestAPIHost server
+// must listen for containers to reach it.
+func BridgeGateway(ctx context.Context) (netip.Addr, error) {
+	c, err := newDockerClient("")
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer c.Close()
+	return bridgeGateway(ctx, c)
+}
+
+func bridgeGateway(ctx context.Context, api containerAPI) (netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	defer cancel()
+	res, err := api.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("inspect network bridge: %w", err)
+	}
+	for _, c := range res.Network.IPAM.Config {
+		if c.Gateway.IsValid() && c.Gateway.Is4() {
+			return c.Gateway, nil
+		}
+	}
+	for _, c := range res.Network.IPAM.Config {
+		if c.Gateway.IsValid() {
+			return c.Gateway, nil
+		}
+	}
+	return netip.Addr{}, errors.New("network bridge has no gateway address")
+}

@@ -1,0 +1,79 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Errors returned by the runtime.
+var (
+	// ErrImageNotFound: the image of a container: code string is not on
+	// the host. The runtime never pulls.
+	ErrImageNotFound = errors.New("image not found locally (the runtime never pulls; load or build it first)")
+	// ErrBadCode: the code string is neither container:<image> nor
+	// grpc:<url>.
+	ErrBadCode = errors.New("bad function code")
+	// ErrBadAnnotation: a resource annotation has a value the runtime cannot
+	// use.
+	ErrBadAnnotation = errors.New("bad annotation")
+	// ErrInstanceStopped: the instance was stopped; calls to it fail.
+	ErrInstanceStopped = errors.New("instance stopped")
+	// ErrInstanceNotRunning: the instance has not finished starting, or has
+	// ended.
+	ErrInstanceNotRunning = errors.New("instance not running")
+	// ErrRuntimeClosed: Close was called; no instance can start.
+	ErrRuntimeClosed = errors.New("container runtime closed")
+	// ErrDuplicateInstance: an instance with the same ID is already known.
+	ErrDuplicateInstance = errors.New("instance already exists")
+)
+
+// ExitError says that an instance's container ended on its own. Calls that
+// were pending, and calls made afterwards, fail with it.
+type ExitError struct {
+	Info ExitInfo
+}
+
+// Error implements error.
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("instance %s/%s ended: %s (exit code %d)",
+		e.Info.ID.NodeID, e.Info.ID.FunctionID, e.Info.Reason, e.Info.ExitCode)
+}
+
+// BootError says that an instance did not come up: its container exited
+// while booting, or Boot did not succeed before the deadline.
+type BootError struct {
+	ID    InstanceID
+	Image string
+	// Exited is true when the container ended during the boot; ExitCode
+	// and Reason are then set.
+	Exited   bool
+	ExitCode int
+	Reason   string
+	// LastLogs are the last lines the container wrote.
+	LastLogs []string
+	// Err is the underlying cause (the last Boot error, or the deadline).
+	Err error
+}
+
+// Error implements error.
+func (e *BootError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "boot instance %s", e.ID.FunctionID)
+	if e.Image != "" {
+		fmt.Fprintf(&b, " (image %s)", e.Image)
+	}
+	if e.Exited {
+		fmt.Fprintf(&b, ": container %s with exit code %d while booting", e.Reason, e.ExitCode)
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if len(e.LastLogs) > 0 {
+		fmt.Fprintf(&b, "; last output: %s", strings.Join(e.LastLogs, " | "))
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying cause.
+func (e *BootError) Unwrap() error { return e.Err }

@@ -1,0 +1,240 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultBootTimeout = 30 * time.Second
+	DefaultInitTimeout = 30 * time.Second
+	DefaultCallTimeout = 60 * time.Second
+	DefaultStopTimeout = 2 * time.Second
+	DefaultStopGrace   = 2 * time.Second
+)
+
+// Runtime runs a node's container function instances and serves the
+// GuestAPIHost API they call back into. Its registry holds no lock across
+// calls: each instance has its own state, and requests of different
+// instances proceed concurrently.
+type Runtime struct {
+	cfg    Config
+	log    *slog.Logger
+	docker containerAPI // nil with Config.NoDocker
+
+	// instances maps InstanceID to *Instance, from Start until the
+	// instance is torn down.
+	instances sync.Map
+	// byPeer maps a container's bridge address (netip.Addr) to its
+	// *Instance, for Slf.
+	byPeer sync.Map
+
+	// life guards closed against Start registering an instance while
+	// Close collects them; it is never held across a call.
+	life   sync.RWMutex
+	closed bool
+
+	droppedCasts atomic.Int64
+}
+
+// New returns a Runtime for cfg. Unless cfg.NoDocker is set it connects to
+// the Docker engine (negotiating the API version) and removes every
+// container labelled with cfg.NodeID, in any state: they were left by an
+// earlier run of this node, which tracks none of them now.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	r := &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("component", "container-runtime"))}
+	if cfg.NoDocker {
+		return r, nil
+	}
+	c, err := newDockerClient(cfg.DockerHost)
+	if err != nil {
+		return nil, err
+	}
+	r.docker = c
+	if err := r.reconcile(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// fill validates the configuration and sets defaults.
+func (c *Config) fill() error {
+	if _, err := uuid.Parse(c.NodeID); err != nil {
+		return fmt.Errorf("container runtime config: node id %q: %w", c.NodeID, err)
+	}
+	c.NodeID = uuid.MustParse(c.NodeID).String()
+	u, err := url.Parse(c.GuestAPIHostURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("container runtime config: guest_api_host_url %q: want http://<ip>:<port>", c.GuestAPIHostURL)
+	}
+	for _, d := range []struct {
+		p   *time.Duration
+		def time.Duration
+	}{
+		{&c.BootTimeout, DefaultBootTimeout},
+		{&c.InitTimeout, DefaultInitTimeout},
+		{&c.CallTimeout, DefaultCallTimeout},
+		{&c.StopTimeout, DefaultStopTimeout},
+		{&c.StopGrace, DefaultStopGrace},
+	} {
+		if *d.p <= 0 {
+			*d.p = d.def
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.LogLines <= 0 {
+		c.LogLines = defaultLogLines
+	}
+	return nil
+}
+
+// Serve serves GuestAPIHost (gRPC over h2c, gRPC-Web and Connect) on ln
+// until ctx is done, then shuts the server down. It closes ln.
+func (r *Runtime) Serve(ctx context.Context, ln net.Listener) error {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	mux := http.NewServeMux()
+	mux.Handle(r.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		Protocols:         &p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		HTTP2: &http.HTTP2Config{
+			// Nested calls hold a stream each while they wait.
+			MaxConcurrentStreams: 1000,
+		},
+		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve guest api host on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve guest api host on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Start creates an instance from spec and returns once it has been booted
+// and initialized. On any failure nothing is left behind: the container
+// (if created) is removed.
+func (r *Runtime) Start(ctx context.Context, spec StartSpec) (*Instance, error) {
+	i, err := r.newInstance(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.register(i); err != nil {
+		return nil, err
+	}
+	if err := i.start(ctx); err != nil {
+		i.teardown(err, StateFailed)
+		return nil, err
+	}
+	return i, nil
+}
+
+// register adds i to the registry unless the runtime is closed or the id
+// is taken.
+func (r *Runtime) register(i *Instance) error {
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed {
+		return fmt.Errorf("start instance %s: %w", i.id.FunctionID, ErrRuntimeClosed)
+	}
+	if _, loaded := r.instances.LoadOrStore(i.id, i); loaded {
+		return fmt.Errorf("start instance %s: %w", i.id.FunctionID, ErrDuplicateInstance)
+	}
+	return nil
+}
+
+// deregister removes i from the registry.
+func (r *Runtime) deregister(i *Instance) {
+	r.instances.CompareAndDelete(i.id, i)
+	if cn := i.conn.Load(); cn != nil && cn.peer.IsValid() {
+		r.byPeer.CompareAndDelete(cn.peer, i)
+	}
+}
+
+// Instance returns the live instance with the given id.
+func (r *Runtime) Instance(id InstanceID) (*Instance, bool) {
+	v, ok := r.instances.Load(id)
+	if !ok {
+		return nil, false
+	}
+	return v.(*Instance), true
+}
+
+// Instances returns the instances that are starting, running or stopping.
+func (r *Runtime) Instances() []*Instance {
+	var out []*Instance
+	r.instances.Range(func(_, v any) bool {
+		out = append(out, v.(*Instance))
+		return true
+	})
+	return out
+}
+
+// DroppedCasts counts the casts to unmapped aliases dropped so far, over all
+// instances.
+func (r *Runtime) DroppedCasts() int64 { return r.droppedCasts.Load() }
+
+// Close stops every instance, removes its container and releases the
+// Docker connection. Start fails afterwards. It returns once every
+// instance is gone, or when ctx is done.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.life.Lock()
+	already := r.closed
+	r.closed = true
+	r.life.Unlock()
+
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, i := range r.Instances() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := i.Stop(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if r.docker != nil && !already && len(errs) == 0 {
+		if err := r.docker.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close docker client: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
