@@ -1,0 +1,236 @@
+package config
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Config is the node's configuration, one field per TOML section.
+type Config struct {
+	// General holds the node's identity, its server URLs and the
+	// orchestrator it registers with.
+	General General `toml:"general"`
+	// Telemetry configures the Prometheus endpoint and the performance
+	// samples sent to the orchestrator.
+	Telemetry Telemetry `toml:"telemetry"`
+	// WasmRuntime is accepted for compatibility with upstream configs; this
+	// node has no WASM runtime, so enabled = true is an error.
+	WasmRuntime WasmRuntime `toml:"wasm_runtime"`
+	// ContainerRuntime configures the runtime that runs functions as Docker
+	// containers.
+	ContainerRuntime ContainerRuntime `toml:"container_runtime"`
+	// Dataplane configures event delivery between instances.
+	Dataplane Dataplane `toml:"dataplane"`
+	// Resources is accepted for compatibility with upstream configs; this node
+	// has no resource providers, so the provider names are ignored (with a
+	// warning).
+	Resources Resources `toml:"resources"`
+	// UserNodeCapabilities overrides the capabilities the node detects.
+	UserNodeCapabilities UserNodeCapabilities `toml:"user_node_capabilities"`
+	// PowerInfo is accepted for compatibility; this node reads no PDU.
+	PowerInfo *PowerInfo `toml:"power_info,omitempty"`
+
+	// pos maps a dotted key to its line in the file it was loaded from.
+	pos map[string]int
+}
+
+// General is the [general] section.
+type General struct {
+	// NodeID is the node's UUID.
+	NodeID string `toml:"node_id"`
+	// AgentURL is where the agent API (FunctionInstance, NodeManagement,
+	// ResourceConfiguration and the admin API) listens.
+	AgentURL string `toml:"agent_url"`
+	// AgentURLAnnounced is the agent URL sent to the orchestrator; empty
+	// means derived from AgentURL.
+	AgentURLAnnounced string `toml:"agent_url_announced"`
+	// InvocationURL is where the data plane (FunctionInvocation) listens.
+	InvocationURL string `toml:"invocation_url"`
+	// InvocationURLAnnounced is the data-plane URL sent to the orchestrator;
+	// empty means derived from InvocationURL.
+	InvocationURLAnnounced string `toml:"invocation_url_announced"`
+	// InvocationURLCoap is upstream's CoAP data plane; not supported, must be
+	// empty.
+	InvocationURLCoap string `toml:"invocation_url_coap,omitempty"`
+	// InvocationURLAnnouncedCoap is upstream's announced CoAP data plane; not
+	// supported, must be empty.
+	InvocationURLAnnouncedCoap string `toml:"invocation_url_announced_coap,omitempty"`
+	// NodeRegisterURL is the orchestrator's NodeRegistration server; empty
+	// means the node does not register (standalone).
+	NodeRegisterURL string `toml:"node_register_url"`
+	// SubscriptionRefreshIntervalSec is the period of UpdateNode.
+	SubscriptionRefreshIntervalSec uint64 `toml:"subscription_refresh_interval_sec"`
+	// StateDir holds the NodeLocal state of functions, one file per state id.
+	StateDir string `toml:"state_dir"`
+}
+
+// Telemetry is the [telemetry] section.
+type Telemetry struct {
+	// MetricsURL is where the Prometheus endpoint listens; empty disables it.
+	MetricsURL string `toml:"metrics_url"`
+	// PerformanceSamples sends timing samples and function logs to the
+	// orchestrator with each UpdateNode.
+	PerformanceSamples bool `toml:"performance_samples"`
+}
+
+// WasmRuntime is the [wasm_runtime] section.
+type WasmRuntime struct {
+	// Enabled must be false: this node has no WASM runtime.
+	Enabled bool `toml:"enabled"`
+}
+
+// ContainerRuntime is the [container_runtime] section.
+type ContainerRuntime struct {
+	// Enabled registers the runtime "CONTAINER".
+	Enabled bool `toml:"enabled"`
+	// GuestAPIHostURL is where the GuestAPIHost server listens and what
+	// containers are told to call. An empty or 0.0.0.0 host means the Docker
+	// bridge gateway (e.g. 172.17.0.1).
+	GuestAPIHostURL string `toml:"guest_api_host_url"`
+	// BootTimeoutSec bounds container start to Boot answered.
+	BootTimeoutSec uint64 `toml:"boot_timeout_sec"`
+	// InitTimeoutSec bounds the Init call.
+	InitTimeoutSec uint64 `toml:"init_timeout_sec"`
+	// CallTimeoutSec bounds each Cast and Call forwarded to a container.
+	CallTimeoutSec uint64 `toml:"call_timeout_sec"`
+	// StopTimeoutSec bounds the Stop call to a container.
+	StopTimeoutSec uint64 `toml:"stop_timeout_sec"`
+	// StopGraceSec is the time between SIGTERM and SIGKILL.
+	StopGraceSec uint64 `toml:"stop_grace_sec"`
+	// DefaultMemory is the memory limit of every container ("" is
+	// unlimited), in bytes or with a unit such as "256MiB".
+	DefaultMemory string `toml:"default_memory"`
+	// DefaultCPUs is the CPU limit of every container (0 is unlimited).
+	DefaultCPUs float64 `toml:"default_cpus"`
+	// DefaultPids is the process limit of every container (0 is unlimited).
+	DefaultPids int64 `toml:"default_pids"`
+}
+
+// Dataplane is the [dataplane] section.
+type Dataplane struct {
+	// CallTimeoutSec bounds how long a call waits for its reply.
+	CallTimeoutSec uint64 `toml:"call_timeout_sec"`
+	// QueueSize is the number of events queued per instance before senders
+	// wait.
+	QueueSize int `toml:"queue_size"`
+}
+
+// Resources is the [resources] section of upstream's config. The node has no
+// resource providers; the keys are accepted so that upstream configs load.
+type Resources struct {
+	PrependHostname     bool                 `toml:"prepend_hostname"`
+	HTTPIngressURL      string               `toml:"http_ingress_url,omitempty"`
+	HTTPIngressProvider string               `toml:"http_ingress_provider,omitempty"`
+	HTTPEgressProvider  string               `toml:"http_egress_provider,omitempty"`
+	HTTPPosterProvider  string               `toml:"http_poster_provider,omitempty"`
+	FileLogProvider     string               `toml:"file_log_provider,omitempty"`
+	RedisProvider       string               `toml:"redis_provider,omitempty"`
+	DDAProvider         string               `toml:"dda_provider,omitempty"`
+	KafkaEgressProvider string               `toml:"kafka_egress_provider,omitempty"`
+	SqlxProvider        string               `toml:"sqlx_provider,omitempty"`
+	FilePusherProvider  *FilePusherProvider  `toml:"file_pusher_provider,omitempty"`
+	OllamaProvider      *OllamaProvider      `toml:"ollama_provider,omitempty"`
+	ServerlessProvider  []ServerlessProvider `toml:"serverless_provider,omitempty"`
+}
+
+// FilePusherProvider is upstream's [resources.file_pusher_provider].
+type FilePusherProvider struct {
+	Directory string `toml:"directory"`
+	Provider  string `toml:"provider"`
+}
+
+// OllamaProvider is upstream's [resources.ollama_provider].
+type OllamaProvider struct {
+	Host                string `toml:"host"`
+	Port                uint16 `toml:"port"`
+	MessagesNumberLimit uint16 `toml:"messages_number_limit"`
+	Provider            string `toml:"provider"`
+}
+
+// ServerlessProvider is upstream's [[resources.serverless_provider]].
+type ServerlessProvider struct {
+	ClassType   string `toml:"class_type"`
+	Version     string `toml:"version"`
+	FunctionURL string `toml:"function_url"`
+	Provider    string `toml:"provider"`
+}
+
+// UserNodeCapabilities is the [user_node_capabilities] section. Each set
+// field overrides the detected value; "hostname=<host>" is always added to
+// Labels.
+type UserNodeCapabilities struct {
+	NumCPUs      *uint32  `toml:"num_cpus,omitempty"`
+	ModelNameCPU *string  `toml:"model_name_cpu,omitempty"`
+	ClockFreqCPU *float32 `toml:"clock_freq_cpu,omitempty"`
+	NumCores     *uint32  `toml:"num_cores,omitempty"`
+	MemSize      *uint32  `toml:"mem_size,omitempty"` // MiB
+	Labels       []string `toml:"labels,omitempty"`
+	IsTEERunning *bool    `toml:"is_tee_running,omitempty"`
+	HasTPM       *bool    `toml:"has_tpm,omitempty"`
+	DiskTotSpace *uint32  `toml:"disk_tot_space,omitempty"` // MiB
+	NumGPUs      *uint32  `toml:"num_gpus,omitempty"`
+	ModelNameGPU *string  `toml:"model_name_gpu,omitempty"`
+	MemSizeGPU   *uint32  `toml:"mem_size_gpu,omitempty"` // MiB
+}
+
+// PowerInfo is upstream's [power_info] section (a PDU's Modbus endpoint).
+type PowerInfo struct {
+	ModbusEndpoint string `toml:"modbus_endpoint"`
+	OutletNumber   uint16 `toml:"outlet_number"`
+}
+
+// Default returns a working configuration with a fresh random node id: the
+// node listens on 127.0.0.1, registers with an orchestrator on
+// 127.0.0.1:7004 and runs container functions, telling them to call back on
+// the Docker bridge gateway. It is what the template holds.
+func Default() *Config {
+	c := base()
+	c.General.NodeID = uuid.NewString()
+	c.ContainerRuntime.Enabled = true
+	return c
+}
+
+// base holds the value of every key that a file leaves out. Sections that
+// upstream treats as optional default to disabled, as upstream does.
+func base() *Config {
+	return &Config{
+		General: General{
+			AgentURL:                       "http://127.0.0.1:7005",
+			AgentURLAnnounced:              "",
+			InvocationURL:                  "http://127.0.0.1:7006",
+			InvocationURLAnnounced:         "",
+			NodeRegisterURL:                "http://127.0.0.1:7004",
+			SubscriptionRefreshIntervalSec: 2,
+			StateDir:                       "function_state",
+		},
+		Telemetry: Telemetry{
+			MetricsURL:         "http://127.0.0.1:7007",
+			PerformanceSamples: false,
+		},
+		ContainerRuntime: ContainerRuntime{
+			Enabled:         false,
+			GuestAPIHostURL: "http://0.0.0.0:7100",
+			BootTimeoutSec:  30,
+			InitTimeoutSec:  30,
+			CallTimeoutSec:  60,
+			StopTimeoutSec:  2,
+			StopGraceSec:    2,
+		},
+		Dataplane: Dataplane{
+			CallTimeoutSec: 60,
+			QueueSize:      1024,
+		},
+		Resources: Resources{PrependHostname: true},
+	}
+}
+
+// RefreshInterval is the period of UpdateNode.
+func (g General) RefreshInterval() time.Duration {
+	return time.Duration(g.SubscriptionRefreshIntervalSec) * time.Second
+}
+
+// CallTimeout bounds how long a call waits for its reply.
+func (d Dataplane) CallTimeout() time.Duration {
+	return time.Duration(d.CallTimeoutSec) * time.Second
+}

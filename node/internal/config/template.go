@@ -1,0 +1,232 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"text/template"
+)
+
+// Template renders c as a commented TOML file that Load reads back as c.
+// Detected capabilities are shown as comments, so that the node keeps
+// detecting them unless the operator sets them.
+func Template(c *Config, detected UserNodeCapabilities) []byte {
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, struct {
+		*Config
+		Detected UserNodeCapabilities
+	}{c, detected}); err != nil {
+		// The template is fixed and its data cannot fail to render.
+		panic(fmt.Sprintf("config template: %v", err))
+	}
+	return b.Bytes()
+}
+
+// WriteTemplate writes Template(c, detected) to path and refuses to
+// overwrite an existing file.
+func WriteTemplate(path string, c *Config, detected UserNodeCapabilities) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cannot overwrite configuration file %s", path)
+	}
+	if err != nil {
+		return fmt.Errorf("write template: %w", err)
+	}
+	if _, err := f.Write(Template(c, detected)); err != nil {
+		f.Close()
+		return fmt.Errorf("write template %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write template %s: %w", path, err)
+	}
+	return nil
+}
+
+// quote renders s as a TOML basic string.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func value(v any) string {
+	switch x := v.(type) {
+	case string:
+		return quote(x)
+	case *string:
+		return quote(*x)
+	case []string:
+		q := make([]string, len(x))
+		for i, s := range x {
+			q[i] = quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64) + floatSuffix(x)
+	case *float32:
+		return strconv.FormatFloat(float64(*x), 'f', -1, 32) + floatSuffix(float64(*x))
+	case *uint32:
+		return strconv.FormatUint(uint64(*x), 10)
+	case *bool:
+		return strconv.FormatBool(*x)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// floatSuffix keeps whole numbers TOML floats ("1.0", not "1").
+func floatSuffix(f float64) string {
+	if f == float64(int64(f)) {
+		return ".0"
+	}
+	return ""
+}
+
+// setOrDetected renders an optional capability: "key = v" when set,
+// "# key = detected" when only detected, "# key =" otherwise.
+func setOrDetected(key string, set, detected any) string {
+	if !isNil(set) {
+		return key + " = " + value(set)
+	}
+	if !isNil(detected) {
+		return "# " + key + " = " + value(detected)
+	}
+	return "# " + key + " ="
+}
+
+func isNil(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case *string:
+		return x == nil
+	case *float32:
+		return x == nil
+	case *uint32:
+		return x == nil
+	case *bool:
+		return x == nil
+	case []string:
+		return x == nil
+	}
+	return false
+}
+
+var tmpl = template.Must(template.New("node.toml").Funcs(template.FuncMap{
+	"v": value, "opt": setOrDetected,
+}).Parse(`# Configuration of edgeless-node, a node of an EDGELESS domain that runs
+# functions as Docker containers. Keys and sections follow upstream's
+# edgeless_node_d; a key left out takes the default written here.
+
+[general]
+# Identity of this node (a UUID). Keep it across restarts.
+node_id = {{v .General.NodeID}}
+# Agent API (FunctionInstance, NodeManagement, ResourceConfiguration, and the
+# admin API under /admin/v1/): where it listens (an IP address; port 0 picks
+# a free port) and the URL sent to the orchestrator. An empty announced URL
+# is derived: the bound IP, or the first non-loopback IPv4 of this host when
+# bound to 0.0.0.0.
+agent_url = {{v .General.AgentURL}}
+agent_url_announced = {{v .General.AgentURLAnnounced}}
+# Data plane (FunctionInvocation), where other nodes send events.
+invocation_url = {{v .General.InvocationURL}}
+invocation_url_announced = {{v .General.InvocationURLAnnounced}}
+# The orchestrator's NodeRegistration server. Empty: do not register.
+node_register_url = {{v .General.NodeRegisterURL}}
+# Seconds between two UpdateNode registrations; the node tells the
+# orchestrator to drop it after twice this time without one.
+subscription_refresh_interval_sec = {{v .General.SubscriptionRefreshIntervalSec}}
+# Directory of the functions' NodeLocal state, one file per state id.
+state_dir = {{v .General.StateDir}}
+
+[telemetry]
+# Prometheus metrics (path /metrics). Empty disables the endpoint.
+metrics_url = {{v .Telemetry.MetricsURL}}
+# Send timing samples and function log entries to the orchestrator.
+performance_samples = {{v .Telemetry.PerformanceSamples}}
+
+[wasm_runtime]
+# This node has no WASM runtime: true is an error.
+enabled = {{v .WasmRuntime.Enabled}}
+
+[container_runtime]
+# Run functions of type "CONTAINER" (code "container:<image>") as Docker
+# containers. The image must be present locally: it is never pulled.
+enabled = {{v .ContainerRuntime.Enabled}}
+# Where the GuestAPIHost server listens, and the URL containers are told to
+# call. Host 0.0.0.0 (or empty) binds and announces the Docker bridge
+# gateway (e.g. 172.17.0.1); 127.0.0.1 cannot be reached from containers.
+# Port 0 picks a free port.
+guest_api_host_url = {{v .ContainerRuntime.GuestAPIHostURL}}
+# Seconds from container start until Boot is answered.
+boot_timeout_sec = {{v .ContainerRuntime.BootTimeoutSec}}
+# Seconds for the Init call.
+init_timeout_sec = {{v .ContainerRuntime.InitTimeoutSec}}
+# Seconds for each Cast or Call forwarded to a container.
+call_timeout_sec = {{v .ContainerRuntime.CallTimeoutSec}}
+# Seconds for the Stop call to a container.
+stop_timeout_sec = {{v .ContainerRuntime.StopTimeoutSec}}
+# Seconds between SIGTERM and SIGKILL when a container is stopped.
+stop_grace_sec = {{v .ContainerRuntime.StopGraceSec}}
+# Limits of every container unless the function's annotations
+# container.memory, container.cpus, container.pids override them.
+# Memory in bytes or with a unit ("256MiB", "1GiB"); "" is unlimited.
+default_memory = {{v .ContainerRuntime.DefaultMemory}}
+# CPUs (e.g. 0.5); 0 is unlimited.
+default_cpus = {{v .ContainerRuntime.DefaultCPUs}}
+# Processes; 0 is unlimited.
+default_pids = {{v .ContainerRuntime.DefaultPids}}
+
+[dataplane]
+# Seconds a call waits for its reply before it fails.
+call_timeout_sec = {{v .Dataplane.CallTimeoutSec}}
+# Events queued per instance before senders wait.
+queue_size = {{v .Dataplane.QueueSize}}
+
+[resources]
+# Accepted for compatibility with upstream configs. This node has no
+# resource providers: provider keys (http_egress_provider, ...) are ignored
+# with a warning.
+prepend_hostname = {{v .Resources.PrependHostname}}
+
+[user_node_capabilities]
+# Capabilities announced to the orchestrator. Each key overrides the value
+# the node detects at start (shown commented out). "hostname=<host>" is
+# always added to labels.
+{{opt "num_cpus" .UserNodeCapabilities.NumCPUs .Detected.NumCPUs}}
+{{opt "model_name_cpu" .UserNodeCapabilities.ModelNameCPU .Detected.ModelNameCPU}}
+{{opt "clock_freq_cpu" .UserNodeCapabilities.ClockFreqCPU .Detected.ClockFreqCPU}}
+{{opt "num_cores" .UserNodeCapabilities.NumCores .Detected.NumCores}}
+# MiB
+{{opt "mem_size" .UserNodeCapabilities.MemSize .Detected.MemSize}}
+{{opt "labels" .UserNodeCapabilities.Labels .Detected.Labels}}
+{{opt "is_tee_running" .UserNodeCapabilities.IsTEERunning .Detected.IsTEERunning}}
+{{opt "has_tpm" .UserNodeCapabilities.HasTPM .Detected.HasTPM}}
+# MiB
+{{opt "disk_tot_space" .UserNodeCapabilities.DiskTotSpace .Detected.DiskTotSpace}}
+{{opt "num_gpus" .UserNodeCapabilities.NumGPUs .Detected.NumGPUs}}
+{{opt "model_name_gpu" .UserNodeCapabilities.ModelNameGPU .Detected.ModelNameGPU}}
+# MiB
+{{opt "mem_size_gpu" .UserNodeCapabilities.MemSizeGPU .Detected.MemSizeGPU}}
+`))

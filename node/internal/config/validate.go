@@ -1,0 +1,261 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// FieldError is a bad value of one key.
+type FieldError struct {
+	// Key is the dotted key, e.g. "general.agent_url".
+	Key string
+	// Msg says what is wrong.
+	Msg string
+}
+
+// Error returns "key: msg".
+func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
+
+// Validate checks every value; the error joins one FieldError per bad key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	check := func(key string, err error) {
+		if err != nil {
+			bad(key, "%v", err)
+		}
+	}
+
+	g := c.General
+	if _, err := uuid.Parse(g.NodeID); err != nil {
+		bad("general.node_id", "want a UUID, got %q", g.NodeID)
+	}
+	check("general.agent_url", checkBind(g.AgentURL))
+	check("general.agent_url_announced", checkAnnounced(g.AgentURLAnnounced))
+	check("general.invocation_url", checkBind(g.InvocationURL))
+	check("general.invocation_url_announced", checkAnnounced(g.InvocationURLAnnounced))
+	if g.InvocationURLCoap != "" {
+		bad("general.invocation_url_coap", "CoAP is not supported by this node; remove the key")
+	}
+	if g.InvocationURLAnnouncedCoap != "" {
+		bad("general.invocation_url_announced_coap", "CoAP is not supported by this node; remove the key")
+	}
+	if g.NodeRegisterURL != "" {
+		if _, err := ParseURL(g.NodeRegisterURL); err != nil {
+			bad("general.node_register_url", "%v", err)
+		}
+	}
+	if g.SubscriptionRefreshIntervalSec < 1 || g.SubscriptionRefreshIntervalSec > 3600 {
+		bad("general.subscription_refresh_interval_sec", "want 1 to 3600 seconds, got %d", g.SubscriptionRefreshIntervalSec)
+	}
+	if strings.TrimSpace(g.StateDir) == "" {
+		bad("general.state_dir", "must not be empty")
+	}
+
+	if c.Telemetry.MetricsURL != "" {
+		check("telemetry.metrics_url", checkBind(c.Telemetry.MetricsURL))
+	}
+	if c.WasmRuntime.Enabled {
+		bad("wasm_runtime.enabled", "this node has no WASM runtime; set it to false (or remove [wasm_runtime])")
+	}
+
+	cr := c.ContainerRuntime
+	if cr.Enabled {
+		check("container_runtime.guest_api_host_url", checkGuestHost(cr.GuestAPIHostURL))
+	}
+	for _, t := range []struct {
+		key string
+		v   uint64
+	}{
+		{"container_runtime.boot_timeout_sec", cr.BootTimeoutSec},
+		{"container_runtime.init_timeout_sec", cr.InitTimeoutSec},
+		{"container_runtime.call_timeout_sec", cr.CallTimeoutSec},
+		{"container_runtime.stop_timeout_sec", cr.StopTimeoutSec},
+		{"container_runtime.stop_grace_sec", cr.StopGraceSec},
+		{"dataplane.call_timeout_sec", c.Dataplane.CallTimeoutSec},
+	} {
+		if t.v < 1 || t.v > 86400 {
+			bad(t.key, "want 1 to 86400 seconds, got %d", t.v)
+		}
+	}
+	if cr.DefaultMemory != "" {
+		if n, err := ParseSize(cr.DefaultMemory); err != nil {
+			bad("container_runtime.default_memory", "%v", err)
+		} else if n < 6<<20 {
+			bad("container_runtime.default_memory", "Docker needs at least 6MiB, got %q", cr.DefaultMemory)
+		}
+	}
+	if cr.DefaultCPUs < 0 || cr.DefaultCPUs > 1024 {
+		bad("container_runtime.default_cpus", "want 0 (unlimited) to 1024, got %g", cr.DefaultCPUs)
+	}
+	if cr.DefaultPids < 0 {
+		bad("container_runtime.default_pids", "want 0 (unlimited) or more, got %d", cr.DefaultPids)
+	}
+	if q := c.Dataplane.QueueSize; q < 1 || q > 1<<20 {
+		bad("dataplane.queue_size", "want 1 to %d, got %d", 1<<20, q)
+	}
+	return errors.Join(errs...)
+}
+
+// Warnings lists settings that are accepted but have no effect on this node,
+// each naming its key (and line, for a loaded file).
+func (c *Config) Warnings() []string {
+	var out []string
+	warn := func(key, msg string) {
+		if line, ok := c.pos[key]; ok {
+			out = append(out, fmt.Sprintf("line %d: %s: %s", line, key, msg))
+			return
+		}
+		out = append(out, key+": "+msg)
+	}
+	const noProviders = "this node has no resource providers; ignored"
+	r := c.Resources
+	for _, p := range []struct{ key, v string }{
+		{"resources.http_ingress_provider", r.HTTPIngressProvider},
+		{"resources.http_egress_provider", r.HTTPEgressProvider},
+		{"resources.http_poster_provider", r.HTTPPosterProvider},
+		{"resources.file_log_provider", r.FileLogProvider},
+		{"resources.redis_provider", r.RedisProvider},
+		{"resources.dda_provider", r.DDAProvider},
+		{"resources.kafka_egress_provider", r.KafkaEgressProvider},
+		{"resources.sqlx_provider", r.SqlxProvider},
+	} {
+		if p.v != "" {
+			warn(p.key, noProviders)
+		}
+	}
+	if r.FilePusherProvider != nil && r.FilePusherProvider.Provider != "" {
+		warn("resources.file_pusher_provider", noProviders)
+	}
+	if r.OllamaProvider != nil && r.OllamaProvider.Provider != "" {
+		warn("resources.ollama_provider", noProviders)
+	}
+	for _, s := range r.ServerlessProvider {
+		if s.Provider != "" {
+			warn("resources.serverless_provider", noProviders)
+			break
+		}
+	}
+	if c.PowerInfo != nil {
+		warn("power_info", "this node reads no PDU; ignored")
+	}
+	if c.General.NodeRegisterURL == "" {
+		warn("general.node_register_url", "empty: the node does not register with an orchestrator")
+	}
+	if !c.ContainerRuntime.Enabled {
+		warn("container_runtime.enabled", "false: this node has no runtime and cannot start functions")
+	}
+	return out
+}
+
+// URL is a parsed http URL of a server or peer.
+type URL struct {
+	// Host is the host as written (an IP literal, a name, or empty).
+	Host string
+	// Addr is the IP address of Host, or the zero Addr when Host is a name
+	// or empty.
+	Addr netip.Addr
+	// Port is the port number.
+	Port uint16
+}
+
+// ParseURL parses "http://HOST:PORT" (an optional trailing "/" is allowed).
+// The port is required; port 0 means "any free port" where the node binds.
+func ParseURL(raw string) (URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return URL{}, fmt.Errorf("want a URL like http://10.0.0.1:7005, got %q", raw)
+	}
+	switch u.Scheme {
+	case "http":
+	case "https":
+		return URL{}, fmt.Errorf("TLS is not supported by this node; use http:// (got %q)", raw)
+	case "coap":
+		return URL{}, fmt.Errorf("CoAP is not supported by this node; use http:// (got %q)", raw)
+	default:
+		return URL{}, fmt.Errorf("want a URL like http://10.0.0.1:7005, got %q", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		return URL{}, fmt.Errorf("want only scheme, host and port, got %q", raw)
+	}
+	ps := u.Port()
+	if ps == "" {
+		return URL{}, fmt.Errorf("missing port in %q", raw)
+	}
+	port, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil {
+		return URL{}, fmt.Errorf("bad port %q in %q", ps, raw)
+	}
+	out := URL{Host: u.Hostname(), Port: uint16(port)}
+	if a, err := netip.ParseAddr(out.Host); err == nil {
+		out.Addr = a.Unmap()
+	}
+	return out, nil
+}
+
+// String formats the URL as http://HOST:PORT.
+func (u URL) String() string {
+	return "http://" + netip.AddrPortFrom(u.Addr, u.Port).String()
+}
+
+// checkBind accepts a URL whose host is an IP literal the node can bind.
+func checkBind(raw string) error {
+	u, err := ParseURL(raw)
+	if err != nil {
+		return err
+	}
+	if !u.Addr.IsValid() {
+		return fmt.Errorf("host must be an IP address (e.g. 0.0.0.0 or 127.0.0.1), got %q", u.Host)
+	}
+	return nil
+}
+
+// checkAnnounced accepts "" (derived from the bind URL) or a URL whose host
+// is an IP literal that peers can dial; upstream nodes and the orchestrator
+// expect IP literals.
+func checkAnnounced(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := ParseURL(raw)
+	if err != nil {
+		return err
+	}
+	if !u.Addr.IsValid() {
+		return fmt.Errorf("host must be an IP address, got %q", u.Host)
+	}
+	if u.Addr.IsUnspecified() {
+		return fmt.Errorf("%s cannot be dialed; announce an address of this host, or leave it empty", u.Addr)
+	}
+	return nil
+}
+
+// checkGuestHost accepts an empty or unspecified host (the Docker bridge
+// gateway is chosen at start) or an IP literal that containers can reach.
+func checkGuestHost(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := ParseURL(raw)
+	if err != nil {
+		return err
+	}
+	if u.Host == "" || u.Addr.IsUnspecified() {
+		return nil
+	}
+	if !u.Addr.IsValid() {
+		return fmt.Errorf("host must be an IP address (or 0.0.0.0 for the Docker bridge gateway), got %q", u.Host)
+	}
+	if u.Addr.IsLoopback() {
+		return fmt.Errorf("containers cannot reach %s; use 0.0.0.0 to bind the Docker bridge gateway, or an address of this host that containers can reach", u.Addr)
+	}
+	return nil
+}
