@@ -1,0 +1,249 @@
+package guest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgeless-go/edgeless/function-template/guest"
+)
+
+// bootedHost boots and initialises an instance against a fake host and
+// returns the host handle the function received.
+func bootedHost(t *testing.T) (*guest.Host, *fakeHost, *edgelessapi.InstanceId) {
+	t.Helper()
+	in := newInstance(t, "grpc", testOptions(t))
+	in.driveTo(t, guest.Initialized)
+	return in.fn.Host(), in.host, in.boot.InstanceId
+}
+
+// TestHost_Methods calls every host method and checks what reached the
+// host: the method, the originator (the id from Boot), every field, and a
+// deadline although the caller's context has none.
+func TestHost_Methods(t *testing.T) {
+	t.Parallel()
+	payload := []byte{'p', 0xff, 0x00, ' ', 0xc3}
+	dst := newID()
+	dstID := guest.InstanceID{NodeID: dst.NodeId, FunctionID: dst.FunctionId}
+	tests := []struct {
+		name   string
+		call   func(ctx context.Context, h *guest.Host) error
+		method string
+		want   func(me *edgelessapi.InstanceId) proto.Message
+	}{
+		{
+			"Cast",
+			func(ctx context.Context, h *guest.Host) error { return h.Cast(ctx, "output", payload) },
+			"Cast",
+			func(me *edgelessapi.InstanceId) proto.Message {
+				return &edgelessapi.OutputEventData{Originator: me, Alias: "output", Msg: payload}
+			},
+		},
+		{
+			"CastRaw",
+			func(ctx context.Context, h *guest.Host) error { return h.CastRaw(ctx, dstID, payload) },
+			"CastRaw",
+			func(me *edgelessapi.InstanceId) proto.Message {
+				return &edgelessapi.OutputEventDataRaw{Originator: me, Dst: dst, Msg: payload}
+			},
+		},
+		{
+			"Call",
+			func(ctx context.Context, h *guest.Host) error { _, err := h.Call(ctx, "other", payload); return err },
+			"Call",
+			func(me *edgelessapi.InstanceId) proto.Message {
+				return &edgelessapi.OutputEventData{Originator: me, Alias: "other", Msg: payload}
+			},
+		},
+		{
+			"CallRaw",
+			func(ctx context.Context, h *guest.Host) error { _, err := h.CallRaw(ctx, dstID, payload); return err },
+			"CallRaw",
+			func(me *edgelessapi.InstanceId) proto.Message {
+				return &edgelessapi.OutputEventDataRaw{Originator: me, Dst: dst, Msg: payload}
+			},
+		},
+		{
+			"Sync",
+			func(ctx context.Context, h *guest.Host) error { return h.Sync(ctx, payload) },
+			"Sync",
+			func(me *edgelessapi.InstanceId) proto.Message {
+				return &edgelessapi.SyncData{Originator: me, SerializedState: payload}
+			},
+		},
+		{
+			"TelemetryLog",
+			func(ctx context.Context, h *guest.Host) error { return h.TelemetryLog(ctx, guest.LogWarn, "tgt", "a log line") },
+			"TelemetryLog",
+			func(me *edgelessapi.InstanceId) proto.Message {
+				return &edgelessapi.TelemetryLogEvent{Originator: me, LogLevel: edgelessapi.TelemetryLogLevel_LOG_WARN, Target: "tgt", Msg: "a log line"}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, fake, me := bootedHost(t)
+			if err := tt.call(context.Background(), h); err != nil {
+				t.Fatalf("Host.%s() error = %v", tt.name, err)
+			}
+			got := fake.wait(t, 1)
+			if len(got) != 1 || got[0].method != tt.method {
+				t.Fatalf("host got %v, want one %s", got, tt.method)
+			}
+			if want := tt.want(me); !proto.Equal(got[0].msg, want) {
+				t.Errorf("host got %s %v, want %v", tt.method, got[0].msg, want)
+			}
+			if !got[0].deadline {
+				t.Errorf("host %s request has no deadline", tt.method)
+			}
+		})
+	}
+}
+
+func TestHost_DelayedCast(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		delay  time.Duration
+		wantMS uint64
+	}{
+		{0, 0},
+		{250 * time.Millisecond, 250},
+		{1500 * time.Microsecond, 2}, // rounded up: never earlier than asked
+	}
+	for _, tt := range tests {
+		t.Run(tt.delay.String(), func(t *testing.T) {
+			t.Parallel()
+			h, fake, me := bootedHost(t)
+			msg := []byte{0xfe, 'x'}
+			if err := h.DelayedCast(context.Background(), "self", tt.delay, msg); err != nil {
+				t.Fatalf("DelayedCast() error = %v", err)
+			}
+			got := fake.wait(t, 1)[0]
+			d, ok := got.msg.(*edgelessapi.DelayedEventData)
+			if got.method != "DelayedCast" || !ok {
+				t.Fatalf("host got %s %T, want DelayedCast", got.method, got.msg)
+			}
+			if !proto.Equal(d.Originator, me) || d.Alias != "self" || !bytes.Equal(d.Msg, msg) || d.Delay != tt.wantMS {
+				t.Errorf("DelayedEventData = %v, want originator %v, alias self, msg %q, delay %d", d, me, msg, tt.wantMS)
+			}
+			if len(d.GetMetadata().GetTraceId()) != 16 || len(d.GetMetadata().GetSpanId()) != 8 {
+				t.Errorf("DelayedEventData.metadata = %v, want a 16-byte trace id and an 8-byte span id", d.GetMetadata())
+			}
+			if !got.deadline {
+				t.Error("DelayedCast request has no deadline")
+			}
+		})
+	}
+}
+
+func TestHost_BadArguments(t *testing.T) {
+	t.Parallel()
+	h, fake, _ := bootedHost(t)
+	if err := h.DelayedCast(t.Context(), "self", -time.Second, nil); err == nil || !strings.Contains(err.Error(), "negative delay") {
+		t.Errorf("DelayedCast(-1s) error = %v, want negative delay", err)
+	}
+	if err := h.TelemetryLog(t.Context(), guest.LogLevel(9), "t", "m"); err == nil || !strings.Contains(err.Error(), "unknown log level 9") {
+		t.Errorf("TelemetryLog(level 9) error = %v, want unknown log level", err)
+	}
+	if got := fake.got(); len(got) != 0 {
+		t.Errorf("host got %v, want nothing", got)
+	}
+}
+
+func TestHost_Slf(t *testing.T) {
+	t.Parallel()
+	h, fake, me := bootedHost(t)
+	fake.mu.Lock()
+	fake.slf = me
+	fake.mu.Unlock()
+	got, err := h.Slf(t.Context())
+	if err != nil {
+		t.Fatalf("Slf() error = %v", err)
+	}
+	if got != h.ID() {
+		t.Errorf("Slf() = %v, want %v", got, h.ID())
+	}
+}
+
+func TestHost_CallReplies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		answer    *edgelessapi.CallReturn
+		answerErr error
+		want      guest.Reply
+		wantErr   string
+		wantCode  connect.Code
+	}{
+		{name: "reply", answer: &edgelessapi.CallReturn{Type: edgelessapi.CallRetType_CALL_RET_REPLY, Msg: []byte{0xff}}, want: guest.ReplyMsg([]byte{0xff})},
+		{name: "no reply", answer: &edgelessapi.CallReturn{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}, want: guest.NoReply()},
+		{name: "err", answer: &edgelessapi.CallReturn{Type: edgelessapi.CallRetType_CALL_RET_ERR, Msg: []byte("why")}, wantErr: `CALL_RET_ERR: "why"`},
+		{name: "unknown type", answer: &edgelessapi.CallReturn{Type: 7}, wantErr: "unknown CallRetType 7"},
+		{name: "rpc error", answerErr: connect.NewError(connect.CodeNotFound, errors.New("no such alias")), wantErr: "no such alias", wantCode: connect.CodeNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, fake, _ := bootedHost(t)
+			fake.mu.Lock()
+			fake.callReply = func([]byte) (*edgelessapi.CallReturn, error) { return tt.answer, tt.answerErr }
+			fake.mu.Unlock()
+			for _, call := range []struct {
+				name string
+				f    func() (guest.Reply, error)
+			}{
+				{"Call", func() (guest.Reply, error) { return h.Call(t.Context(), "a", nil) }},
+				{"CallRaw", func() (guest.Reply, error) { return h.CallRaw(t.Context(), h.ID(), nil) }},
+			} {
+				got, err := call.f()
+				if tt.wantErr == "" {
+					if err != nil {
+						t.Fatalf("%s() error = %v", call.name, err)
+					}
+					gotMsg, gotOK := got.Msg()
+					wantMsg, wantOK := tt.want.Msg()
+					if gotOK != wantOK || !bytes.Equal(gotMsg, wantMsg) {
+						t.Errorf("%s() = %v, want %v", call.name, got, tt.want)
+					}
+					continue
+				}
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("%s() error = %v, want it to contain %q", call.name, err, tt.wantErr)
+				}
+				if isErr := tt.answer.GetType() == edgelessapi.CallRetType_CALL_RET_ERR && tt.answer != nil; isErr != errors.Is(err, guest.ErrCallFailed) {
+					t.Errorf("errors.Is(%v, ErrCallFailed) = %v, want %v", err, !isErr, isErr)
+				}
+				if tt.wantCode != 0 && connect.CodeOf(err) != tt.wantCode {
+					t.Errorf("%s() error code = %v, want %v", call.name, connect.CodeOf(err), tt.wantCode)
+				}
+			}
+		})
+	}
+}
+
+func TestHost_CallerDeadlineKept(t *testing.T) {
+	t.Parallel()
+	h, fake, _ := bootedHost(t)
+	release := make(chan struct{})
+	defer close(release)
+	fake.mu.Lock()
+	fake.callReply = func([]byte) (*edgelessapi.CallReturn, error) {
+		<-release
+		return &edgelessapi.CallReturn{}, nil
+	}
+	fake.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+	defer cancel()
+	_, err := h.Call(ctx, "slow", nil)
+	if connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+		t.Errorf("Call() with a 30ms deadline to a stuck host: error = %v, want DEADLINE_EXCEEDED", err)
+	}
+}

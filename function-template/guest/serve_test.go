@@ -1,0 +1,79 @@
+package guest_test
+
+import (
+	"context"
+	"net"
+	"time"
+	"testing"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+
+	"github.com/edgeless-go/edgeless/function-template/guest"
+)
+
+// TestServe_Shutdown: when Serve's context ends (SIGTERM in Run), a call in
+// flight still gets its answer, Function.Stop runs, and Serve returns nil.
+func TestServe_Shutdown(t *testing.T) {
+	t.Parallel()
+	host := startFakeHost(t)
+	fn := &recorder{}
+	entered, release := make(chan struct{}), make(chan struct{})
+	fn.callFn = func(ctx context.Context, msg []byte) (guest.Reply, error) {
+		if string(msg) == "block" {
+			close(entered)
+			<-release
+		}
+		return guest.ReplyMsg(msg), nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := guest.NewServer(fn, testOptions(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	c := newClient(t, "grpc", "http://"+ln.Addr().String())
+	if _, err := c.Boot(t.Context(), bootData(host)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Init(t.Context(), &edgelessapi.FunctionInstanceInit{}); err != nil {
+		t.Fatal(err)
+	}
+	callRes := make(chan *edgelessapi.CallReturn, 1)
+	go func() {
+		res, err := c.Call(t.Context(), event("block"))
+		if err != nil {
+			t.Errorf("in-flight Call() error = %v", err)
+		}
+		callRes <- res
+	}()
+	<-entered
+	cancel()
+	// Release the call only once the shutdown has closed the listener.
+	for {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			break
+		}
+		conn.Close()
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if res := <-callRes; string(res.GetMsg()) != "block" {
+		t.Errorf("in-flight Call() = %v, want the echo", res)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve() = %v, want nil", err)
+	}
+	if fn.stops != 1 {
+		t.Errorf("Function.Stop called %d times, want 1", fn.stops)
+	}
+	if got := s.State(); got != guest.Stopped {
+		t.Errorf("State() after shutdown = %v, want Stopped", got)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener still accepts connections after Serve returned")
+	}
+}
