@@ -80,7 +80,9 @@ func TestHost_Methods(t *testing.T) {
 		},
 		{
 			"TelemetryLog",
-			func(ctx context.Context, h *guest.Host) error { return h.TelemetryLog(ctx, guest.LogWarn, "tgt", "a log line") },
+			func(ctx context.Context, h *guest.Host) error {
+				return h.TelemetryLog(ctx, guest.LogWarn, "tgt", "a log line")
+			},
 			"TelemetryLog",
 			func(me *edgelessapi.InstanceId) proto.Message {
 				return &edgelessapi.TelemetryLogEvent{Originator: me, LogLevel: edgelessapi.TelemetryLogLevel_LOG_WARN, Target: "tgt", Msg: "a log line"}

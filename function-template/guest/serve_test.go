@@ -3,8 +3,8 @@ package guest_test
 import (
 	"context"
 	"net"
-	"time"
 	"testing"
+	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 

@@ -323,8 +323,12 @@ func TestServer_CallReplies(t *testing.T) {
 		{"empty reply", func(context.Context, []byte) (guest.Reply, error) { return guest.ReplyMsg(nil), nil }, edgelessapi.CallRetType_CALL_RET_REPLY, ""},
 		{"no reply", func(context.Context, []byte) (guest.Reply, error) { return guest.NoReply(), nil }, edgelessapi.CallRetType_CALL_RET_NO_REPLY, ""},
 		{"zero reply", func(context.Context, []byte) (guest.Reply, error) { return guest.Reply{}, nil }, edgelessapi.CallRetType_CALL_RET_NO_REPLY, ""},
-		{"error", func(context.Context, []byte) (guest.Reply, error) { return guest.ReplyMsg([]byte("x")), errors.New("bad input") }, edgelessapi.CallRetType_CALL_RET_ERR, "bad input"},
-		{"callee error passed on", func(context.Context, []byte) (guest.Reply, error) { return guest.Reply{}, &guest.CallError{Msg: []byte("deep")} }, edgelessapi.CallRetType_CALL_RET_ERR, "deep"},
+		{"error", func(context.Context, []byte) (guest.Reply, error) {
+			return guest.ReplyMsg([]byte("x")), errors.New("bad input")
+		}, edgelessapi.CallRetType_CALL_RET_ERR, "bad input"},
+		{"callee error passed on", func(context.Context, []byte) (guest.Reply, error) {
+			return guest.Reply{}, &guest.CallError{Msg: []byte("deep")}
+		}, edgelessapi.CallRetType_CALL_RET_ERR, "deep"},
 		{"panic", func(context.Context, []byte) (guest.Reply, error) { panic("boom") }, edgelessapi.CallRetType_CALL_RET_ERR, "Call panicked: boom"},
 	}
 	for _, protocol := range protocols {
