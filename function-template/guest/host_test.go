@@ -13,11 +13,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgeless-go/edgeless/function-template/guest"
+	"github.com/edgeless-go/edgeless/function-template/guest/guesttest"
 )
 
 // bootedHost boots and initialises an instance against a fake host and
 // returns the host handle the function received.
-func bootedHost(t *testing.T) (*guest.Host, *fakeHost, *edgelessapi.InstanceId) {
+func bootedHost(t *testing.T) (*guest.Host, *guesttest.Host, *edgelessapi.InstanceId) {
 	t.Helper()
 	in := newInstance(t, "grpc", testOptions(t))
 	in.driveTo(t, guest.Initialized)
@@ -30,7 +31,7 @@ func bootedHost(t *testing.T) (*guest.Host, *fakeHost, *edgelessapi.InstanceId) 
 func TestHost_Methods(t *testing.T) {
 	t.Parallel()
 	payload := []byte{'p', 0xff, 0x00, ' ', 0xc3}
-	dst := newID()
+	dst := guesttest.NewID()
 	dstID := guest.InstanceID{NodeID: dst.NodeId, FunctionID: dst.FunctionId}
 	tests := []struct {
 		name   string
@@ -96,14 +97,14 @@ func TestHost_Methods(t *testing.T) {
 			if err := tt.call(context.Background(), h); err != nil {
 				t.Fatalf("Host.%s() error = %v", tt.name, err)
 			}
-			got := fake.wait(t, 1)
-			if len(got) != 1 || got[0].method != tt.method {
+			got := fake.Wait(t, 1)
+			if len(got) != 1 || got[0].Method != tt.method {
 				t.Fatalf("host got %v, want one %s", got, tt.method)
 			}
-			if want := tt.want(me); !proto.Equal(got[0].msg, want) {
-				t.Errorf("host got %s %v, want %v", tt.method, got[0].msg, want)
+			if want := tt.want(me); !proto.Equal(got[0].Msg, want) {
+				t.Errorf("host got %s %v, want %v", tt.method, got[0].Msg, want)
 			}
-			if !got[0].deadline {
+			if !got[0].HasDeadline {
 				t.Errorf("host %s request has no deadline", tt.method)
 			}
 		})
@@ -128,10 +129,10 @@ func TestHost_DelayedCast(t *testing.T) {
 			if err := h.DelayedCast(context.Background(), "self", tt.delay, msg); err != nil {
 				t.Fatalf("DelayedCast() error = %v", err)
 			}
-			got := fake.wait(t, 1)[0]
-			d, ok := got.msg.(*edgelessapi.DelayedEventData)
-			if got.method != "DelayedCast" || !ok {
-				t.Fatalf("host got %s %T, want DelayedCast", got.method, got.msg)
+			got := fake.Wait(t, 1)[0]
+			d, ok := got.Msg.(*edgelessapi.DelayedEventData)
+			if got.Method != "DelayedCast" || !ok {
+				t.Fatalf("host got %s %T, want DelayedCast", got.Method, got.Msg)
 			}
 			if !proto.Equal(d.Originator, me) || d.Alias != "self" || !bytes.Equal(d.Msg, msg) || d.Delay != tt.wantMS {
 				t.Errorf("DelayedEventData = %v, want originator %v, alias self, msg %q, delay %d", d, me, msg, tt.wantMS)
@@ -139,7 +140,7 @@ func TestHost_DelayedCast(t *testing.T) {
 			if len(d.GetMetadata().GetTraceId()) != 16 || len(d.GetMetadata().GetSpanId()) != 8 {
 				t.Errorf("DelayedEventData.metadata = %v, want a 16-byte trace id and an 8-byte span id", d.GetMetadata())
 			}
-			if !got.deadline {
+			if !got.HasDeadline {
 				t.Error("DelayedCast request has no deadline")
 			}
 		})
@@ -155,7 +156,7 @@ func TestHost_BadArguments(t *testing.T) {
 	if err := h.TelemetryLog(t.Context(), guest.LogLevel(9), "t", "m"); err == nil || !strings.Contains(err.Error(), "unknown log level 9") {
 		t.Errorf("TelemetryLog(level 9) error = %v, want unknown log level", err)
 	}
-	if got := fake.got(); len(got) != 0 {
+	if got := fake.Requests(); len(got) != 0 {
 		t.Errorf("host got %v, want nothing", got)
 	}
 }
@@ -163,9 +164,7 @@ func TestHost_BadArguments(t *testing.T) {
 func TestHost_Slf(t *testing.T) {
 	t.Parallel()
 	h, fake, me := bootedHost(t)
-	fake.mu.Lock()
-	fake.slf = me
-	fake.mu.Unlock()
+	fake.SetSlf(me)
 	got, err := h.Slf(t.Context())
 	if err != nil {
 		t.Fatalf("Slf() error = %v", err)
@@ -195,9 +194,7 @@ func TestHost_CallReplies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h, fake, _ := bootedHost(t)
-			fake.mu.Lock()
-			fake.callReply = func([]byte) (*edgelessapi.CallReturn, error) { return tt.answer, tt.answerErr }
-			fake.mu.Unlock()
+			fake.SetCallReply(func(guesttest.Request) (*edgelessapi.CallReturn, error) { return tt.answer, tt.answerErr })
 			for _, call := range []struct {
 				name string
 				f    func() (guest.Reply, error)
@@ -236,12 +233,10 @@ func TestHost_CallerDeadlineKept(t *testing.T) {
 	h, fake, _ := bootedHost(t)
 	release := make(chan struct{})
 	defer close(release)
-	fake.mu.Lock()
-	fake.callReply = func([]byte) (*edgelessapi.CallReturn, error) {
+	fake.SetCallReply(func(guesttest.Request) (*edgelessapi.CallReturn, error) {
 		<-release
 		return &edgelessapi.CallReturn{}, nil
-	}
-	fake.mu.Unlock()
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 	defer cancel()
 	_, err := h.Call(ctx, "slow", nil)

@@ -9,13 +9,14 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 
 	"github.com/edgeless-go/edgeless/function-template/guest"
+	"github.com/edgeless-go/edgeless/function-template/guest/guesttest"
 )
 
 // TestServe_Shutdown: when Serve's context ends (SIGTERM in Run), a call in
 // flight still gets its answer, Function.Stop runs, and Serve returns nil.
 func TestServe_Shutdown(t *testing.T) {
 	t.Parallel()
-	host := startFakeHost(t)
+	host := guesttest.NewHost(t)
 	fn := &recorder{}
 	entered, release := make(chan struct{}), make(chan struct{})
 	fn.callFn = func(ctx context.Context, msg []byte) (guest.Reply, error) {
@@ -34,8 +35,8 @@ func TestServe_Shutdown(t *testing.T) {
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ctx, ln) }()
-	c := newClient(t, "grpc", "http://"+ln.Addr().String())
-	if _, err := c.Boot(t.Context(), bootData(host)); err != nil {
+	c := guesttest.NewClient(t, "grpc", "http://"+ln.Addr().String())
+	if _, err := c.Boot(t.Context(), guesttest.BootData(host)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Init(t.Context(), &edgelessapi.FunctionInstanceInit{}); err != nil {

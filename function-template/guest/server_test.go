@@ -16,12 +16,13 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/edgeless-go/edgeless/function-template/guest"
+	"github.com/edgeless-go/edgeless/function-template/guest/guesttest"
 )
 
 // instance is a server under test with its fake host, function and client.
 type instance struct {
 	s    *guest.Server
-	host *fakeHost
+	host *guesttest.Host
 	fn   *recorder
 	c    edgelessapiconnect.GuestAPIFunctionClient
 	boot *edgelessapi.BootData
@@ -29,11 +30,11 @@ type instance struct {
 
 func newInstance(t *testing.T, protocol string, opts guest.Options) *instance {
 	t.Helper()
-	in := &instance{host: startFakeHost(t), fn: &recorder{}}
+	in := &instance{host: guesttest.NewHost(t), fn: &recorder{}}
 	var url string
-	in.s, url = startServer(t, in.fn, opts)
-	in.c = newClient(t, protocol, url)
-	in.boot = bootData(in.host)
+	in.s, url = guesttest.StartServer(t, in.fn, opts)
+	in.c = guesttest.NewClient(t, protocol, url)
+	in.boot = guesttest.BootData(in.host)
 	return in
 }
 
@@ -89,12 +90,12 @@ func (in *instance) driveTo(t *testing.T, state guest.State) {
 }
 
 func event(msg string) *edgelessapi.InputEventData {
-	return &edgelessapi.InputEventData{Src: newID(), Msg: []byte(msg)}
+	return &edgelessapi.InputEventData{Src: guesttest.NewID(), Msg: []byte(msg)}
 }
 
 func TestServer_Lifecycle(t *testing.T) {
 	t.Parallel()
-	for _, protocol := range protocols {
+	for _, protocol := range guesttest.Protocols {
 		t.Run(protocol, func(t *testing.T) {
 			t.Parallel()
 			in := newInstance(t, protocol, testOptions(t))
@@ -161,7 +162,7 @@ func TestServer_Commands(t *testing.T) {
 		guest.Stopped:     {"Boot": guest.Booted},
 		guest.Error:       {},
 	}
-	for _, protocol := range protocols {
+	for _, protocol := range guesttest.Protocols {
 		for _, state := range []guest.State{guest.PreBooted, guest.Booted, guest.Initialized, guest.Stopped, guest.Error} {
 			for _, cmd := range commands {
 				t.Run(protocol+"/"+state.String()+"/"+cmd, func(t *testing.T) {
@@ -172,7 +173,7 @@ func TestServer_Commands(t *testing.T) {
 					var err error
 					switch cmd {
 					case "Boot":
-						_, err = in.c.Boot(ctx, bootData(in.host)) // new data: not a repeated Boot
+						_, err = in.c.Boot(ctx, guesttest.BootData(in.host)) // new data: not a repeated Boot
 					case "Init":
 						_, err = in.c.Init(ctx, &edgelessapi.FunctionInstanceInit{})
 					case "Cast":
@@ -216,7 +217,7 @@ func TestServer_Reboot(t *testing.T) {
 	in := newInstance(t, "grpc", testOptions(t))
 	in.driveTo(t, guest.Stopped)
 	first := in.fn.Host()
-	in.boot = bootData(in.host)
+	in.boot = guesttest.BootData(in.host)
 	in.mustBoot(t)
 	in.mustInit(t)
 	in.wantState(t, guest.Initialized)
@@ -234,13 +235,13 @@ func TestServer_Reboot(t *testing.T) {
 
 func TestServer_BootInvalid(t *testing.T) {
 	t.Parallel()
-	host := startFakeHost(t)
+	host := guesttest.NewHost(t)
 	// A port where nothing listens.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	closedHost := &fakeHost{url: "http://" + ln.Addr().String()}
+	unreachable := "http://" + ln.Addr().String()
 	ln.Close()
 	tests := []struct {
 		name     string
@@ -248,12 +249,12 @@ func TestServer_BootInvalid(t *testing.T) {
 		wantCode connect.Code
 		wantErr  string
 	}{
-		{"missing instance id", &edgelessapi.BootData{GuestApiHostEndpoint: host.url}, connect.CodeInvalidArgument, "instance_id is missing"},
-		{"bad node id", &edgelessapi.BootData{GuestApiHostEndpoint: host.url, InstanceId: &edgelessapi.InstanceId{NodeId: "node-1", FunctionId: newID().FunctionId}}, connect.CodeInvalidArgument, `"node-1"`},
-		{"bad function id", &edgelessapi.BootData{GuestApiHostEndpoint: host.url, InstanceId: &edgelessapi.InstanceId{NodeId: newID().NodeId, FunctionId: ""}}, connect.CodeInvalidArgument, "function_id"},
-		{"no scheme", &edgelessapi.BootData{GuestApiHostEndpoint: strings.TrimPrefix(host.url, "http://"), InstanceId: newID()}, connect.CodeInvalidArgument, "no scheme"},
-		{"no port", &edgelessapi.BootData{GuestApiHostEndpoint: "http://127.0.0.1", InstanceId: newID()}, connect.CodeInvalidArgument, "no port"},
-		{"unreachable host", bootData(closedHost), connect.CodeUnavailable, closedHost.url},
+		{"missing instance id", &edgelessapi.BootData{GuestApiHostEndpoint: host.URL}, connect.CodeInvalidArgument, "instance_id is missing"},
+		{"bad node id", &edgelessapi.BootData{GuestApiHostEndpoint: host.URL, InstanceId: &edgelessapi.InstanceId{NodeId: "node-1", FunctionId: guesttest.NewID().FunctionId}}, connect.CodeInvalidArgument, `"node-1"`},
+		{"bad function id", &edgelessapi.BootData{GuestApiHostEndpoint: host.URL, InstanceId: &edgelessapi.InstanceId{NodeId: guesttest.NewID().NodeId, FunctionId: ""}}, connect.CodeInvalidArgument, "function_id"},
+		{"no scheme", &edgelessapi.BootData{GuestApiHostEndpoint: strings.TrimPrefix(host.URL, "http://"), InstanceId: guesttest.NewID()}, connect.CodeInvalidArgument, "no scheme"},
+		{"no port", &edgelessapi.BootData{GuestApiHostEndpoint: "http://127.0.0.1", InstanceId: guesttest.NewID()}, connect.CodeInvalidArgument, "no port"},
+		{"unreachable host", &edgelessapi.BootData{GuestApiHostEndpoint: unreachable, InstanceId: guesttest.NewID()}, connect.CodeUnavailable, unreachable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -331,7 +332,7 @@ func TestServer_CallReplies(t *testing.T) {
 		}, edgelessapi.CallRetType_CALL_RET_ERR, "deep"},
 		{"panic", func(context.Context, []byte) (guest.Reply, error) { panic("boom") }, edgelessapi.CallRetType_CALL_RET_ERR, "Call panicked: boom"},
 	}
-	for _, protocol := range protocols {
+	for _, protocol := range guesttest.Protocols {
 		for _, tt := range tests {
 			t.Run(protocol+"/"+tt.name, func(t *testing.T) {
 				t.Parallel()
@@ -377,7 +378,7 @@ func TestServer_CastFailures(t *testing.T) {
 		{"error", func(context.Context, []byte) error { return errors.New("cannot cast") }, "cannot cast"},
 		{"panic", func(context.Context, []byte) error { panic("cast exploded") }, "Cast panicked: cast exploded"},
 	}
-	for _, protocol := range protocols {
+	for _, protocol := range guesttest.Protocols {
 		for _, tt := range tests {
 			t.Run(protocol+"/"+tt.name, func(t *testing.T) {
 				t.Parallel()
@@ -402,19 +403,19 @@ func TestServer_CastFailures(t *testing.T) {
 func TestServer_NonUTF8Payloads(t *testing.T) {
 	t.Parallel()
 	payload := []byte{0xff, 0xfe, 0x00, 0xc3, 0x28, 'a', 0x80}
-	for _, protocol := range protocols {
+	for _, protocol := range guesttest.Protocols {
 		t.Run(protocol, func(t *testing.T) {
 			t.Parallel()
 			in := newInstance(t, protocol, testOptions(t))
 			in.driveTo(t, guest.Initialized)
-			res, err := in.c.Call(t.Context(), &edgelessapi.InputEventData{Src: newID(), Msg: payload})
+			res, err := in.c.Call(t.Context(), &edgelessapi.InputEventData{Src: guesttest.NewID(), Msg: payload})
 			if err != nil {
 				t.Fatalf("Call() error = %v", err)
 			}
 			if !bytes.Equal(res.GetMsg(), payload) {
 				t.Errorf("Call(%q) = %q, want %q", payload, res.GetMsg(), payload)
 			}
-			if _, err := in.c.Cast(t.Context(), &edgelessapi.InputEventData{Src: newID(), Msg: payload}); err != nil {
+			if _, err := in.c.Cast(t.Context(), &edgelessapi.InputEventData{Src: guesttest.NewID(), Msg: payload}); err != nil {
 				t.Fatalf("Cast() error = %v", err)
 			}
 			if got := in.fn.casts[0]; !bytes.Equal(got, payload) {
@@ -431,7 +432,7 @@ func TestServer_NonUTF8Payloads(t *testing.T) {
 func TestServer_ParallelCalls(t *testing.T) {
 	t.Parallel()
 	const limit, calls = 8, 200
-	for _, protocol := range protocols {
+	for _, protocol := range guesttest.Protocols {
 		t.Run(protocol, func(t *testing.T) {
 			t.Parallel()
 			opts := testOptions(t)
@@ -472,7 +473,7 @@ func TestServer_ParallelCalls(t *testing.T) {
 			for i := range calls {
 				wg.Go(func() {
 					msg := []byte{byte(i), byte(i >> 8), 0xff}
-					res, err := in.c.Call(ctx, &edgelessapi.InputEventData{Src: newID(), Msg: msg})
+					res, err := in.c.Call(ctx, &edgelessapi.InputEventData{Src: guesttest.NewID(), Msg: msg})
 					switch {
 					case err != nil:
 						errs <- err
