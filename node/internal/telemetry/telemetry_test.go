@@ -1,0 +1,112 @@
+package telemetry
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+)
+
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+func TestRecorder_Metrics(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	m.InstanceStates([]string{"running", "failed"}, func() map[string]int { return map[string]int{"running": 3} })
+	m.CounterFunc("dataplane_casts_delivered_total", "casts", func() float64 { return 7 })
+	var logs bytes.Buffer
+	r := NewRecorder(m, nil, slog.New(slog.NewJSONHandler(&logs, nil)))
+	r.InstanceStarted("f1", 2*time.Second, time.Second, 100*time.Millisecond)
+	r.StartFailed()
+	r.Event("f1", "call", "ok", time.Millisecond)
+	r.Event("f1", "cast", "error", time.Millisecond)
+	r.InstanceExited("oom-killed")
+	r.InstanceStopped("f1", time.Second)
+	r.FunctionLog("f1", edgelessapi.TelemetryLogLevel_LOG_WARN, "tgt", "hello")
+
+	out := scrape(t, m)
+	for _, want := range []string{
+		`edgeless_node_instances{state="running"} 3`,
+		`edgeless_node_instances{state="failed"} 0`,
+		`edgeless_node_instance_cold_start_seconds_count 1`,
+		`edgeless_node_instance_cold_start_seconds_sum 2`,
+		`edgeless_node_instance_boot_seconds_count 1`,
+		`edgeless_node_instance_init_seconds_sum 0.1`,
+		`edgeless_node_instance_stop_seconds_count 1`,
+		`edgeless_node_instance_start_failures_total 1`,
+		`edgeless_node_event_duration_seconds_count{kind="call",outcome="ok"} 1`,
+		`edgeless_node_event_duration_seconds_count{kind="cast",outcome="error"} 1`,
+		`edgeless_node_container_exits_total{reason="oom-killed"} 1`,
+		`edgeless_node_function_log_entries_total{level="warn"} 1`,
+		`edgeless_node_dataplane_casts_delivered_total 7`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if got := logs.String(); !strings.Contains(got, `"level":"WARN"`) || !strings.Contains(got, `"msg":"hello"`) ||
+		!strings.Contains(got, `"instance":"f1"`) || !strings.Contains(got, `"target":"tgt"`) {
+		t.Errorf("function log = %s, want WARN hello with instance f1 and target tgt", got)
+	}
+}
+
+func TestMetrics_TwoNodesDoNotCollide(t *testing.T) {
+	t.Parallel()
+	a, b := NewMetrics(), NewMetrics()
+	NewRecorder(a, nil, slog.New(slog.DiscardHandler)).StartFailed()
+	if out := scrape(t, b); !strings.Contains(out, "edgeless_node_instance_start_failures_total 0") {
+		t.Errorf("node b sees node a's failure:\n%s", out)
+	}
+}
+
+func TestSamples_DrainAndBound(t *testing.T) {
+	t.Parallel()
+	s := NewSamples(3)
+	if got := s.Drain(); got != nil {
+		t.Errorf("Drain(empty) = %v, want nil", got)
+	}
+	r := NewRecorder(NewMetrics(), s, slog.New(slog.DiscardHandler))
+	r.InstanceStarted("f1", 3*time.Second, 2*time.Second, time.Second)    // 2 samples
+	r.FunctionLog("f1", edgelessapi.TelemetryLogLevel_LOG_INFO, "t", "m") // 1 entry
+	r.Event("f1", "cast", "ok", time.Millisecond)                         // dropped: full
+	if got := s.Dropped(); got != 1 {
+		t.Errorf("Dropped() = %d, want 1", got)
+	}
+	d := s.Drain()
+	if len(d.FunctionInstantiateTimes) != 1 || d.FunctionInstantiateTimes[0].Id != "f1" ||
+		d.FunctionInstantiateTimes[0].Samples[0].Sample != 2 {
+		t.Errorf("instantiate = %v, want f1: 2s", d.FunctionInstantiateTimes)
+	}
+	if len(d.FunctionInitTimes) != 1 || d.FunctionInitTimes[0].Samples[0].Sample != 1 {
+		t.Errorf("init = %v, want f1: 1s", d.FunctionInitTimes)
+	}
+	if len(d.FunctionLogEntries) != 1 || d.FunctionLogEntries[0].Entries[0].Msg != "m" {
+		t.Errorf("logs = %v, want f1: m", d.FunctionLogEntries)
+	}
+	if len(d.FunctionExecutionTimes) != 0 {
+		t.Errorf("execution = %v, want none (dropped)", d.FunctionExecutionTimes)
+	}
+	// Drained: room again.
+	r.Event("f1", "cast", "ok", time.Millisecond)
+	if d := s.Drain(); d == nil || len(d.FunctionExecutionTimes) != 1 {
+		t.Errorf("Drain after drain = %v, want one execution sample", d)
+	}
+}
