@@ -1,0 +1,138 @@
+package orchestrator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// The orchestrator's JSON admin API, served beside WorkflowInstance:
+//
+//	GET  /admin/v1/nodes            -> []NodeInfo
+//	GET  /admin/v1/workflows        -> []WorkflowInfo
+//	GET  /admin/v1/workflows/{id}   -> WorkflowInfo
+//	POST /admin/v1/workflows        body: SpawnWorkflowRequest in protojson;
+//	                                -> application/x-ndjson stream of Progress,
+//	                                   ending with a "done" or "error" line.
+//
+// Errors are {"error": "..."} with a 4xx/5xx status.
+
+// maxAdminBody bounds a POSTed workflow.
+const maxAdminBody = 64 << 20
+
+func (o *Orchestrator) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /admin/v1/nodes", o.adminNodes)
+	mux.HandleFunc("GET /admin/v1/workflows", o.adminWorkflows)
+	mux.HandleFunc("GET /admin/v1/workflows/{id}", o.adminWorkflow)
+	mux.HandleFunc("POST /admin/v1/workflows", o.adminStart)
+	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no admin endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (o *Orchestrator) adminNodes(w http.ResponseWriter, _ *http.Request) {
+	o.mu.Lock()
+	load := map[string]int{}
+	for _, wf := range o.workflows {
+		for _, in := range wf.funcs {
+			load[in.nodeID]++
+		}
+	}
+	out := []NodeInfo{}
+	for _, n := range o.sortedNodesLocked() {
+		out = append(out, NodeInfo{
+			NodeID: n.id, AgentURL: n.agentURL, InvocationURL: n.invocationURL,
+			Status: string(n.status), Error: n.lastErr,
+			Runtimes: n.caps.GetRuntimes(), Labels: n.caps.GetLabels(),
+			RegisteredAt: n.registeredAt, LastSeen: n.lastSeen, Deadline: n.deadline,
+			Instances: load[n.id],
+		})
+	}
+	o.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (o *Orchestrator) adminWorkflows(w http.ResponseWriter, _ *http.Request) {
+	out := []WorkflowInfo{}
+	for _, r := range o.records() {
+		out = append(out, o.info(r))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (o *Orchestrator) adminWorkflow(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rec := o.record(id)
+	if rec == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", ErrUnknownWorkflow, id))
+		return
+	}
+	writeJSON(w, http.StatusOK, o.info(rec))
+}
+
+// info is a record as WorkflowInfo.
+func (o *Orchestrator) info(r *workflowRecord) WorkflowInfo {
+	wi := WorkflowInfo{WorkflowID: r.id, CreatedAt: r.created, Functions: []FunctionInfo{}}
+	for _, in := range r.funcs {
+		wi.Functions = append(wi.Functions, FunctionInfo{
+			Name: in.name, ClassID: in.classID, FunctionType: in.functionType, Code: in.code,
+			NodeID: in.nodeID, AgentURL: in.agentURL, FunctionID: in.functionID,
+			StartedAt: in.startedAt, StartMS: ms(in.startDuration), Steps: in.steps,
+			NodeGone: o.liveNode(in.nodeID, in.incarnation) == nil,
+		})
+	}
+	return wi
+}
+
+// adminStart starts a workflow and streams its progress, one JSON object
+// per line, flushed as each step ends.
+func (o *Orchestrator) adminStart(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("read workflow: %w", err))
+		return
+	}
+	req := &edgelessapi.SpawnWorkflowRequest{}
+	if err := protojson.Unmarshal(body, req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("decode SpawnWorkflowRequest (protojson): %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	send := func(p Progress) {
+		// A client that stops reading must not stall the start (nor its
+		// rollback): each line gets a write deadline.
+		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := enc.Encode(p); err == nil {
+			_ = rc.Flush()
+		}
+	}
+	if _, err := o.StartWorkflow(r.Context(), req, send); err != nil {
+		summary, detail := describeStartError(err)
+		send(Progress{Type: ProgressError, Error: summary, Detail: detail})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,114 @@
+package orchestrator
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+func postWorkflow(t *testing.T, o *testOrc, body []byte) (*http.Response, []Progress) {
+	t.Helper()
+	resp, err := http.Post(o.controllerURL+"/admin/v1/workflows", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	var ps []Progress
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var p Progress
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		ps = append(ps, p)
+	}
+	return resp, ps
+}
+
+func TestAdmin_StartStreamsProgress(t *testing.T) {
+	t.Parallel()
+	o := startOrc(t, Config{})
+	a := newFakeAgent(t)
+	o.register(t, a)
+	body, err := protojson.Marshal(threeFunctions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, ps := postWorkflow(t, o, body)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/x-ndjson" {
+		t.Errorf("Content-Type = %q, want application/x-ndjson", ct)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Type+" "+p.Function)
+	}
+	want := []string{
+		"placed ticker", "started ticker", "placed transformer", "started transformer",
+		"placed sink", "started sink", "patched ", "done ",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("progress (-want +got):\n%s", diff)
+	}
+	started := ps[1]
+	if started.Image != "ticker:dev" || started.NodeID != a.nodeID || started.FunctionID == "" ||
+		started.Steps == nil || started.Steps.InitMS == nil || *started.Steps.InitMS != 1.25 {
+		t.Errorf("started event = %+v, want image, node, instance and the node's init duration", started)
+	}
+	wfID := ps[len(ps)-1].WorkflowID
+
+	var wi WorkflowInfo
+	getJSON(t, o.controllerURL+"/admin/v1/workflows/"+wfID, http.StatusOK, &wi)
+	if len(wi.Functions) != 3 || wi.Functions[2].Name != "sink" || wi.Functions[2].AgentURL != a.url() {
+		t.Errorf("workflow info = %+v, want 3 functions on %s", wi, a.url())
+	}
+	var list []WorkflowInfo
+	getJSON(t, o.controllerURL+"/admin/v1/workflows", http.StatusOK, &list)
+	if len(list) != 1 || list[0].WorkflowID != wfID {
+		t.Errorf("workflow list = %+v, want [%s]", list, wfID)
+	}
+	var nodes []NodeInfo
+	getJSON(t, o.controllerURL+"/admin/v1/nodes", http.StatusOK, &nodes)
+	if len(nodes) != 1 || nodes[0].NodeID != a.nodeID || nodes[0].Status != "ready" || nodes[0].Instances != 3 {
+		t.Errorf("nodes = %+v, want the ready node with 3 instances", nodes)
+	}
+	var e map[string]string
+	getJSON(t, o.controllerURL+"/admin/v1/workflows/nope", http.StatusNotFound, &e)
+	if !strings.Contains(e["error"], `unknown workflow "nope"`) {
+		t.Errorf("unknown workflow error = %v", e)
+	}
+}
+
+func TestAdmin_StartErrors(t *testing.T) {
+	t.Parallel()
+	o := startOrc(t, Config{})
+	resp, _ := postWorkflow(t, o, []byte(`{"workflowFunctions": 3}`))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad body: status %d, want 400", resp.StatusCode)
+	}
+	body, _ := protojson.Marshal(threeFunctions())
+	_, ps := postWorkflow(t, o, body)
+	if len(ps) != 1 || ps[0].Type != ProgressError || !strings.Contains(ps[0].Detail, "no node is registered") {
+		t.Errorf("progress = %+v, want one error line saying no node is registered", ps)
+	}
+}
+
+func getJSON(t *testing.T, url string, status int, out any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != status {
+		t.Fatalf("GET %s: status %d, want %d", url, resp.StatusCode, status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}

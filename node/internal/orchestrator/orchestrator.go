@@ -1,0 +1,142 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"golang.org/x/sync/errgroup"
+)
+
+// Orchestrator is the embedded orchestrator: node registry, workflows and
+// the servers for both. It is safe for concurrent use.
+type Orchestrator struct {
+	cfg       Config
+	log       *slog.Logger
+	agentHTTP *http.Client
+	adminHTTP *http.Client
+
+	// ctx lives as long as the Orchestrator; node queues run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	cond        *sync.Cond // signalled when a node becomes ready
+	nodes       map[string]*node
+	incarnation uint64
+	workflows   map[string]*workflowRecord
+}
+
+// New returns an Orchestrator. Call Close (or Serve, which closes it on
+// return) to stop its background work.
+func New(cfg Config) *Orchestrator {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &Orchestrator{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		agentHTTP: newAgentHTTPClient(),
+		adminHTTP: &http.Client{},
+		ctx:       ctx,
+		cancel:    cancel,
+		nodes:     map[string]*node{},
+		workflows: map[string]*workflowRecord{},
+	}
+	o.cond = sync.NewCond(&o.mu)
+	return o
+}
+
+// Close stops the node queues and the sweeper and waits for them. It does
+// not stop workflows: their instances belong to the nodes, which stop them
+// when they shut down or are Reset.
+func (o *Orchestrator) Close() {
+	o.cancel()
+	o.mu.Lock()
+	for _, n := range o.nodes {
+		n.ops.close()
+	}
+	o.cond.Broadcast()
+	o.mu.Unlock()
+	o.wg.Wait()
+	o.agentHTTP.CloseIdleConnections()
+	o.adminHTTP.CloseIdleConnections()
+}
+
+// ControllerHandler returns the handler for the controller endpoint:
+// WorkflowInstance (gRPC, gRPC-Web and Connect) and the JSON admin API
+// under /admin/v1/.
+func (o *Orchestrator) ControllerHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(edgelessapiconnect.NewWorkflowInstanceHandler(&workflowServer{o: o}, handlerOptions()...))
+	mux.Handle("/admin/v1/", o.adminHandler())
+	return mux
+}
+
+// RegistrationHandler returns the handler for the node_register endpoint:
+// NodeRegistration.
+func (o *Orchestrator) RegistrationHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(edgelessapiconnect.NewNodeRegistrationHandler(&registrationServer{o: o}, handlerOptions()...))
+	return mux
+}
+
+// Serve serves the controller endpoint on controllerLn and the
+// node_register endpoint on registerLn, and sweeps expired nodes, until ctx
+// is done; then it shuts the servers down, closes the Orchestrator and
+// returns nil. A listener may be nil to not serve that endpoint.
+func (o *Orchestrator) Serve(ctx context.Context, controllerLn, registerLn net.Listener) error {
+	defer o.Close()
+	g, ctx := errgroup.WithContext(ctx)
+	serve := func(name string, ln net.Listener, h http.Handler) {
+		if ln == nil {
+			return
+		}
+		srv := newServer(h)
+		g.Go(func() error {
+			o.log.Info("orchestrator listening", "endpoint", name, "addr", ln.Addr().String())
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve %s on %s: %w", name, ln.Addr(), err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				_ = srv.Close()
+			}
+			return nil
+		})
+	}
+	serve("controller", controllerLn, o.ControllerHandler())
+	serve("node_register", registerLn, o.RegistrationHandler())
+	g.Go(func() error {
+		t := time.NewTicker(o.cfg.SweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case now := <-t.C:
+				o.sweep(now)
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// newServer returns an HTTP server for gRPC peers: HTTP/1.1 and h2c.
+func newServer(h http.Handler) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 10 * time.Second}
+}

@@ -1,0 +1,233 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/workflow"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrResourcesUnsupported: the workflow has resources, and this
+// orchestrator's nodes offer none.
+var ErrResourcesUnsupported = errors.New("resources are not supported")
+
+// StartError says which function made a workflow fail to start, and why.
+type StartError struct {
+	// Function is the function's name in the workflow.
+	Function string
+	// Step is "start" (FunctionInstance.Start) or "patch" (wiring outputs).
+	Step string
+	// NodeID is the node it was placed on.
+	NodeID string
+	// Err is the cause, e.g. the node's ResponseError.
+	Err error
+}
+
+// Error implements error.
+func (e *StartError) Error() string {
+	return fmt.Sprintf("function %q: %s on node %s: %v", e.Function, e.Step, e.NodeID, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *StartError) Unwrap() error { return e.Err }
+
+// ResponseError is a node's StartComponentResponse.response_error.
+type ResponseError struct {
+	Summary, Detail string
+}
+
+// Error implements error.
+func (e *ResponseError) Error() string {
+	if e.Detail == "" {
+		return e.Summary
+	}
+	return e.Summary + ": " + e.Detail
+}
+
+// StartWorkflow deploys a workflow: it validates it, places every function,
+// starts them one after the other in the workflow's order, then patches
+// every output mapping. progress, if not nil, is called (synchronously) at
+// each step. If anything fails, the instances already started are stopped
+// in reverse order and the error says which function failed and why
+// (*StartError, *PlacementError, *workflow.ValidationError or
+// ErrResourcesUnsupported).
+func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.SpawnWorkflowRequest, progress func(Progress)) (*edgelessapi.WorkflowInstanceStatus, error) {
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	if err := workflow.Validate(req); err != nil {
+		return nil, err
+	}
+	if rs := req.GetWorkflowResources(); len(rs) > 0 {
+		var names []string
+		for _, r := range rs {
+			names = append(names, fmt.Sprintf("%q (%s)", r.GetName(), r.GetClassType()))
+		}
+		return nil, fmt.Errorf("%w: no node of this orchestrator offers resource providers; remove resources %s",
+			ErrResourcesUnsupported, strings.Join(names, ", "))
+	}
+	fns := req.GetWorkflowFunctions()
+	nodes, err := o.place(fns)
+	if err != nil {
+		return nil, err
+	}
+	rec := &workflowRecord{
+		id:      uuid.NewString(),
+		req:     proto.CloneOf(req),
+		created: time.Now(),
+	}
+	log := o.log.With("workflow", rec.id)
+	log.Info("starting workflow", "functions", len(fns))
+	fail := func(err error) (*edgelessapi.WorkflowInstanceStatus, error) {
+		var se *StartError
+		if errors.As(err, &se) {
+			progress(Progress{Type: ProgressFailed, WorkflowID: rec.id, Function: se.Function, NodeID: se.NodeID, Error: se.Err.Error()})
+		}
+		log.Warn("workflow failed to start; stopping its started instances", "err", err, "started", len(rec.funcs))
+		o.rollback(ctx, rec, progress)
+		return nil, err
+	}
+	for i, f := range fns {
+		n := nodes[i]
+		progress(Progress{Type: ProgressPlaced, WorkflowID: rec.id, Function: f.GetName(), NodeID: n.id, Image: image(f)})
+		in, err := o.startFunction(ctx, rec.id, f, n)
+		if in != nil {
+			rec.funcs = append(rec.funcs, in)
+		}
+		if err != nil {
+			return fail(&StartError{Function: f.GetName(), Step: "start", NodeID: n.id, Err: err})
+		}
+		log.Info("function started", "function", f.GetName(), "node", n.id, "instance", in.functionID, "took", in.startDuration)
+		steps := in.steps
+		progress(Progress{Type: ProgressStarted, WorkflowID: rec.id, Function: f.GetName(), NodeID: n.id,
+			FunctionID: in.functionID, Image: image(f), DurationMS: ms(in.startDuration), Steps: &steps})
+	}
+	t0 := time.Now()
+	if err := o.patch(ctx, rec); err != nil {
+		return fail(err)
+	}
+	progress(Progress{Type: ProgressPatched, WorkflowID: rec.id, DurationMS: ms(time.Since(t0))})
+	o.mu.Lock()
+	o.workflows[rec.id] = rec
+	o.mu.Unlock()
+	log.Info("workflow started")
+	progress(Progress{Type: ProgressDone, WorkflowID: rec.id})
+	return rec.status(o.cfg.DomainID), nil
+}
+
+// startFunction starts f on n. It returns the instance whenever one was
+// created, even with an error, so that it gets stopped.
+func (o *Orchestrator) startFunction(ctx context.Context, wfID string, f *edgelessapi.WorkflowFunction, n *node) (*instance, error) {
+	sctx, cancel := context.WithTimeout(ctx, o.cfg.StartTimeout)
+	defer cancel()
+	t0 := time.Now()
+	resp, err := n.client.fi.Start(sctx, &edgelessapi.SpawnFunctionRequest{
+		Code:        f.GetClassSpec(),
+		Annotations: f.GetAnnotations(),
+		// As upstream's controller: a fresh state id, node-local policy.
+		StateSpecification: &edgelessapi.StateSpecification{StateId: uuid.NewString(), Policy: edgelessapi.StatePolicy_NODE_LOCAL},
+		WorkflowId:         wfID,
+	})
+	took := time.Since(t0)
+	if err != nil {
+		return nil, fmt.Errorf("FunctionInstance.Start: %w", err)
+	}
+	if re := resp.GetResponseError(); re != nil {
+		return nil, &ResponseError{Summary: re.GetSummary(), Detail: re.GetDetail()}
+	}
+	id := resp.GetInstanceId().GetInstanceId()
+	if id == nil || id.GetFunctionId() == "" {
+		return nil, errors.New("ill-formed answer: neither an instance id nor an error")
+	}
+	in := &instance{
+		name:          f.GetName(),
+		classID:       f.GetClassSpec().GetId(),
+		functionType:  f.GetClassSpec().GetFunctionType(),
+		code:          f.GetClassSpec().GetCode(),
+		nodeID:        n.id,
+		agentURL:      n.agentURL,
+		incarnation:   n.incarnation,
+		functionID:    id.GetFunctionId(),
+		startedAt:     t0,
+		startDuration: took,
+	}
+	if id.GetNodeId() != n.id {
+		return in, fmt.Errorf("node answered with an instance on node %q", id.GetNodeId())
+	}
+	in.steps = o.instanceSteps(ctx, n.agentURL, in.functionID)
+	return in, nil
+}
+
+// patch sends every function its output mapping, resolved to instances.
+func (o *Orchestrator) patch(ctx context.Context, rec *workflowRecord) error {
+	byName := map[string]*instance{}
+	for _, in := range rec.funcs {
+		byName[in.name] = in
+	}
+	for _, f := range rec.req.GetWorkflowFunctions() {
+		in := byName[f.GetName()]
+		if len(f.GetOutputMapping()) == 0 {
+			continue
+		}
+		m := map[string]*edgelessapi.InstanceId{}
+		for ch, target := range f.GetOutputMapping() {
+			m[ch] = byName[target].id()
+		}
+		pctx, cancel := context.WithTimeout(ctx, o.cfg.AgentTimeout)
+		n := o.liveNode(in.nodeID, in.incarnation)
+		var err error
+		if n == nil {
+			err = errors.New("the node left the orchestrator")
+		} else {
+			_, err = n.client.fi.Patch(pctx, &edgelessapi.PatchRequest{FunctionId: in.functionID, OutputMapping: m})
+		}
+		cancel()
+		if err != nil {
+			return &StartError{Function: in.name, Step: "patch", NodeID: in.nodeID, Err: err}
+		}
+	}
+	return nil
+}
+
+// rollback stops a failed workflow's started instances in reverse order.
+// It runs even when ctx is cancelled (the client went away): the instances
+// must not outlive the failed start.
+func (o *Orchestrator) rollback(ctx context.Context, rec *workflowRecord, progress func(Progress)) {
+	ctx = context.WithoutCancel(ctx)
+	for i := len(rec.funcs) - 1; i >= 0; i-- {
+		in := rec.funcs[i]
+		p := Progress{Type: ProgressRolledBack, WorkflowID: rec.id, Function: in.name, NodeID: in.nodeID, FunctionID: in.functionID}
+		if err := o.stopInstance(ctx, in); err != nil {
+			o.log.Error("cannot stop instance of failed workflow", "workflow", rec.id, "function", in.name,
+				"node", in.nodeID, "instance", in.functionID, "err", err)
+			p.Error = err.Error()
+		}
+		progress(p)
+	}
+}
+
+func image(f *edgelessapi.WorkflowFunction) string {
+	if img, ok := strings.CutPrefix(f.GetClassSpec().GetCode(), "container:"); ok {
+		return img
+	}
+	return ""
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// status is the record as WorkflowInstanceStatus.
+func (r *workflowRecord) status(domain string) *edgelessapi.WorkflowInstanceStatus {
+	st := &edgelessapi.WorkflowInstanceStatus{WorkflowId: &edgelessapi.WorkflowId{WorkflowId: r.id}}
+	for _, in := range r.funcs {
+		st.DomainMapping = append(st.DomainMapping, &edgelessapi.WorkflowFunctionMapping{
+			Name: in.name, FunctionId: in.functionID, DomainId: domain,
+		})
+	}
+	return st
+}
