@@ -92,7 +92,9 @@ func TestRegistration_BadUpdates(t *testing.T) {
 		want   string
 	}{
 		{"bad node id", func(r *edgelessapi.UpdateNodeRequest) { r.NodeId = "node-1" }, `node_id "node-1" is not a UUID`},
-		{"past deadline", func(r *edgelessapi.UpdateNodeRequest) { r.RefreshDeadline = uint64(time.Now().Add(-time.Minute).Unix()) },
+		{"past deadline", func(r *edgelessapi.UpdateNodeRequest) {
+			r.RefreshDeadline = uint64(time.Now().Add(-time.Minute).Unix())
+		},
 			"is not in the future"},
 		{"bad agent url", func(r *edgelessapi.UpdateNodeRequest) { r.AgentUrl = "127.0.0.1:7005" },
 			`agent_url "127.0.0.1:7005": want http://<host>:<port>`},

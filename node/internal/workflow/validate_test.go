@@ -57,7 +57,9 @@ func TestValidate_Errors(t *testing.T) {
 		}, []string{`bad code string "edgeless-example-ticker": want "container:<image>" or "grpc:<url>"`}},
 		{"no image", func(r *edgelessapi.SpawnWorkflowRequest) { r.WorkflowFunctions[0].ClassSpec.Code = "container:" },
 			[]string{`bad code string "container:": no image after "container:"`}},
-		{"bad image", func(r *edgelessapi.SpawnWorkflowRequest) { r.WorkflowFunctions[0].ClassSpec.Code = "container:Ticker:dev" },
+		{"bad image", func(r *edgelessapi.SpawnWorkflowRequest) {
+			r.WorkflowFunctions[0].ClassSpec.Code = "container:Ticker:dev"
+		},
 			[]string{`bad code string "container:Ticker:dev": image "Ticker:dev": invalid reference format: repository name (library/Ticker) must be lowercase`}},
 		{"missing code", func(r *edgelessapi.SpawnWorkflowRequest) { r.WorkflowFunctions[0].ClassSpec.Code = "" },
 			[]string{`functions[0] "ticker".class_specification.code: missing`}},
