@@ -63,7 +63,7 @@ func (o Options) withDefaults() Options {
 // environment variables (read through getenv, e.g. os.Getenv). Flags win
 // over the environment:
 //
-//	-port N              PORT             listen port (default 7101), all interfaces
+//	-port N              PORT             listen port (default 7101; 0 picks a free one), all interfaces
 //	-endpoint URL                         listen URL as in the Rust template, e.g. http://0.0.0.0:7101/
 //	-log-level LEVEL     LOG_LEVEL        debug, info, warn or error (default info)
 //	-max-concurrency N   MAX_CONCURRENCY  Cast/Call handlers at once (default 64)
@@ -94,9 +94,8 @@ func ParseArgs(args []string, getenv func(string) string) (Options, slog.Level, 
 		}
 		o.Addr = addr
 	} else {
-		n, err := strconv.ParseUint(*port, 10, 16)
-		if err != nil || n == 0 {
-			return Options{}, 0, fmt.Errorf("port %q (-port or PORT) is not in 1-65535", *port)
+		if _, err := strconv.ParseUint(*port, 10, 16); err != nil {
+			return Options{}, 0, fmt.Errorf("port %q (-port or PORT) is not in 0-65535", *port)
 		}
 		o.Addr = net.JoinHostPort("", *port)
 	}

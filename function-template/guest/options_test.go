@@ -21,6 +21,7 @@ func TestParseArgs(t *testing.T) {
 		wantGrace time.Duration
 	}{
 		{name: "defaults", wantAddr: ":7101", wantLevel: slog.LevelInfo, wantConc: 64, wantGrace: 2 * time.Second},
+		{name: "free port", args: []string{"-port", "0"}, wantAddr: ":0", wantLevel: slog.LevelInfo, wantConc: 64, wantGrace: 2 * time.Second},
 		{name: "PORT", env: map[string]string{"PORT": "8080"}, wantAddr: ":8080", wantLevel: slog.LevelInfo, wantConc: 64, wantGrace: 2 * time.Second},
 		{name: "flag wins", args: []string{"-port", "9000"}, env: map[string]string{"PORT": "8080"}, wantAddr: ":9000", wantLevel: slog.LevelInfo, wantConc: 64, wantGrace: 2 * time.Second},
 		{name: "rust endpoint", args: []string{"--endpoint", "http://0.0.0.0:7101/"}, wantAddr: "0.0.0.0:7101", wantLevel: slog.LevelInfo, wantConc: 64, wantGrace: 2 * time.Second},
@@ -55,7 +56,7 @@ func TestParseArgs_Invalid(t *testing.T) {
 		wantErr string
 	}{
 		{"bad PORT", nil, map[string]string{"PORT": "http"}, `port "http"`},
-		{"port 0", []string{"-port", "0"}, nil, `port "0"`},
+		{"port too large", []string{"-port", "65536"}, nil, `port "65536"`},
 		{"endpoint without port", []string{"-endpoint", "http://0.0.0.0"}, nil, "no port"},
 		{"bad level", nil, map[string]string{"LOG_LEVEL": "loud"}, `log level "loud"`},
 		{"bad concurrency", []string{"-max-concurrency", "0"}, nil, `max concurrency "0"`},

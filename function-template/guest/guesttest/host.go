@@ -7,6 +7,7 @@ package guesttest
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -45,14 +46,25 @@ type Request struct {
 
 var _ edgelessapiconnect.GuestAPIHostHandler = (*Host)(nil)
 
-// NewHost starts a Host; t.Cleanup stops it.
+// NewHost starts a Host on 127.0.0.1; t.Cleanup stops it.
 func NewHost(t testing.TB) *Host {
+	t.Helper()
+	return NewHostListener(t, nil)
+}
+
+// NewHostListener starts a Host on ln (nil: a 127.0.0.1 port), e.g. on the
+// Docker bridge gateway so that containers reach it; t.Cleanup stops it.
+func NewHostListener(t testing.TB, ln net.Listener) *Host {
 	t.Helper()
 	h := &Host{arrived: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewGuestAPIHostHandler(h,
 		connect.WithReadMaxBytes(1<<31-1), connect.WithSendMaxBytes(1<<31-1)))
 	srv := httptest.NewUnstartedServer(mux)
+	if ln != nil {
+		srv.Listener.Close()
+		srv.Listener = ln
+	}
 	srv.Config.Protocols = new(http.Protocols)
 	srv.Config.Protocols.SetHTTP1(true)
 	srv.Config.Protocols.SetUnencryptedHTTP2(true)
