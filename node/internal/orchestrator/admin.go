@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
@@ -17,6 +18,9 @@ import (
 //	GET  /admin/v1/nodes            -> []NodeInfo
 //	GET  /admin/v1/workflows        -> []WorkflowInfo
 //	GET  /admin/v1/workflows/{id}   -> WorkflowInfo
+//	GET  /admin/v1/workflows/{id}/functions/{name}/telemetry?after=SEQ
+//	                                -> {"entries": []LogEntry}: the function's
+//	                                   TelemetryLog lines with seq > SEQ
 //	POST /admin/v1/workflows        body: SpawnWorkflowRequest in protojson;
 //	                                -> application/x-ndjson stream of Progress,
 //	                                   ending with a "done" or "error" line.
@@ -32,6 +36,7 @@ func (o *Orchestrator) adminHandler() http.Handler {
 	mux.HandleFunc("GET /admin/v1/workflows", o.adminWorkflows)
 	mux.HandleFunc("GET /admin/v1/workflows/{id}", o.adminWorkflow)
 	mux.HandleFunc("POST /admin/v1/workflows", o.adminStart)
+	mux.HandleFunc("GET /admin/v1/workflows/{id}/functions/{name}/telemetry", o.adminTelemetry)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no admin endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -76,6 +81,34 @@ func (o *Orchestrator) adminWorkflow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, o.info(rec))
+}
+
+func (o *Orchestrator) adminTelemetry(w http.ResponseWriter, r *http.Request) {
+	id, name := r.PathValue("id"), r.PathValue("name")
+	rec := o.record(id)
+	if rec == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", ErrUnknownWorkflow, id))
+		return
+	}
+	var after uint64
+	if v := r.URL.Query().Get("after"); v != "" {
+		var err error
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("after=%q: want a sequence number", v))
+			return
+		}
+	}
+	for _, in := range rec.funcs {
+		if in.name == name {
+			entries, _ := o.Logs(in.functionID, after)
+			if entries == nil {
+				entries = []LogEntry{}
+			}
+			writeJSON(w, http.StatusOK, map[string][]LogEntry{"entries": entries})
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Errorf("workflow %s has no function %q", id, name))
 }
 
 // info is a record as WorkflowInfo.

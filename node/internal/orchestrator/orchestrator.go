@@ -32,6 +32,8 @@ type Orchestrator struct {
 	nodes       map[string]*node
 	incarnation uint64
 	workflows   map[string]*workflowRecord
+	// logs holds TelemetryLog entries by instance (function id).
+	logs map[string]*logRing
 }
 
 // New returns an Orchestrator. Call Close (or Serve, which closes it on
@@ -48,6 +50,7 @@ func New(cfg Config) *Orchestrator {
 		cancel:    cancel,
 		nodes:     map[string]*node{},
 		workflows: map[string]*workflowRecord{},
+		logs:      map[string]*logRing{},
 	}
 	o.cond = sync.NewCond(&o.mu)
 	return o

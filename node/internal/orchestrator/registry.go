@@ -86,6 +86,7 @@ func (o *Orchestrator) UpdateNode(req *edgelessapi.UpdateNodeRequest) error {
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.recordLogsLocked(req.GetPerformanceSamples())
 	n, known := o.nodes[req.GetNodeId()]
 	if known && n.nonce == req.GetNonce() && n.agentURL == req.GetAgentUrl() && n.invocationURL == req.GetInvocationUrl() {
 		n.deadline, n.lastSeen, n.caps, n.providers = deadline, now, req.GetCapabilities(), providers

@@ -160,6 +160,7 @@ func (o *Orchestrator) startFunction(ctx context.Context, wfID string, f *edgele
 	if id.GetNodeId() != n.id {
 		return in, fmt.Errorf("node answered with an instance on node %q", id.GetNodeId())
 	}
+	o.trackLogs(in.functionID)
 	in.steps = o.instanceSteps(ctx, n.agentURL, in.functionID)
 	return in, nil
 }
@@ -210,6 +211,7 @@ func (o *Orchestrator) rollback(ctx context.Context, rec *workflowRecord, progre
 		}
 		progress(p)
 	}
+	o.forgetLogs(rec.funcs)
 }
 
 func image(f *edgelessapi.WorkflowFunction) string {

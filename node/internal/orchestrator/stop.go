@@ -29,15 +29,18 @@ func (o *Orchestrator) StopWorkflow(ctx context.Context, id string) error {
 	}
 	log := o.log.With("workflow", id)
 	log.Info("stopping workflow", "instances", len(rec.funcs))
-	var left []*instance
+	var left, stopped []*instance
 	var errs []error
 	for i := len(rec.funcs) - 1; i >= 0; i-- {
 		in := rec.funcs[i]
 		if err := o.stopInstance(ctx, in); err != nil {
 			left = append(left, in)
 			errs = append(errs, fmt.Errorf("function %q (instance %s on node %s): %w", in.name, in.functionID, in.nodeID, err))
+			continue
 		}
+		stopped = append(stopped, in)
 	}
+	o.forgetLogs(stopped)
 	if len(left) == 0 {
 		log.Info("workflow stopped")
 		return nil

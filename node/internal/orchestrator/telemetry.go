@@ -1,0 +1,96 @@
+package orchestrator
+
+import (
+	"time"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+)
+
+// maxLogEntries bounds the TelemetryLog entries kept per instance.
+const maxLogEntries = 1000
+
+// LogEntry is one TelemetryLog line of an instance, as its node reported it
+// in UpdateNode's performance samples (function_log_entries).
+type LogEntry struct {
+	// Seq numbers the entries of one instance from 1, so that a reader can
+	// ask for what came after the last one it saw.
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Target string    `json:"target"`
+	Msg    string    `json:"msg"`
+}
+
+// logRing holds an instance's most recent entries.
+type logRing struct {
+	next    uint64
+	entries []LogEntry
+}
+
+func (r *logRing) add(e LogEntry) {
+	r.next++
+	e.Seq = r.next
+	if len(r.entries) == maxLogEntries {
+		copy(r.entries, r.entries[1:])
+		r.entries = r.entries[:maxLogEntries-1]
+	}
+	r.entries = append(r.entries, e)
+}
+
+// after returns the entries with Seq > seq.
+func (r *logRing) after(seq uint64) []LogEntry {
+	for i, e := range r.entries {
+		if e.Seq > seq {
+			return append([]LogEntry(nil), r.entries[i:]...)
+		}
+	}
+	return []LogEntry{}
+}
+
+// recordLogsLocked keeps the function log entries of instances that belong
+// to workflows (rings exist from the instance's start to its workflow's
+// stop); entries of other instances are dropped.
+func (o *Orchestrator) recordLogsLocked(s *edgelessapi.NodePerformanceSamples) {
+	for _, fl := range s.GetFunctionLogEntries() {
+		r := o.logs[fl.GetId()]
+		if r == nil {
+			continue
+		}
+		for _, e := range fl.GetEntries() {
+			r.add(LogEntry{
+				Time:   time.Unix(e.GetTimestampSec(), int64(e.GetTimestampNs())),
+				Target: e.GetTarget(),
+				Msg:    e.GetMsg(),
+			})
+		}
+	}
+}
+
+// trackLogs starts keeping the entries of an instance.
+func (o *Orchestrator) trackLogs(functionID string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.logs[functionID] == nil {
+		o.logs[functionID] = &logRing{}
+	}
+}
+
+// forgetLogs drops the entries of instances.
+func (o *Orchestrator) forgetLogs(ins []*instance) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, in := range ins {
+		delete(o.logs, in.functionID)
+	}
+}
+
+// Logs returns the TelemetryLog entries of an instance with Seq > after,
+// and false if the orchestrator does not track the instance.
+func (o *Orchestrator) Logs(functionID string, after uint64) ([]LogEntry, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.logs[functionID]
+	if r == nil {
+		return nil, false
+	}
+	return r.after(after), true
+}
