@@ -59,3 +59,13 @@ func retryableBoot(err error) bool {
 	}
 	return false
 }
+
+// transportFailure reports whether err looks like a broken connection
+// rather than a status the function sent.
+func transportFailure(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeInternal:
+		return true
+	}
+	return false
+}

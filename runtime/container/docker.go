@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -190,15 +191,41 @@ func bridgeGateway(ctx context.Context, api containerAPI) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("inspect network bridge: %w", err)
 	}
-	for _, c := range res.Network.IPAM.Config {
+	return GatewayOf(res.Network)
+}
+
+// GatewayOf returns the IPv4 gateway of a Docker bridge network: the one
+// in its IPAM configuration, else the address of its Linux bridge
+// interface within the subnet (the default bridge often reports only its
+// subnet), else the subnet's first address.
+func GatewayOf(n network.Inspect) (netip.Addr, error) {
+	var subnets []netip.Prefix
+	for _, c := range n.IPAM.Config {
 		if c.Gateway.IsValid() && c.Gateway.Is4() {
 			return c.Gateway, nil
 		}
-	}
-	for _, c := range res.Network.IPAM.Config {
-		if c.Gateway.IsValid() {
-			return c.Gateway, nil
+		if c.Subnet.IsValid() && c.Subnet.Addr().Is4() {
+			subnets = append(subnets, c.Subnet.Masked())
 		}
 	}
-	return netip.Addr{}, errors.New("network bridge has no gateway address")
+	if len(subnets) == 0 {
+		return netip.Addr{}, fmt.Errorf("network %s has no IPv4 subnet", n.Name)
+	}
+	if name := n.Options["com.docker.network.bridge.name"]; name != "" {
+		if ifc, err := net.InterfaceByName(name); err == nil {
+			addrs, _ := ifc.Addrs()
+			for _, a := range addrs {
+				p, err := netip.ParsePrefix(a.String())
+				if err != nil {
+					continue
+				}
+				for _, s := range subnets {
+					if s.Contains(p.Addr()) {
+						return p.Addr(), nil
+					}
+				}
+			}
+		}
+	}
+	return subnets[0].Addr().Next(), nil
 }

@@ -300,10 +300,10 @@ func (i *Instance) startContainer(ctx context.Context) error {
 	}
 	ip, ap, err := containerEndpoint(ins.Container, i.port, i.rt.cfg.PublishPort)
 	if err != nil {
-		select {
-		case <-i.exited:
-			return fmt.Errorf("container %s ended at once: %w", name, err)
-		default:
+		if st := ins.Container.State; st != nil && !st.Running {
+			// Ended at once: let the watcher record how (startError
+			// turns that into a BootError with the last output).
+			waitBounded(i.exited, 2*time.Second)
 		}
 		return fmt.Errorf("container %s: %w", name, err)
 	}
@@ -469,6 +469,12 @@ func (i *Instance) hostContext(parent context.Context) (context.Context, context
 // callError explains a failed forwarded call, preferring the instance's
 // end (exit or stop) over the transport error it caused.
 func (i *Instance) callError(ctx context.Context, op string, err error) error {
+	if i.code.kind == kindContainer && context.Cause(i.alive) == nil && transportFailure(err) {
+		// A dead container breaks the connection, often just before the
+		// engine reports its end: give the watcher a moment to say why.
+		waitBounded(i.exited, time.Second)
+		waitBounded(i.alive.Done(), 100*time.Millisecond)
+	}
 	if cause := context.Cause(i.alive); cause != nil {
 		return fmt.Errorf("%s instance %s: %w", op, i.id.FunctionID, cause)
 	}
@@ -557,7 +563,8 @@ func (i *Instance) teardownFrom(cause error, final InstanceState, byWatcher bool
 
 		var errs []error
 		if cid != "" {
-			errs = append(errs, i.removeContainer(cid, watching))
+			// A failed start has nothing to shut down gracefully.
+			errs = append(errs, i.removeContainer(cid, watching && final != StateFailed))
 			// The log reader ends with the container's output stream.
 			if watching && !waitBounded(i.logsDone, 2*time.Second) {
 				i.log.Warn("container output still open after removal")
@@ -595,17 +602,18 @@ func (i *Instance) teardownFrom(cause error, final InstanceState, byWatcher bool
 	return i.teardownErr
 }
 
-// removeContainer sends SIGTERM (unless the container has ended), waits up
-// to the grace period for it to end, then force-removes it.
-func (i *Instance) removeContainer(cid string, watching bool) error {
+// removeContainer, if graceful, sends SIGTERM (unless the container has
+// ended) and waits up to the grace period for it to end; then it
+// force-removes the container.
+func (i *Instance) removeContainer(cid string, graceful bool) error {
 	d := i.rt.docker
 	ctx, cancel := context.WithTimeout(context.Background(), i.rt.cfg.StopGrace+2*dockerTimeout)
 	defer cancel()
 	select {
 	case <-i.exited:
 	default:
-		if !watching {
-			break // never started, or nobody would notice its end: just remove
+		if !graceful {
+			break
 		}
 		kctx, kcancel := context.WithTimeout(ctx, dockerTimeout)
 		_, err := d.ContainerKill(kctx, cid, killTerm)

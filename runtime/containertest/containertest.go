@@ -1,0 +1,300 @@
+// Package containertest helps tests that need the Docker engine: it finds
+// the engine (skipping visibly when there is none), builds the example
+// function's image without a registry, and removes the containers of a
+// test's node afterwards. It is to the container runtime what httptest is
+// to net/http.
+package containertest
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/google/uuid"
+	"github.com/moby/moby/client"
+)
+
+// ExampleImage is the tag BuildExampleImage gives the example function.
+const ExampleImage = "edgeless-example-function:dev"
+
+// RequireDockerEnv, set to 1, makes tests fail instead of skipping when no
+// Docker engine answers (CI sets it).
+const RequireDockerEnv = "EDGELESS_REQUIRE_DOCKER"
+
+// RequireDocker returns a client of the Docker engine (API version
+// negotiated). When no engine answers it skips the test with the reason,
+// or fails it if EDGELESS_REQUIRE_DOCKER=1.
+func RequireDocker(t testing.TB) *client.Client {
+	t.Helper()
+	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+		cancel()
+		if err != nil {
+			c.Close()
+		}
+	}
+	if err != nil {
+		if os.Getenv(RequireDockerEnv) == "1" {
+			t.Fatalf("docker engine required (%s=1) but not reachable: %v", RequireDockerEnv, err)
+		}
+		t.Skipf("SKIP: docker engine not reachable (%v); set %s=1 to fail instead", err, RequireDockerEnv)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// NewNodeID returns a fresh random node id, so that a test's containers
+// are told apart from everyone else's.
+func NewNodeID() string { return uuid.NewString() }
+
+var example struct {
+	once sync.Once
+	err  error
+}
+
+// BuildExampleImage builds the example function
+// (function-template/cmd/example) as a static binary and the image
+// edgeless-example-function:dev from function-template/Dockerfile, through
+// the Engine API with no registry. It builds once per test process and
+// returns the image's tag.
+func BuildExampleImage(t testing.TB) string {
+	t.Helper()
+	c := RequireDocker(t)
+	example.once.Do(func() {
+		example.err = buildExample(c)
+	})
+	if example.err != nil {
+		t.Fatalf("build example image: %v", example.err)
+	}
+	return ExampleImage
+}
+
+func buildExample(c *client.Client) error {
+	dir, err := templateDir()
+	if err != nil {
+		return err
+	}
+	bin, err := goBuild(dir, "./cmd/example")
+	if err != nil {
+		return err
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return buildImage(ctx, c, ExampleImage, map[string][]byte{"Dockerfile": dockerfile, "function": bin})
+}
+
+// templateDir finds function-template from this file's place in the repo.
+func templateDir() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("cannot locate the source tree")
+	}
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "function-template")
+	if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
+		return "", fmt.Errorf("function template not found: %w", err)
+	}
+	return dir, nil
+}
+
+// BuildStaticBinary compiles the Go package pkg (e.g. "./testdata/fn") of
+// the module in dir with CGO_ENABLED=0 and returns the binary.
+func BuildStaticBinary(t testing.TB, dir, pkg string) []byte {
+	t.Helper()
+	b, err := goBuild(dir, pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func goBuild(dir, pkg string) ([]byte, error) {
+	out, err := os.MkdirTemp("", "containertest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(out)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(out, "bin")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", bin, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build %s in %s: %w\n%s", pkg, dir, err, msg)
+	}
+	return os.ReadFile(bin)
+}
+
+// BuildImage builds an image tagged tag from a build context holding files
+// (name to content; one of them the Dockerfile), through the Engine API.
+// Files named "function" or without a dot are made executable.
+func BuildImage(t testing.TB, tag string, files map[string][]byte) string {
+	t.Helper()
+	c := RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := buildImage(ctx, c, tag, files); err != nil {
+		t.Fatalf("build image %s: %v", tag, err)
+	}
+	return tag
+}
+
+func buildImage(ctx context.Context, c *client.Client, tag string, files map[string][]byte) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		mode := int64(0o644)
+		if n != "Dockerfile" && !strings.Contains(n, ".") {
+			mode = 0o755
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: mode, Size: int64(len(files[n])), ModTime: time.Unix(0, 0)}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(files[n]); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	res, err := c.ImageBuild(ctx, &buf, client.ImageBuildOptions{
+		Tags:        []string{tag},
+		Remove:      true,
+		ForceRemove: true,
+	})
+	if err != nil {
+		return fmt.Errorf("image build %s: %w", tag, err)
+	}
+	defer res.Body.Close()
+	// The build reports failures inside its JSON stream.
+	var log strings.Builder
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var m struct {
+			Stream string `json:"stream"`
+			Error  string `json:"error"`
+		}
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			continue
+		}
+		log.WriteString(m.Stream)
+		if m.Error != "" {
+			return fmt.Errorf("image build %s: %s\n%s", tag, m.Error, log.String())
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("image build %s: %w", tag, err)
+	}
+	return nil
+}
+
+// CleanupNode registers a cleanup that removes, by force, every container
+// labelled with nodeID, and reports how many it found.
+func CleanupNode(t testing.TB, nodeID string) {
+	t.Helper()
+	c := RequireDocker(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n, err := RemoveNodeContainers(ctx, c, nodeID)
+		if err != nil {
+			t.Errorf("cleanup containers of node %s: %v", nodeID, err)
+		}
+		if n > 0 {
+			t.Logf("cleanup removed %d container(s) of node %s", n, nodeID)
+		}
+	})
+}
+
+// NodeContainers returns the ids of the containers labelled with nodeID,
+// in any state.
+func NodeContainers(ctx context.Context, c *client.Client, nodeID string) ([]string, error) {
+	res, err := c.ContainerList(ctx, client.ContainerListOptions{
+		All:     true,
+		Filters: make(client.Filters).Add("label", container.LabelNodeID+"="+nodeID),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers of node %s: %w", nodeID, err)
+	}
+	ids := make([]string, 0, len(res.Items))
+	for _, it := range res.Items {
+		if it.Labels[container.LabelNodeID] == nodeID {
+			ids = append(ids, it.ID)
+		}
+	}
+	return ids, nil
+}
+
+// RemoveNodeContainers force-removes the containers labelled with nodeID
+// and returns how many it removed.
+func RemoveNodeContainers(ctx context.Context, c *client.Client, nodeID string) (int, error) {
+	ids, err := NodeContainers(ctx, c, nodeID)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	n := 0
+	for _, id := range ids {
+		if _, err := c.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// GatewayListener listens on Docker's default bridge gateway (e.g.
+// 172.17.0.1), port 0, so that containers can reach a server on it. The
+// listener is closed when the test ends.
+func GatewayListener(t testing.TB) net.Listener {
+	t.Helper()
+	c := RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+	if err != nil {
+		t.Fatalf("inspect network bridge: %v", err)
+	}
+	gw, err := container.GatewayOf(res.Network)
+	if err != nil {
+		t.Fatalf("bridge gateway: %v", err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(gw.String(), "0"))
+	if err != nil {
+		t.Fatalf("listen on bridge gateway: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
