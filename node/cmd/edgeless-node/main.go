@@ -1,0 +1,120 @@
+// Command edgeless-node is an EDGELESS node: it registers with an
+// orchestrator, serves the agent API and the data plane, and runs functions
+// as Docker containers. It is wire-compatible with upstream's
+// edgeless_node_d and takes the same flags:
+//
+//	edgeless-node -t node.toml     # write a commented default config
+//	edgeless-node -c node.toml     # run
+//
+// SIGTERM or SIGINT stops every instance and removes its container before
+// the node exits; a second signal exits at once.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/edgeless-go/edgeless/node/internal/config"
+	"github.com/edgeless-go/edgeless/node/internal/daemon"
+	"github.com/edgeless-go/edgeless/node/internal/registration"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "edgeless-node:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("edgeless-node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configFile, template, logLevel, logFormat string
+		showVersion                               bool
+	)
+	fs.StringVar(&configFile, "c", "node.toml", "configuration file (TOML)")
+	fs.StringVar(&configFile, "config-file", "node.toml", "configuration file (TOML)")
+	fs.StringVar(&template, "t", "", "write a commented default configuration to this path and exit")
+	fs.StringVar(&template, "template", "", "write a commented default configuration to this path and exit")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if showVersion {
+		fmt.Fprintln(stdout, "edgeless-node", versionString())
+		return nil
+	}
+	if template != "" {
+		if err := config.WriteTemplate(template, config.Default(), registration.Detect(".")); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "wrote", template)
+		return nil
+	}
+
+	log, err := newLogger(stderr, logLevel, logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(configFile)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal, restore the default handling: a second
+		// SIGINT or SIGTERM ends the process at once.
+		<-ctx.Done()
+		stop()
+		log.Info("shutting down; send the signal again to exit at once")
+	}()
+	log.Info("edgeless-node starting", "version", versionString(), "config", configFile)
+	return daemon.Run(ctx, cfg, log)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

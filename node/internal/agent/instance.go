@@ -1,0 +1,110 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/dataplane"
+	"github.com/edgeless-go/edgeless/node/internal/telemetry"
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+// The states of an instance in the agent's table.
+const (
+	stateStarting = "starting"
+	stateRunning  = "running"
+	stateStopping = "stopping"
+	stateExited   = "exited"
+)
+
+var instanceStates = []string{stateStarting, stateRunning, stateStopping, stateExited}
+
+// instance is one entry of the agent's table.
+type instance struct {
+	id         container.InstanceID
+	classID    string
+	workflowID string
+	stateID    string
+	policy     edgelessapi.StatePolicy
+	code       string
+	requested  time.Time
+	handle     *dataplane.Handle
+
+	cancelStart context.CancelFunc
+	started     chan struct{} // closed when Start has finished, either way
+
+	mu    sync.Mutex // guards state and inst
+	state string
+	inst  *container.Instance
+
+	stopOnce sync.Once
+	stopDone chan struct{}
+	stopErr  error
+}
+
+func (in *instance) setRunning(inst *container.Instance) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.inst = inst
+	if in.state == stateStarting {
+		in.state = stateRunning
+	}
+}
+
+func (in *instance) runtimeInstance() *container.Instance {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.inst
+}
+
+func (in *instance) currentState() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.state
+}
+
+// countStates counts the instances by state, for the metrics.
+func (a *Agent) countStates() map[string]int {
+	n := make(map[string]int)
+	for _, in := range a.all() {
+		n[in.currentState()]++
+	}
+	return n
+}
+
+// meteredReceiver delivers events to a container instance and records them.
+type meteredReceiver struct {
+	inst *container.Instance
+	rec  *telemetry.Recorder
+}
+
+var _ dataplane.Receiver = (*meteredReceiver)(nil)
+
+func (m *meteredReceiver) Cast(ctx context.Context, src container.InstanceID, msg []byte) error {
+	t0 := time.Now()
+	err := m.inst.Cast(ctx, src, msg)
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.rec.Event(m.inst.ID().FunctionID, "cast", outcome, time.Since(t0))
+	return err
+}
+
+func (m *meteredReceiver) Call(ctx context.Context, src container.InstanceID, msg []byte) (container.Reply, error) {
+	t0 := time.Now()
+	r, err := m.inst.Call(ctx, src, msg)
+	outcome := "ok"
+	switch {
+	case err != nil:
+		outcome = "error"
+	case r.Type == edgelessapi.CallRetType_CALL_RET_NO_REPLY:
+		outcome = "no_reply"
+	case r.Type == edgelessapi.CallRetType_CALL_RET_ERR:
+		outcome = "err"
+	}
+	m.rec.Event(m.inst.ID().FunctionID, "call", outcome, time.Since(t0))
+	return r, err
+}

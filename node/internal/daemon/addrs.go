@@ -1,0 +1,119 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/edgeless-go/edgeless/node/internal/config"
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+// listen binds the host and port of a config URL (key names it in errors).
+func listen(key, rawURL string) (net.Listener, error) {
+	u, err := config.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(u.Addr, u.Port).String())
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot listen on %s: %w", key, rawURL, err)
+	}
+	return ln, nil
+}
+
+func boundAddr(ln net.Listener) netip.AddrPort {
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+func httpURL(ap netip.AddrPort) string {
+	return "http://" + netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+}
+
+// announced returns the URL peers should dial for a server bound at bound:
+// the configured URL (its port 0 replaced by the bound port), or else the
+// bound IP, or, for an unspecified bind address, the first non-loopback
+// IPv4 address of this host (as upstream).
+func announced(key, configured string, bound netip.AddrPort) (string, error) {
+	if configured != "" {
+		u, err := config.ParseURL(configured)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", key, err)
+		}
+		if u.Port == 0 {
+			u.Port = bound.Port()
+		}
+		return u.String(), nil
+	}
+	ip := bound.Addr().Unmap()
+	if ip.IsUnspecified() {
+		a, err := firstNonLoopbackIPv4()
+		if err != nil {
+			return "", fmt.Errorf("%s is empty and the server binds %s: %w", key, ip, err)
+		}
+		ip = a
+	}
+	return httpURL(netip.AddrPortFrom(ip, bound.Port())), nil
+}
+
+func firstNonLoopbackIPv4() (netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("list interface addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				ip = ip.Unmap()
+				if ip.Is4() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
+					return ip, nil
+				}
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no non-loopback IPv4 address on this host; set the announced URL")
+}
+
+// guestListener binds the GuestAPIHost server. An empty or unspecified host
+// means Docker's default bridge gateway, so that containers on the default
+// bridge reach the node on a default Docker install. It returns the
+// listener, the URL sent to containers, and how the address was chosen.
+func guestListener(ctx context.Context, rawURL string) (net.Listener, string, string, error) {
+	const key = "container_runtime.guest_api_host_url"
+	var (
+		ip   netip.Addr
+		port uint16
+		how  string
+	)
+	if rawURL == "" {
+		port, how = 0, "unset: Docker bridge gateway, free port"
+	} else {
+		u, err := config.ParseURL(rawURL)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("%s: %w", key, err)
+		}
+		ip, port, how = u.Addr, u.Port, "as configured"
+	}
+	if !ip.IsValid() || ip.IsUnspecified() {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		gw, err := container.BridgeGateway(gctx)
+		cancel()
+		if err != nil {
+			return nil, "", "", fmt.Errorf("%s: host %q means the Docker bridge gateway, which cannot be found (set an address of this host that containers can reach): %w", key, ip, err)
+		}
+		ip = gw
+		if how == "as configured" {
+			how = "host 0.0.0.0: Docker bridge gateway"
+		}
+	}
+	if ip.IsLoopback() {
+		return nil, "", "", fmt.Errorf("%s: containers cannot reach %s; use 0.0.0.0 for the Docker bridge gateway", key, ip)
+	}
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, port).String())
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%s: cannot listen on %s (is it an address of this host?): %w", key, netip.AddrPortFrom(ip, port), err)
+	}
+	return ln, httpURL(boundAddr(ln)), how, nil
+}

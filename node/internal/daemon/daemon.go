@@ -1,0 +1,325 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/edgeless-go/edgeless/node/internal/agent"
+	"github.com/edgeless-go/edgeless/node/internal/config"
+	"github.com/edgeless-go/edgeless/node/internal/dataplane"
+	"github.com/edgeless-go/edgeless/node/internal/registration"
+	"github.com/edgeless-go/edgeless/node/internal/state"
+	"github.com/edgeless-go/edgeless/node/internal/telemetry"
+	"github.com/edgeless-go/edgeless/runtime/container"
+	"golang.org/x/sync/errgroup"
+)
+
+// ShutdownTimeout bounds the stop of every instance at shutdown.
+const ShutdownTimeout = 2 * time.Minute
+
+// URLs are the addresses a running node bound and announces.
+type URLs struct {
+	// Agent and Invocation are the bound agent and data-plane servers.
+	Agent, Invocation string
+	// AgentAnnounced and InvocationAnnounced are sent to the orchestrator.
+	AgentAnnounced, InvocationAnnounced string
+	// GuestAPIHost is the URL containers call ("" without a container
+	// runtime).
+	GuestAPIHost string
+	// Metrics is the Prometheus endpoint ("" when disabled).
+	Metrics string
+}
+
+// Daemon is a node whose listeners are bound and whose runtime is
+// connected, ready to Serve.
+type Daemon struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	urls URLs
+
+	rt      *container.Runtime // nil without a container runtime
+	dp      *dataplane.Dataplane
+	agent   *agent.Agent
+	reg     *registration.Registrar // nil without node_register_url
+	metrics *telemetry.Metrics
+
+	agentLn, invocationLn, guestLn, metricsLn net.Listener
+}
+
+// Run runs the node described by cfg until ctx is done, then stops every
+// instance and removes its container before it returns.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	d, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return d.Serve(ctx)
+}
+
+// New validates cfg, binds the node's listeners, connects the container
+// runtime (removing containers left by an earlier run of this node) and
+// builds the agent. The caller must call Serve, which releases everything.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: " + w)
+	}
+	g := cfg.General
+	log = log.With(slog.String("node", g.NodeID))
+	d := &Daemon{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			d.closeListeners()
+			if d.rt != nil {
+				cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				d.rt.Close(cctx)
+				cancel()
+			}
+		}
+	}()
+
+	states, err := state.Open(g.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("general.state_dir: %w", err)
+	}
+	d.metrics = telemetry.NewMetrics()
+	var samples *telemetry.Samples
+	if cfg.Telemetry.PerformanceSamples {
+		samples = telemetry.NewSamples(0)
+	}
+	rec := telemetry.NewRecorder(d.metrics, samples, log)
+
+	if d.agentLn, err = listen("general.agent_url", g.AgentURL); err != nil {
+		return nil, err
+	}
+	if d.invocationLn, err = listen("general.invocation_url", g.InvocationURL); err != nil {
+		return nil, err
+	}
+	if cfg.Telemetry.MetricsURL != "" {
+		if d.metricsLn, err = listen("telemetry.metrics_url", cfg.Telemetry.MetricsURL); err != nil {
+			return nil, err
+		}
+		d.urls.Metrics = httpURL(boundAddr(d.metricsLn)) + "/metrics"
+	}
+	d.urls.Agent = httpURL(boundAddr(d.agentLn))
+	d.urls.Invocation = httpURL(boundAddr(d.invocationLn))
+	if d.urls.AgentAnnounced, err = announced("general.agent_url_announced", g.AgentURLAnnounced, boundAddr(d.agentLn)); err != nil {
+		return nil, err
+	}
+	if d.urls.InvocationAnnounced, err = announced("general.invocation_url_announced", g.InvocationURLAnnounced, boundAddr(d.invocationLn)); err != nil {
+		return nil, err
+	}
+
+	if cr := cfg.ContainerRuntime; cr.Enabled {
+		var how string
+		d.guestLn, d.urls.GuestAPIHost, how, err = guestListener(ctx, cr.GuestAPIHostURL)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("guest API host chosen", "url", d.urls.GuestAPIHost, "how", how, "configured", cr.GuestAPIHostURL)
+		var mem int64
+		if cr.DefaultMemory != "" {
+			if mem, err = config.ParseSize(cr.DefaultMemory); err != nil {
+				return nil, fmt.Errorf("container_runtime.default_memory: %w", err)
+			}
+		}
+		sec := func(v uint64) time.Duration { return time.Duration(v) * time.Second }
+		d.rt, err = container.New(ctx, container.Config{
+			NodeID:          g.NodeID,
+			GuestAPIHostURL: d.urls.GuestAPIHost,
+			BootTimeout:     sec(cr.BootTimeoutSec),
+			InitTimeout:     sec(cr.InitTimeoutSec),
+			CallTimeout:     sec(cr.CallTimeoutSec),
+			StopTimeout:     sec(cr.StopTimeoutSec),
+			StopGrace:       sec(cr.StopGraceSec),
+			Defaults: container.Limits{
+				MemoryBytes: mem,
+				NanoCPUs:    int64(cr.DefaultCPUs * 1e9),
+				PidsLimit:   cr.DefaultPids,
+			},
+			Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("container runtime: %w", err)
+		}
+	}
+
+	d.dp = dataplane.New(dataplane.Config{
+		NodeID:      g.NodeID,
+		CallTimeout: cfg.Dataplane.CallTimeout(),
+		QueueSize:   cfg.Dataplane.QueueSize,
+		Logger:      log.With(slog.String("component", "dataplane")),
+	})
+	d.exportDataplaneStats()
+	d.agent, err = agent.New(agent.Config{
+		NodeID:    g.NodeID,
+		Runtime:   d.rt,
+		Dataplane: d.dp,
+		States:    states,
+		Recorder:  rec,
+		Logger:    log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if g.NodeRegisterURL != "" {
+		hostname, herr := os.Hostname()
+		if herr != nil {
+			hostname = "unknown"
+		}
+		caps := registration.Capabilities(registration.Detect(g.StateDir), cfg.UserNodeCapabilities, d.agent.Runtimes(), hostname)
+		d.reg = registration.New(registration.Config{
+			NodeID:        g.NodeID,
+			RegisterURL:   g.NodeRegisterURL,
+			AgentURL:      d.urls.AgentAnnounced,
+			InvocationURL: d.urls.InvocationAnnounced,
+			Capabilities:  caps,
+			Interval:      g.RefreshInterval(),
+			Samples:       samples,
+			StateDir:      g.StateDir,
+			Logger:        log,
+		})
+	}
+	return d, nil
+}
+
+// URLs returns the bound and announced addresses.
+func (d *Daemon) URLs() URLs { return d.urls }
+
+func (d *Daemon) closeListeners() {
+	for _, ln := range []net.Listener{d.agentLn, d.invocationLn, d.guestLn, d.metricsLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           h,
+		Protocols:         &p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 1000},
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Serve runs the node until ctx is done or a server fails. It then refuses
+// new instances, stops every instance and removes its container, closes the
+// runtime and shuts the servers down, and returns the first failure (nil
+// after a plain cancellation).
+func (d *Daemon) Serve(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	servers := map[string]struct {
+		srv *http.Server
+		ln  net.Listener
+	}{
+		"agent":      {newServer(d.agent.Handler(), d.log), d.agentLn},
+		"invocation": {newServer(d.invocationHandler(), d.log), d.invocationLn},
+	}
+	if d.metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", d.metrics.Handler())
+		mux.Handle("/{$}", d.metrics.Handler())
+		servers["metrics"] = struct {
+			srv *http.Server
+			ln  net.Listener
+		}{newServer(mux, d.log), d.metricsLn}
+	}
+	for name, s := range servers {
+		g.Go(func() error {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s server on %s: %w", name, s.ln.Addr(), err)
+			}
+			return nil
+		})
+	}
+	guestCtx, stopGuest := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopGuest()
+	if d.rt != nil {
+		g.Go(func() error { return d.rt.Serve(guestCtx, d.guestLn) })
+	}
+	if d.reg != nil {
+		g.Go(func() error { return d.reg.Run(gctx) })
+	}
+	d.log.Info("node running",
+		"agent", d.urls.Agent, "agent_announced", d.urls.AgentAnnounced,
+		"invocation", d.urls.Invocation, "invocation_announced", d.urls.InvocationAnnounced,
+		"guest_api_host", d.urls.GuestAPIHost, "metrics", d.urls.Metrics,
+		"orchestrator", d.cfg.General.NodeRegisterURL, "runtimes", d.agent.Runtimes())
+
+	g.Go(func() error {
+		<-gctx.Done()
+		d.log.Info("node stopping: stopping every instance")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+		defer cancel()
+		var errs []error
+		if err := d.agent.Close(sctx); err != nil {
+			errs = append(errs, err)
+		}
+		if d.rt != nil {
+			if err := d.rt.Close(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("close container runtime: %w", err))
+			}
+		}
+		stopGuest()
+		for _, s := range servers {
+			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := s.srv.Shutdown(hctx); err != nil {
+				s.srv.Close()
+			}
+			hcancel()
+		}
+		d.dp.Close()
+		if err := errors.Join(errs...); err != nil {
+			d.log.Error("node stopped with errors", "error", err)
+			return err
+		}
+		d.log.Info("node stopped")
+		return nil
+	})
+	return g.Wait()
+}
+
+func (d *Daemon) invocationHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(d.dp.Handler())
+	return mux
+}
+
+// exportDataplaneStats publishes the data plane's counters as metrics.
+func (d *Daemon) exportDataplaneStats() {
+	m, dp := d.metrics, d.dp
+	for _, c := range []struct {
+		name, help string
+		v          func(dataplane.Stats) uint64
+	}{
+		{"dataplane_casts_delivered_total", "Casts a local instance accepted.", func(s dataplane.Stats) uint64 { return s.CastsDelivered }},
+		{"dataplane_casts_failed_total", "Casts a local instance returned an error for.", func(s dataplane.Stats) uint64 { return s.CastsFailed }},
+		{"dataplane_casts_dropped_total", "Casts not delivered (no route, full queue, bad payload, unregistered).", func(s dataplane.Stats) uint64 { return s.CastsDropped }},
+		{"dataplane_calls_delivered_total", "Calls a local instance answered.", func(s dataplane.Stats) uint64 { return s.CallsDelivered }},
+		{"dataplane_calls_failed_total", "Calls answered ERR by this node (receiver error, expiry, unregistered).", func(s dataplane.Stats) uint64 { return s.CallsFailed }},
+		{"dataplane_queue_full_total", "Times a sender found an instance's queue full.", func(s dataplane.Stats) uint64 { return s.QueueFull }},
+		{"dataplane_replies_unmatched_total", "Replies for which no call waited.", func(s dataplane.Stats) uint64 { return s.RepliesUnmatched }},
+		{"dataplane_events_rejected_total", "Incoming FunctionInvocation events refused.", func(s dataplane.Stats) uint64 { return s.EventsRejected }},
+	} {
+		m.CounterFunc(c.name, c.help, func() float64 { return float64(c.v(dp.Stats())) })
+	}
+	m.GaugeFunc("dataplane_pending_calls", "Calls waiting for a reply.", func() float64 { return float64(dp.Stats().PendingCalls) })
+}
