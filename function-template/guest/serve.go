@@ -44,7 +44,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	if err := srv.Shutdown(graceCtx); err != nil {
 		s.log.Warn("requests still in flight after the grace: cancelling them", "error", err)
-		s.cancelLife()
+		s.cancelEvents()
 		_ = srv.Close()
 	}
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownGrace)

@@ -216,7 +216,7 @@ func (s *Server) stopInitialized(ctx context.Context) error {
 		}
 		grace.Stop()
 	}
-	s.cancelLife() // cancels what is still in flight
+	s.cancelEvents() // cancels what is still in flight
 	err := s.protect(ctx, "Stop", func() error { return s.fn.Stop(ctx) })
 	if err != nil {
 		s.mu.Lock()
@@ -245,10 +245,18 @@ func (s *Server) shutdown(ctx context.Context) {
 			s.log.ErrorContext(ctx, "shutdown", "error", err)
 		}
 	}
-	s.cancelLife()
+	s.cancelEvents()
 	if host != nil {
 		host.close()
 	}
+}
+
+// cancelEvents cancels the contexts of the events in flight.
+func (s *Server) cancelEvents() {
+	s.mu.Lock()
+	cancel := s.cancelLife
+	s.mu.Unlock()
+	cancel()
 }
 
 // enter admits a Cast or Call: the instance must be Initialized and a slot
