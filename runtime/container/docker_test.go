@@ -56,7 +56,7 @@ func buildFakeImages(t *testing.T) {
 }
 
 // dockerNode is a test node with Docker and the example image.
-func dockerNode(t *testing.T, cfg func(*container.Config)) (*testNode, string, *client.Client) {
+func dockerNode(t testing.TB, cfg func(*container.Config)) (*testNode, string, *client.Client) {
 	t.Helper()
 	c := containertest.RequireDocker(t)
 	img := containertest.BuildExampleImage(t)
@@ -156,6 +156,11 @@ func TestContainer_Lifecycle(t *testing.T) {
 			wantReply(t, "Call(delayed)", call(t, inst, src, "delayed 20 output later"), "ok")
 			if ev := n.next(t); string(ev.msg) != "later" {
 				t.Fatalf("sink got %q, want later", ev.msg)
+			}
+
+			// The function's output reached the instance's log.
+			if logs := inst.Logs(); len(logs) == 0 || logs[0].Stream == "" || logs[0].Time.IsZero() {
+				t.Errorf("Logs() = %+v, want the container's output lines", logs)
 			}
 
 			if err := inst.Stop(t.Context()); err != nil {
@@ -449,4 +454,3 @@ func TestContainer_NonUTF8AndNested(t *testing.T) {
 		t.Fatalf("A->B->A = % x, %v; want % x", r.Msg, err, bin)
 	}
 }
-

@@ -283,6 +283,7 @@ func (i *Instance) startContainer(ctx context.Context) error {
 	if _, err := d.ContainerStart(dctx, id, startOptions); err != nil {
 		return fmt.Errorf("start container %s: %w", name, err)
 	}
+	ins, err := d.ContainerInspect(dctx, id, inspectOptions)
 	i.mu.Lock()
 	if i.ending {
 		i.mu.Unlock()
@@ -290,11 +291,11 @@ func (i *Instance) startContainer(ctx context.Context) error {
 	}
 	i.watching = true
 	i.mu.Unlock()
-	// Notice the container's end at once (engine wait), and read its output.
+	// Notice the container's end at once (engine wait; an exit that came
+	// first is reported too), and read its output. Started after inspect
+	// so as not to queue behind it in the engine.
 	go i.watch(id)
 	go i.readLogs(id)
-
-	ins, err := d.ContainerInspect(dctx, id, inspectOptions)
 	if err != nil {
 		return fmt.Errorf("inspect container %s: %w", name, err)
 	}
@@ -335,6 +336,9 @@ func (i *Instance) peerAllowed(cn *connection, peer netip.Addr) bool {
 	return isHostAddr(peer)
 }
 
+// maxBootBackoff caps the pause between Boot attempts.
+const maxBootBackoff = 10 * time.Millisecond
+
 // boot calls Boot until it succeeds, with backoff from 2 ms, under the boot
 // deadline; it fails at once if the container ends.
 func (i *Instance) boot(ctx context.Context) error {
@@ -373,7 +377,9 @@ func (i *Instance) boot(ctx context.Context) error {
 			return &BootError{ID: i.id, Image: i.code.image,
 				Err: fmt.Errorf("not booted within %v (%d attempts, last: %w)", i.rt.cfg.BootTimeout, attempt, err)}
 		}
-		backoff = min(backoff*2, 50*time.Millisecond)
+		// Refused attempts cost ~0.1 ms: keep polling fast, since every
+		// millisecond of lag adds to the cold start.
+		backoff = min(backoff*2, maxBootBackoff)
 	}
 }
 

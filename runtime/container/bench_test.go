@@ -1,0 +1,207 @@
+package container_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	dcontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+// The benchmarks compare the runtime with floors measured in the same run,
+// interleaved so that both see the same machine state:
+//
+//	go test -run '^$' -bench . -benchtime 20x ./container/
+//
+// BenchmarkColdStart: Runtime.Start (create, start, Boot, Init) against a
+// raw create+start of the same image until its port answers a gRPC call,
+// for both ways of reaching a container. BenchmarkWarm: Instance.Call and
+// Instance.Cast against a raw gRPC round trip to the same container.
+
+// samples collects durations and summarises them.
+type samples []time.Duration
+
+func (s samples) pct(p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	c := slices.Clone(s)
+	slices.Sort(c)
+	i := int(p*float64(len(c)) + 0.5)
+	return c[min(max(i-1, 0), len(c)-1)]
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
+func us(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) }
+
+// rawColdStart creates and starts the image as the runtime would (same
+// name pattern and labels), and polls Boot on its port every millisecond
+// until it answers: the floor for a cold start.
+func rawColdStart(b *testing.B, c *client.Client, n *testNode, img string, publish bool) time.Duration {
+	ctx := context.Background()
+	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
+	yes := true
+	hc := &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}}
+	if publish {
+		hc.PortBindings = network.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
+	}
+	id := uuid.NewString()
+	t0 := time.Now()
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       container.ContainerNamePrefix + id,
+		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{port: {}}},
+		HostConfig: hc,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true})
+	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	ins, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ins.Container.NetworkSettings.Networks["bridge"].IPAddress.String() + ":" + strconv.Itoa(container.DefaultFunctionPort)
+	if publish {
+		addr = "127.0.0.1:" + ins.Container.NetworkSettings.Ports[port][0].HostPort
+	}
+	fn := rawClient("http://" + addr)
+	req := &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}
+	for {
+		if _, err := fn.Boot(ctx, req); err == nil {
+			return time.Since(t0)
+		}
+		if time.Since(t0) > 30*time.Second {
+			b.Fatal("raw container did not answer within 30s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// rawClient is a plain gRPC client of a function, configured as the
+// runtime's.
+func rawClient(url string) edgelessapiconnect.GuestAPIFunctionClient {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return edgelessapiconnect.NewGuestAPIFunctionClient(&http.Client{Transport: &http.Transport{Protocols: &p}}, url, connect.WithGRPC())
+}
+
+func BenchmarkColdStart(b *testing.B) {
+	nb, img, c := dockerNode(b, nil)
+	np := newTestNode(b, nodeOptions{docker: true, cfg: func(cfg *container.Config) { cfg.PublishPort = true }})
+	var floorBridge, floorPub, rtBridge, rtPub samples
+	startStop := func(n *testNode) time.Duration {
+		t0 := time.Now()
+		inst, err := n.rt.Start(context.Background(), n.spec("container:"+img))
+		d := time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := inst.Stop(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	// One warm-up round, not counted (first starts touch cold caches).
+	rawColdStart(b, c, nb, img, false)
+	startStop(nb)
+	b.ResetTimer()
+	for b.Loop() {
+		floorBridge = append(floorBridge, rawColdStart(b, c, nb, img, false))
+		rtBridge = append(rtBridge, startStop(nb))
+		floorPub = append(floorPub, rawColdStart(b, c, np, img, true))
+		rtPub = append(rtPub, startStop(np))
+	}
+	b.StopTimer()
+	best := min(floorBridge.pct(.5), floorPub.pct(.5))
+	b.ReportMetric(float64(rtBridge.pct(.5))/float64(floorBridge.pct(.5)), "bridge-ratio-p50")
+	b.ReportMetric(float64(rtPub.pct(.5))/float64(floorPub.pct(.5)), "publish-ratio-p50")
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\ncold start (%d runs)\tp50 ms\tp90 ms\tratio p50\tratio p90\tvs best floor p50\t\n", len(rtBridge))
+	row := func(name string, s, floor samples) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t\n", name, ms(s.pct(.5)), ms(s.pct(.9)),
+			float64(s.pct(.5))/float64(floor.pct(.5)), float64(s.pct(.9))/float64(floor.pct(.9)), float64(s.pct(.5))/float64(best))
+	}
+	row("floor: raw create+start+gRPC, bridge IP", floorBridge, floorBridge)
+	row("runtime Start, bridge IP (default)", rtBridge, floorBridge)
+	row("floor: raw create+start+gRPC, 127.0.0.1 port", floorPub, floorPub)
+	row("runtime Start, 127.0.0.1 port", rtPub, floorPub)
+	w.Flush()
+}
+
+func BenchmarkWarm(b *testing.B) {
+	n, img, _ := dockerNode(b, nil)
+	inst := n.start(b, n.spec("container:"+img))
+	raw := rawClient(inst.Info().Endpoint)
+	src := n.sinkID()
+	ctx := context.Background()
+	payload := []byte("hello")
+	castMsg := []byte("noreply") // a command: no re-cast, so nothing but the hop is measured
+	in := &edgelessapi.InputEventData{Src: &edgelessapi.InstanceId{NodeId: src.NodeID, FunctionId: src.FunctionID}, Msg: payload}
+	inCast := &edgelessapi.InputEventData{Src: in.Src, Msg: castMsg}
+	// Warm both connections.
+	for range 100 {
+		raw.Call(ctx, in)
+		inst.Call(ctx, src, payload)
+	}
+	var rawCall, rtCall, rawCast, rtCast samples
+	b.ResetTimer()
+	for b.Loop() {
+		// 200 interleaved rounds per iteration: -benchtime 20x gives 4000
+		// samples of each.
+		for range 200 {
+			t0 := time.Now()
+			if _, err := raw.Call(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if _, err := inst.Call(ctx, src, payload); err != nil {
+				b.Fatal(err)
+			}
+			t2 := time.Now()
+			if _, err := raw.Cast(ctx, inCast); err != nil {
+				b.Fatal(err)
+			}
+			t3 := time.Now()
+			if err := inst.Cast(ctx, src, castMsg); err != nil {
+				b.Fatal(err)
+			}
+			t4 := time.Now()
+			rawCall = append(rawCall, t1.Sub(t0))
+			rtCall = append(rtCall, t2.Sub(t1))
+			rawCast = append(rawCast, t3.Sub(t2))
+			rtCast = append(rtCast, t4.Sub(t3))
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(rtCall.pct(.5))/float64(rawCall.pct(.5)), "call-ratio-p50")
+	b.ReportMetric(float64(rtCast.pct(.5))/float64(rawCast.pct(.5)), "cast-ratio-p50")
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\nwarm (%d runs)\tp50 µs\tp90 µs\tratio p50\tratio p90\t\n", len(rtCall))
+	row := func(name string, s, floor samples) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t\n", name, us(s.pct(.5)), us(s.pct(.9)),
+			float64(s.pct(.5))/float64(floor.pct(.5)), float64(s.pct(.9))/float64(floor.pct(.9)))
+	}
+	row("floor: raw gRPC Call", rawCall, rawCall)
+	row("Instance.Call", rtCall, rawCall)
+	row("floor: raw gRPC Cast", rawCast, rawCast)
+	row("Instance.Cast", rtCast, rawCast)
+	w.Flush()
+}
