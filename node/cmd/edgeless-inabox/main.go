@@ -1,0 +1,112 @@
+// Command edgeless-inabox runs an EDGELESS domain in one process, as
+// upstream's edgeless_inabox: the orchestrator (WorkflowInstance for
+// clients, NodeRegistration for nodes) and a node with the container
+// runtime. It takes upstream's flags:
+//
+//	edgeless-inabox -t inabox.toml    # write a commented default config
+//	edgeless-inabox                   # run (inabox.toml if it exists, else defaults)
+//	edgeless-inabox -c box.toml       # run with that config
+//
+// SIGTERM or SIGINT stops every instance and removes its container before
+// the process exits; a second signal exits at once.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/edgeless-go/edgeless/node/internal/inabox"
+	"github.com/edgeless-go/edgeless/node/internal/registration"
+)
+
+// defaultConfig is the config file read when -c is not given.
+const defaultConfig = "inabox.toml"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "edgeless-inabox:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("edgeless-inabox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var configFile, template, logLevel, logFormat string
+	fs.StringVar(&configFile, "c", "", "configuration file (TOML; default "+defaultConfig+" if it exists, else built-in defaults)")
+	fs.StringVar(&configFile, "config-file", "", "configuration file (TOML)")
+	fs.StringVar(&template, "t", "", "write a commented default configuration to this path and exit")
+	fs.StringVar(&template, "template", "", "write a commented default configuration to this path and exit")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if template != "" {
+		if err := inabox.WriteTemplate(template, inabox.Default(), registration.Detect(".")); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "wrote", template)
+		return nil
+	}
+	log, err := newLogger(stderr, logLevel, logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(configFile, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal, a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+		log.Info("shutting down; send the signal again to exit at once")
+	}()
+	return inabox.Run(ctx, cfg, log)
+}
+
+// loadConfig reads path, or inabox.toml when path is empty and that file
+// exists, or else returns the defaults.
+func loadConfig(path string, log *slog.Logger) (*inabox.Config, error) {
+	if path != "" {
+		return inabox.Load(path)
+	}
+	cfg, err := inabox.Load(defaultConfig)
+	if errors.Is(err, fs.ErrNotExist) {
+		log.Info("no " + defaultConfig + ": using the defaults (write them with -t " + defaultConfig + ")")
+		return inabox.Default(), nil
+	}
+	return cfg, err
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,35 @@
+// Command edgeless deploys and manages EDGELESS workflows through a
+// controller's WorkflowInstance API (edgeless-inabox's, or upstream's
+// ε-CON), and runs the single-machine demo:
+//
+//	edgeless workflow start examples/workflow.json
+//	edgeless workflow list
+//	edgeless workflow inspect ID
+//	edgeless function call ID sink count
+//	edgeless function logs --telemetry -f ID sink
+//	edgeless workflow stop ID
+//	edgeless demo
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/edgeless-go/edgeless/node/internal/cli"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "edgeless:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return cli.NewRootCommand().ExecuteContext(ctx)
+}

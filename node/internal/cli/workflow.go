@@ -1,0 +1,386 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
+	"github.com/edgeless-go/edgeless/node/internal/workflow"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+func newWorkflowCommand(opts *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "workflow",
+		Short: "Start, stop, list and inspect workflows",
+	}
+	cmd.AddCommand(newWorkflowStart(opts), newWorkflowStop(opts), newWorkflowList(opts), newWorkflowInspect(opts))
+	return cmd
+}
+
+func newWorkflowStart(opts *options) *cobra.Command {
+	var quiet, noProgress bool
+	cmd := &cobra.Command{
+		Use:   "start FILE",
+		Short: "Start the workflow described by a workflow JSON file",
+		Long: `Start the workflow described by FILE (upstream's workflow JSON). The file is
+checked first; then each function's progress is shown as it starts, with the
+time each step took. The workflow's id is printed last (alone with --quiet).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
+			defer cancel()
+			c, err := newController(opts.controllerURL)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if quiet {
+				out = io.Discard
+			}
+			id, err := startWorkflow(ctx, c, args[0], out, !noProgress)
+			if err != nil {
+				return err
+			}
+			if quiet {
+				fmt.Fprintln(cmd.OutOrStdout(), id)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the workflow id")
+	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "use WorkflowInstance.Start only, as upstream's CLI")
+	return cmd
+}
+
+// startWorkflow loads, checks and starts a workflow file, reporting progress
+// to out, and returns the workflow id.
+func startWorkflow(ctx context.Context, c *controller, path string, out io.Writer, progress bool) (string, error) {
+	req, err := workflow.Load(path)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, "Starting workflow %s (%d functions) at %s\n", path, len(req.GetWorkflowFunctions()), c.url)
+	t0 := time.Now()
+	var id string
+	if progress {
+		id, err = c.startStream(ctx, req, progressPrinter(out))
+	}
+	if !progress || errors.Is(err, errNoAdmin) {
+		if progress {
+			fmt.Fprintln(out, "  (no progress: the controller has no admin API; using WorkflowInstance.Start)")
+		}
+		var st *edgelessapi.WorkflowInstanceStatus
+		st, err = c.start(ctx, req)
+		if err == nil {
+			id = st.GetWorkflowId().GetWorkflowId()
+			for _, m := range st.GetDomainMapping() {
+				fmt.Fprintf(out, "  %-14s instance %s in domain %s\n", m.GetName(), m.GetFunctionId(), m.GetDomainId())
+			}
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, "Workflow %s started in %s\n", id, fmtDuration(time.Since(t0)))
+	return id, nil
+}
+
+// progressPrinter prints each start step as it ends.
+func progressPrinter(out io.Writer) func(orchestrator.Progress) {
+	return func(p orchestrator.Progress) {
+		switch p.Type {
+		case orchestrator.ProgressPlaced:
+			what := p.Image
+			if what == "" {
+				what = "function"
+			}
+			fmt.Fprintf(out, "  %-14s starting %s on node %s\n", p.Function, what, shortID(p.NodeID))
+		case orchestrator.ProgressStarted:
+			steps := fmtSteps(p.Steps)
+			if steps != "" {
+				steps = " (" + steps + ")"
+			}
+			fmt.Fprintf(out, "  %-14s started in %s%s, instance %s\n", p.Function, fmtMS(p.DurationMS), steps, p.FunctionID)
+		case orchestrator.ProgressFailed:
+			fmt.Fprintf(out, "  %-14s FAILED: %s\n", p.Function, p.Error)
+		case orchestrator.ProgressRolledBack:
+			if p.Error != "" {
+				fmt.Fprintf(out, "  %-14s rollback: stop FAILED: %s\n", p.Function, p.Error)
+			} else {
+				fmt.Fprintf(out, "  %-14s rolled back (stopped)\n", p.Function)
+			}
+		case orchestrator.ProgressPatched:
+			fmt.Fprintf(out, "  %-14s outputs wired in %s\n", "", fmtMS(p.DurationMS))
+		}
+	}
+}
+
+func newWorkflowStop(opts *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop ID",
+		Short: "Stop a workflow and all its function instances",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
+			defer cancel()
+			c, err := newController(opts.controllerURL)
+			if err != nil {
+				return err
+			}
+			return stopWorkflow(ctx, c, args[0], cmd.OutOrStdout())
+		},
+	}
+}
+
+func stopWorkflow(ctx context.Context, c *controller, id string, out io.Writer) error {
+	t0 := time.Now()
+	if _, err := c.wf.Stop(ctx, &edgelessapi.WorkflowId{WorkflowId: id}); err != nil {
+		if connect.CodeOf(err) == connect.CodeNotFound {
+			return fmt.Errorf("no workflow %s at %s", id, c.url)
+		}
+		return fmt.Errorf("stop workflow %s: %w", id, err)
+	}
+	fmt.Fprintf(out, "Workflow %s stopped in %s\n", id, fmtDuration(time.Since(t0)))
+	return nil
+}
+
+func newWorkflowList(opts *options) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the running workflows",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
+			defer cancel()
+			c, err := newController(opts.controllerURL)
+			if err != nil {
+				return err
+			}
+			list, err := c.wf.List(ctx, &emptypb.Empty{})
+			if err != nil {
+				return fmt.Errorf("list workflows at %s: %w", c.url, err)
+			}
+			ids := list.GetIdentifiers()
+			if ids == nil {
+				ids = []string{}
+			}
+			out := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				return json.NewEncoder(out).Encode(ids)
+			case "table":
+			default:
+				return fmt.Errorf("--output %q: want table or json", output)
+			}
+			var infos []orchestrator.WorkflowInfo
+			if err := c.getJSON(ctx, "/admin/v1/workflows", &infos); err != nil {
+				// Upstream's controller: ids only.
+				for _, id := range ids {
+					fmt.Fprintln(out, id)
+				}
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "WORKFLOW\tFUNCTIONS\tCREATED")
+			now := time.Now()
+			for _, id := range ids {
+				i := slices.IndexFunc(infos, func(w orchestrator.WorkflowInfo) bool { return w.WorkflowID == id })
+				if i < 0 {
+					fmt.Fprintf(tw, "%s\t?\t?\n", id)
+					continue
+				}
+				var names []string
+				for _, f := range infos[i].Functions {
+					names = append(names, f.Name)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", id, joinNames(names), fmtTime(infos[i].CreatedAt, now))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func joinNames(names []string) string {
+	if len(names) == 0 {
+		return "-"
+	}
+	s := names[0]
+	for _, n := range names[1:] {
+		s += "," + n
+	}
+	return s
+}
+
+// InstanceView is one function of `workflow inspect -o json`.
+type InstanceView struct {
+	Name          string             `json:"name"`
+	FunctionID    string             `json:"function_id"`
+	NodeID        string             `json:"node_id,omitempty"`
+	AgentURL      string             `json:"agent_url,omitempty"`
+	State         string             `json:"state"`
+	Image         string             `json:"image,omitempty"`
+	ContainerID   string             `json:"container_id,omitempty"`
+	ContainerName string             `json:"container_name,omitempty"`
+	StartedAt     time.Time          `json:"started_at"`
+	StartMS       float64            `json:"start_ms,omitempty"`
+	Steps         orchestrator.Steps `json:"steps"`
+	// Error says why the node could not be asked about the instance.
+	Error string `json:"error,omitempty"`
+}
+
+// WorkflowView is the output of `workflow inspect -o json`.
+type WorkflowView struct {
+	WorkflowID string         `json:"workflow_id"`
+	Domain     string         `json:"domain,omitempty"`
+	CreatedAt  time.Time      `json:"created_at"`
+	Functions  []InstanceView `json:"functions"`
+}
+
+func newWorkflowInspect(opts *options) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "inspect ID",
+		Short: "Show a workflow's functions: instance, node, state, container, start time",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
+			defer cancel()
+			c, err := newController(opts.controllerURL)
+			if err != nil {
+				return err
+			}
+			v, err := inspectWorkflow(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			case "table":
+				return printWorkflow(out, v)
+			}
+			return fmt.Errorf("--output %q: want table or json", output)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// inspectWorkflow joins three views of a workflow: WorkflowInstance.Inspect
+// (names, instance ids), our orchestrator's admin API (node, agent URL, step
+// durations) and each node's admin API (state, container, start time).
+func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowView, error) {
+	info, err := c.wf.Inspect(ctx, &edgelessapi.WorkflowId{WorkflowId: id})
+	if err != nil {
+		if connect.CodeOf(err) == connect.CodeNotFound {
+			return nil, fmt.Errorf("no workflow %s at %s", id, c.url)
+		}
+		return nil, fmt.Errorf("inspect workflow %s: %w", id, err)
+	}
+	v := &WorkflowView{WorkflowID: id, Functions: []InstanceView{}}
+	for _, m := range info.GetStatus().GetDomainMapping() {
+		v.Domain = m.GetDomainId()
+		v.Functions = append(v.Functions, InstanceView{Name: m.GetName(), FunctionID: m.GetFunctionId(), State: "?"})
+	}
+	wi, err := c.workflowInfo(ctx, id)
+	if err != nil {
+		// Upstream's controller: what Inspect says is all there is.
+		return v, nil
+	}
+	v.CreatedAt = wi.CreatedAt
+	nodes := map[string][]orchestrator.NodeInstance{}
+	nodeErr := map[string]error{}
+	for i := range v.Functions {
+		f := &v.Functions[i]
+		j := slices.IndexFunc(wi.Functions, func(fi orchestrator.FunctionInfo) bool { return fi.FunctionID == f.FunctionID })
+		if j < 0 {
+			continue
+		}
+		fi := wi.Functions[j]
+		f.NodeID, f.AgentURL, f.StartedAt, f.StartMS, f.Steps = fi.NodeID, fi.AgentURL, fi.StartedAt, fi.StartMS, fi.Steps
+		if fi.NodeGone {
+			f.State = "gone (node left)"
+			continue
+		}
+		if _, asked := nodes[fi.AgentURL]; !asked && nodeErr[fi.AgentURL] == nil {
+			ins, err := c.nodeAdmin(fi.AgentURL).Instances(ctx)
+			if err != nil {
+				nodeErr[fi.AgentURL] = err
+			} else {
+				nodes[fi.AgentURL] = ins
+			}
+		}
+		if err := nodeErr[fi.AgentURL]; err != nil {
+			f.Error = err.Error()
+			continue
+		}
+		k := slices.IndexFunc(nodes[fi.AgentURL], func(n orchestrator.NodeInstance) bool { return n.FunctionID == f.FunctionID })
+		if k < 0 {
+			f.State = "unknown to its node"
+			continue
+		}
+		n := nodes[fi.AgentURL][k]
+		f.State, f.Image, f.ContainerID, f.ContainerName = n.State, n.Image, n.ContainerID, n.ContainerName
+		if !n.StartedAt.IsZero() {
+			f.StartedAt = n.StartedAt
+		}
+	}
+	return v, nil
+}
+
+func printWorkflow(out io.Writer, v *WorkflowView) error {
+	now := time.Now()
+	fmt.Fprintf(out, "Workflow %s", v.WorkflowID)
+	if v.Domain != "" {
+		fmt.Fprintf(out, " in domain %s", v.Domain)
+	}
+	if !v.CreatedAt.IsZero() {
+		fmt.Fprintf(out, ", created %s", fmtTime(v.CreatedAt, now))
+	}
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FUNCTION\tINSTANCE\tNODE\tSTATE\tCONTAINER\tIMAGE\tSTARTED\tSTART TIME")
+	for _, f := range v.Functions {
+		container := "-"
+		if f.ContainerName != "" {
+			container = fmt.Sprintf("%s (%s)", f.ContainerName, shortID(f.ContainerID))
+		}
+		took := "-"
+		if f.StartMS > 0 {
+			took = fmtMS(f.StartMS)
+			if s := fmtSteps(&f.Steps); s != "" {
+				took += " (" + s + ")"
+			}
+		}
+		state := f.State
+		if f.Error != "" {
+			state = "? (" + f.Error + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, f.FunctionID, orDash(shortID(f.NodeID)), state,
+			container, orDash(f.Image), fmtTime(f.StartedAt, now), took)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,240 @@
+package inabox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/edgeless-go/edgeless/node/internal/config"
+	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
+	toml "github.com/pelletier/go-toml/v2"
+)
+
+// Config is the in-a-box configuration.
+type Config struct {
+	// Orchestrator is the [orchestrator] section.
+	Orchestrator Orchestrator
+	// Node is the node's configuration: every other section.
+	Node *config.Config
+}
+
+// Orchestrator is the [orchestrator] section.
+type Orchestrator struct {
+	// ControllerURL is where WorkflowInstance and the orchestrator's admin
+	// API listen (upstream's controller default, port 7001).
+	ControllerURL string `toml:"controller_url"`
+	// NodeRegisterURL is where NodeRegistration listens (upstream's ε-ORC
+	// default, port 7004). The box's node registers here; other nodes of
+	// the machine may too.
+	NodeRegisterURL string `toml:"node_register_url"`
+	// DomainID names the domain in WorkflowInstance answers.
+	DomainID string `toml:"domain_id"`
+	// AgentTimeoutSec bounds Reset, UpdatePeers and Patch calls to nodes.
+	AgentTimeoutSec uint64 `toml:"agent_timeout_sec"`
+	// StartTimeoutSec bounds the start of one function instance.
+	StartTimeoutSec uint64 `toml:"start_timeout_sec"`
+	// StopTimeoutSec bounds the stop of one function instance.
+	StopTimeoutSec uint64 `toml:"stop_timeout_sec"`
+}
+
+// Default returns a configuration that works out of the box on a machine
+// with Docker: controller on 127.0.0.1:7001, NodeRegistration on
+// 127.0.0.1:7004, the node's agent on 7005, data plane on 7006, metrics on
+// 7007 and the guest API on the Docker bridge gateway; the node sends its
+// performance samples, so the orchestrator has its functions' telemetry
+// logs.
+func Default() *Config {
+	n := config.Default()
+	n.Telemetry.PerformanceSamples = true
+	return &Config{Orchestrator: defaultOrchestrator(), Node: n}
+}
+
+func defaultOrchestrator() Orchestrator {
+	return Orchestrator{
+		ControllerURL:   "http://127.0.0.1:7001",
+		NodeRegisterURL: "http://127.0.0.1:7004",
+		DomainID:        "domain-1",
+		AgentTimeoutSec: 10,
+		StartTimeoutSec: 120,
+		StopTimeoutSec:  30,
+	}
+}
+
+// OrchestratorConfig returns the orchestrator package's configuration.
+func (o Orchestrator) OrchestratorConfig() orchestrator.Config {
+	sec := func(v uint64) time.Duration { return time.Duration(v) * time.Second }
+	return orchestrator.Config{
+		DomainID:     o.DomainID,
+		AgentTimeout: sec(o.AgentTimeoutSec),
+		StartTimeout: sec(o.StartTimeoutSec),
+		StopTimeout:  sec(o.StopTimeoutSec),
+	}
+}
+
+// Validate checks the [orchestrator] section.
+func (o Orchestrator) Validate() error {
+	var errs []error
+	for _, u := range []struct{ key, v string }{
+		{"orchestrator.controller_url", o.ControllerURL},
+		{"orchestrator.node_register_url", o.NodeRegisterURL},
+	} {
+		if _, err := hostPort(u.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.key, err))
+		}
+	}
+	if o.DomainID == "" {
+		errs = append(errs, errors.New("orchestrator.domain_id: empty"))
+	}
+	for _, t := range []struct {
+		key string
+		v   uint64
+	}{
+		{"orchestrator.agent_timeout_sec", o.AgentTimeoutSec},
+		{"orchestrator.start_timeout_sec", o.StartTimeoutSec},
+		{"orchestrator.stop_timeout_sec", o.StopTimeoutSec},
+	} {
+		if t.v == 0 {
+			errs = append(errs, fmt.Errorf("%s: want at least 1", t.key))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hostPort returns the host:port to listen on for an http:// URL.
+func hostPort(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", fmt.Errorf("want a URL like http://127.0.0.1:7001, got %q", raw)
+	}
+	return u.Host, nil
+}
+
+// sectionHeader matches a TOML table or array-of-tables header line.
+var sectionHeader = regexp.MustCompile(`^\s*\[\[?\s*([A-Za-z0-9_.\-" ]+?)\s*\]\]?\s*(#.*)?$`)
+
+// split separates the [orchestrator] table from the node's sections. Both
+// documents keep every line in place (the other part's lines are blank), so
+// that errors point at the line of the file.
+func split(data []byte) (orc, node []byte) {
+	var o, n bytes.Buffer
+	in := false
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := sectionHeader.FindStringSubmatch(line); m != nil {
+			name := strings.Trim(m[1], `" `)
+			in = name == "orchestrator" || strings.HasPrefix(name, "orchestrator.")
+		}
+		mine, other := &n, &o
+		if in {
+			mine, other = &o, &n
+		}
+		mine.WriteString(line + "\n")
+		other.WriteString("\n")
+	}
+	return o.Bytes(), n.Bytes()
+}
+
+// Load reads an in-a-box configuration file: the [orchestrator] section
+// (keys left out take their defaults) and the node's sections, read by the
+// node's own strict loader. Errors name the file, the line and the key.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes an in-a-box configuration; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	orcText, nodeText := split(data)
+	c := &Config{Orchestrator: defaultOrchestrator()}
+	var doc struct {
+		Orchestrator *Orchestrator `toml:"orchestrator"`
+	}
+	doc.Orchestrator = &c.Orchestrator
+	dec := toml.NewDecoder(bytes.NewReader(orcText))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) && len(strict.Errors) > 0 {
+			e := &strict.Errors[0]
+			row, _ := e.Position()
+			return nil, fmt.Errorf("%s:%d: %s: unknown key", name, row, strings.Join(e.Key(), "."))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			return nil, fmt.Errorf("%s:%d: %s", name, row, strings.TrimPrefix(de.Error(), "toml: "))
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := c.Orchestrator.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	node, err := config.Parse(name, nodeText)
+	if err != nil {
+		return nil, err
+	}
+	c.Node = node
+	return c, nil
+}
+
+// Template renders c as a commented TOML file that Load reads back.
+func Template(c *Config, detected config.UserNodeCapabilities) []byte {
+	o := c.Orchestrator
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `# Configuration of edgeless-inabox: an EDGELESS orchestrator and a node with
+# the container runtime, in one process. The [orchestrator] section is the
+# box's own; every other section configures the node exactly as
+# edgeless-node's node.toml does. In a box the node always registers with the
+# box's orchestrator, whatever general.node_register_url says.
+
+[orchestrator]
+# WorkflowInstance (what edgeless and upstream's edgeless_cli talk to) and
+# the orchestrator's admin API.
+controller_url = %q
+# NodeRegistration: the box's node registers here; other nodes may too.
+node_register_url = %q
+# Name of the domain in WorkflowInstance answers.
+domain_id = %q
+# Deadlines of the orchestrator's calls to nodes, in seconds: Reset,
+# UpdatePeers and Patch; the start of one function instance (our node answers
+# once the container is booted and initialized); the stop of one.
+agent_timeout_sec = %d
+start_timeout_sec = %d
+stop_timeout_sec = %d
+
+`, o.ControllerURL, o.NodeRegisterURL, o.DomainID, o.AgentTimeoutSec, o.StartTimeoutSec, o.StopTimeoutSec)
+	b.Write(config.Template(c.Node, detected))
+	return b.Bytes()
+}
+
+// WriteTemplate writes Template(c, detected) to path and refuses to
+// overwrite an existing file.
+func WriteTemplate(path string, c *Config, detected config.UserNodeCapabilities) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cannot overwrite configuration file %s", path)
+	}
+	if err != nil {
+		return fmt.Errorf("write template: %w", err)
+	}
+	if _, err := f.Write(Template(c, detected)); err != nil {
+		f.Close()
+		return fmt.Errorf("write template %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write template %s: %w", path, err)
+	}
+	return nil
+}
