@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/container"
 )
 
@@ -257,10 +259,9 @@ func TestHost_NoGlobalLock(t *testing.T) {
 		aDone <- err
 	}()
 	// While A's host call is blocked, B's requests go through.
-	for i := range 5 {
+	for range 5 {
 		wantReply(t, "B recall", call(t, b, n.sinkID(), "recall output free"), "sink:free")
 		wantReply(t, "B sync", call(t, b, n.sinkID(), "sync s"), "ok")
-		_ = i
 	}
 	select {
 	case err := <-aDone:
@@ -356,11 +357,12 @@ func TestGRPC_BootRejected(t *testing.T) {
 	f := newTestFunction(t)
 	f.rejectBy = connect.NewError(connect.CodeFailedPrecondition, errors.New("not today"))
 	_, err := n.rt.Start(t.Context(), n.spec(f.code()))
-	be, ok := errorsAs[*container.BootError](err)
-	if !ok || !strings.Contains(err.Error(), "not today") {
+	if _, ok := errorsAs[*container.BootError](err); !ok || !strings.Contains(err.Error(), "not today") {
 		t.Fatalf("Start = %v, want a BootError with the function's reason", err)
 	}
-	_ = be
+	if booted, _ := f.counts(); booted != 0 {
+		t.Fatalf("function booted %d times", booted)
+	}
 	if len(n.rt.Instances()) != 0 {
 		t.Fatal("failed instance left in the registry")
 	}
@@ -369,11 +371,7 @@ func TestGRPC_BootRejected(t *testing.T) {
 func TestGRPC_BootDeadline(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t, nodeOptions{cfg: func(c *container.Config) { c.BootTimeout = 300 * time.Millisecond }})
-	f := newTestFunction(t)
-	url := f.url
-	// Nothing listens there any more.
-	n2 := strings.TrimPrefix(url, "http://")
-	_ = n2
+	// Nothing listens on port 1.
 	spec := n.spec("grpc:http://127.0.0.1:1")
 	_, err := n.rt.Start(t.Context(), spec)
 	if _, ok := errorsAs[*container.BootError](err); !ok || !strings.Contains(err.Error(), "not booted within") {
@@ -440,5 +438,37 @@ func TestRuntime_DuplicateAndClose(t *testing.T) {
 	}
 	if _, err := n.rt.Start(t.Context(), n.spec(f.code())); !errors.Is(err, container.ErrRuntimeClosed) {
 		t.Fatalf("Start after Close = %v, want ErrRuntimeClosed", err)
+	}
+}
+
+func TestHost_InvalidUTF8InStringField(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t, nodeOptions{})
+	inst, _ := grpcInstance(t, n)
+	// TelemetryLogEvent.target (field 3) is a string; OutputEventData.msg
+	// (also field 3) is bytes: sending the latter to TelemetryLog puts
+	// invalid UTF-8 where the server expects a string.
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	c := connect.NewClient[edgelessapi.OutputEventData, emptypb.Empty](hc,
+		n.hostURL+edgelessapiconnect.GuestAPIHostTelemetryLogProcedure, connect.WithGRPC())
+	_, err := c.CallUnary(t.Context(), connect.NewRequest(&edgelessapi.OutputEventData{
+		Originator: pid(inst.ID()), Msg: []byte{0xff, 0xfe}}))
+	wantCode(t, "TelemetryLog(target not UTF-8)", err, connect.CodeInvalidArgument)
+	// The server is still fine.
+	wantReply(t, "Call after", call(t, inst, n.sinkID(), "hi"), "hi")
+}
+
+func TestHost_SlfAmbiguousOnHost(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t, nodeOptions{})
+	a, _ := grpcInstance(t, n)
+	grpcInstance(t, n)
+	// Two grpc: instances on this host: Slf cannot tell which one asks, and
+	// says so rather than guess.
+	if r := call(t, a, n.sinkID(), "self"); r.Type != edgelessapi.CallRetType_CALL_RET_ERR ||
+		!strings.Contains(string(r.Msg), "failed_precondition") {
+		t.Fatalf("Call(self) = %v %q, want CALL_RET_ERR with failed_precondition", r.Type, r.Msg)
 	}
 }

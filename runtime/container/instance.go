@@ -331,7 +331,13 @@ func (i *Instance) setConn(endpoint string, peer netip.Addr) {
 // doc.go, "Who may call as an instance".
 func (i *Instance) peerAllowed(cn *connection, peer netip.Addr) bool {
 	if cn.peer.IsValid() {
-		return peer == cn.peer
+		if peer != cn.peer {
+			return false
+		}
+		// The address must still be this instance's, not a newer
+		// container's that Docker gave the same address.
+		owner, ok := i.rt.byPeer.Load(peer)
+		return ok && owner == i
 	}
 	return isHostAddr(peer)
 }
