@@ -44,8 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edgeless-node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		configFile, template, logLevel, logFormat string
-		showVersion                               bool
+		configFile, template, logLevel, logFormat   string
+		showVersion, availableResources, outputJSON bool
 	)
 	fs.StringVar(&configFile, "c", "node.toml", "configuration file (TOML)")
 	fs.StringVar(&configFile, "config-file", "node.toml", "configuration file (TOML)")
@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	fs.BoolVar(&availableResources, "available-resources", false, "print the resource providers of this node and exit (it has none)")
+	fs.BoolVar(&outputJSON, "output-json", false, "with --available-resources, print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +64,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if showVersion {
 		fmt.Fprintln(stdout, "edgeless-node", versionString())
+		return nil
+	}
+	if availableResources {
+		// This node has no resource providers (upstream's flag, kept for
+		// scripts that call it).
+		if outputJSON {
+			fmt.Fprintln(stdout, "[]")
+		} else {
+			fmt.Fprintln(stdout, "this node has no resource providers")
+		}
 		return nil
 	}
 	if template != "" {

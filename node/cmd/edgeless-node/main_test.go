@@ -69,6 +69,10 @@ func TestRun_Flags(t *testing.T) {
 	if err := run(t.Context(), []string{"--log-level", "loud", "-c", "x"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--log-level") {
 		t.Errorf("run(--log-level loud) = %v", err)
 	}
+	out.Reset()
+	if err := run(t.Context(), []string{"--available-resources", "--output-json"}, &out, io.Discard); err != nil || out.String() != "[]\n" {
+		t.Errorf("run(--available-resources --output-json) = %v, %q; want []", err, out.String())
+	}
 	if err := run(t.Context(), []string{"extra"}, io.Discard, io.Discard); err == nil {
 		t.Error("run(extra) = nil error")
 	}

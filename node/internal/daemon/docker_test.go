@@ -10,6 +10,7 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/node/internal/agent"
+	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
 	"github.com/google/uuid"
 	"github.com/moby/moby/client"
@@ -17,10 +18,13 @@ import (
 
 // dockerNode starts a node with the container runtime whose containers are
 // removed when the test ends (after the node has shut down).
-func dockerNode(t *testing.T, registerURL string) (*testNode, *client.Client) {
+func dockerNode(t *testing.T, registerURL string, edits ...func(*config.Config)) (*testNode, *client.Client) {
 	t.Helper()
 	dc := containertest.RequireDocker(t)
 	cfg := testConfig(t, true, registerURL)
+	for _, e := range edits {
+		e(cfg)
+	}
 	containertest.CleanupNode(t, cfg.General.NodeID)
 	return startNode(t, cfg), dc
 }
@@ -107,7 +111,7 @@ func TestDocker_StartPatchStop(t *testing.T) {
 	t.Parallel()
 	image := containertest.BuildExampleImage(t)
 	orc := startOrc(t)
-	n, dc := dockerNode(t, orc.url)
+	n, dc := dockerNode(t, orc.url, func(c *config.Config) { c.Telemetry.PerformanceSamples = true })
 	nodeID := n.cfg.General.NodeID
 
 	reg := orc.waitFor(t, nodeID, 1)[0]
@@ -150,6 +154,24 @@ func TestDocker_StartPatchStop(t *testing.T) {
 	if logs := n.logs.String(); !strings.Contains(logs, `"msg":"written by the function","node":"`+nodeID+`","instance":"`+a+`","target":"my-target"`) {
 		t.Errorf("node log lacks the function's log line with its instance id")
 	}
+
+	// With performance_samples, the orchestrator gets the instances'
+	// start times and their log entries.
+	eventually(t, func() string {
+		var inst, logs bool
+		for _, r := range orc.waitFor(t, nodeID, 1) {
+			for _, s := range r.GetPerformanceSamples().GetFunctionInstantiateTimes() {
+				inst = inst || (s.GetId() == a && len(s.GetSamples()) == 1)
+			}
+			for _, e := range r.GetPerformanceSamples().GetFunctionLogEntries() {
+				logs = logs || (e.GetId() == a && e.GetEntries()[0].GetMsg() == "written by the function")
+			}
+		}
+		if !inst || !logs {
+			return "the orchestrator did not get A's instantiate time and log entry in performance_samples"
+		}
+		return ""
+	})
 
 	// State survives a restart of the instance.
 	if got := n.call(t, a, "sync v1"); got != "ok" {
