@@ -76,12 +76,12 @@ func startWorkflow(ctx context.Context, c *controller, path string, out io.Write
 		id, err = c.startStream(ctx, req, progressPrinter(out))
 	}
 	if !progress || errors.Is(err, errNoAdmin) {
-		if progress {
-			fmt.Fprintln(out, "  (no progress: the controller has no admin API; using WorkflowInstance.Start)")
-		}
 		var st *edgelessapi.WorkflowInstanceStatus
 		st, err = c.start(ctx, req)
 		if err == nil {
+			if progress {
+				fmt.Fprintln(out, "  (no progress shown: the controller has no admin API; used WorkflowInstance.Start)")
+			}
 			id = st.GetWorkflowId().GetWorkflowId()
 			for _, m := range st.GetDomainMapping() {
 				fmt.Fprintf(out, "  %-14s instance %s in domain %s\n", m.GetName(), m.GetFunctionId(), m.GetDomainId())

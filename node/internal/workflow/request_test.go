@@ -81,3 +81,20 @@ func TestLoad_RustWasmReadsBinary(t *testing.T) {
 		t.Errorf("class = binary %q code %q, want the file's bytes and no code", c.GetBinary(), c.GetCode())
 	}
 }
+
+// The example workflow of the repository is valid and wires
+// ticker -> transformer -> sink.
+func TestLoad_ExampleWorkflow(t *testing.T) {
+	t.Parallel()
+	req, err := Load(filepath.Join("..", "..", "..", "examples", "workflow.json"))
+	if err != nil {
+		t.Fatalf("Load(examples/workflow.json): %v", err)
+	}
+	mapping := map[string]string{}
+	for _, f := range req.GetWorkflowFunctions() {
+		mapping[f.GetName()] = f.GetOutputMapping()["output"]
+	}
+	if mapping["ticker"] != "transformer" || mapping["transformer"] != "sink" || len(mapping) != 3 {
+		t.Errorf("example wiring = %v, want ticker -> transformer -> sink", mapping)
+	}
+}

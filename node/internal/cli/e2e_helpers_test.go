@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/node/internal/inabox"
+	"github.com/edgeless-go/edgeless/runtime/containertest"
+)
+
+// startBox starts an in-a-box domain on free ports with a fresh node id,
+// for one test. Its shutdown, and then the removal of any container left
+// with its node id, are registered as cleanups.
+func startBox(t *testing.T) *inabox.Box {
+	t.Helper()
+	containertest.RequireDocker(t)
+	cfg, stateDir, err := demoConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(stateDir) })
+	containertest.CleanupNode(t, cfg.Node.General.NodeID)
+	ctx, cancel := context.WithCancel(context.Background())
+	box, err := inabox.Start(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if err != nil {
+		cancel()
+		t.Fatalf("inabox.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := box.Wait(); err != nil {
+			t.Errorf("in-a-box shut down with: %v", err)
+		}
+	})
+	rctx, rcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer rcancel()
+	if err := box.WaitReady(rctx); err != nil {
+		t.Fatal(err)
+	}
+	return box
+}
+
+var examples struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// exampleImages builds the example images once per test process and
+// returns the examples directory.
+func exampleImages(t *testing.T) string {
+	t.Helper()
+	dc := containertest.RequireDocker(t)
+	examples.once.Do(func() {
+		examples.dir, examples.err = findExamples("")
+		if examples.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		examples.err = buildExampleImages(ctx, dc, examples.dir, io.Discard)
+	})
+	if examples.err != nil {
+		t.Fatalf("build example images: %v", examples.err)
+	}
+	return examples.dir
+}
+
+// runCLI runs the edgeless command in process against controllerURL and
+// returns its standard output; standard error goes to the test log.
+func runCLI(t *testing.T, controllerURL string, args ...string) (string, error) {
+	t.Helper()
+	root := NewRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(t.Output())
+	root.SetIn(strings.NewReader(""))
+	root.SetArgs(append([]string{"--controller-url", controllerURL, "--timeout", "2m"}, args...))
+	err := root.ExecuteContext(t.Context())
+	t.Logf("edgeless %s:\n%s(err: %v)", strings.Join(args, " "), out.String(), err)
+	return out.String(), err
+}
+
+// mustCLI is runCLI that fails the test on error.
+func mustCLI(t *testing.T, controllerURL string, args ...string) string {
+	t.Helper()
+	out, err := runCLI(t, controllerURL, args...)
+	if err != nil {
+		t.Fatalf("edgeless %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// startFile starts a workflow file through the CLI and returns its id.
+func startFile(t *testing.T, controllerURL, path string) string {
+	t.Helper()
+	return strings.TrimSpace(mustCLI(t, controllerURL, "workflow", "start", "--quiet", path))
+}
+
+// inspect returns `workflow inspect -o json`.
+func inspect(t *testing.T, controllerURL, id string) *WorkflowView {
+	t.Helper()
+	var v WorkflowView
+	if err := json.Unmarshal([]byte(mustCLI(t, controllerURL, "workflow", "inspect", "-o", "json", id)), &v); err != nil {
+		t.Fatalf("inspect output: %v", err)
+	}
+	return &v
+}
+
+// eventually polls cond until it holds; it fails the test after a minute
+// (a bound for a broken system, not a speed assertion).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute, still not: %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// writeFile writes a workflow file into a test directory.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// nodeContainerCount returns how many containers the box's node has.
+func nodeContainerCount(t *testing.T, box *inabox.Box) int {
+	t.Helper()
+	dc := containertest.RequireDocker(t)
+	ids, err := containertest.NodeContainers(t.Context(), dc, box.NodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ids)
+}

@@ -1,0 +1,306 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/runtime/containertest"
+)
+
+// TestE2E_ExampleWorkflow drives the example workflow through the CLI with
+// real Docker: start (with per-function progress), list, inspect, events
+// flowing, cast and call, logs, stop, and no container left.
+func TestE2E_ExampleWorkflow(t *testing.T) {
+	t.Parallel()
+	dir := exampleImages(t)
+	box := startBox(t)
+	url := box.ControllerURL
+
+	out := mustCLI(t, url, "workflow", "start", filepath.Join(dir, "workflow.json"))
+	for _, want := range []string{
+		"sink           starting edgeless-example-sink:dev on node " + box.NodeID[:8],
+		"ticker         started in ",
+		"(boot ", ", init ",
+		"outputs wired in",
+		"Workflow ", " started in ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("workflow start output lacks %q", want)
+		}
+	}
+	var ids []string
+	if err := json.Unmarshal([]byte(mustCLI(t, url, "workflow", "list", "-o", "json")), &ids); err != nil || len(ids) != 1 {
+		t.Fatalf("workflow list = %v, %v; want one id", ids, err)
+	}
+	id := ids[0]
+	if !strings.Contains(out, "Workflow "+id+" started") {
+		t.Errorf("start output does not name workflow %s", id)
+	}
+
+	v := inspect(t, url, id)
+	if len(v.Functions) != 3 {
+		t.Fatalf("inspect: %d functions, want 3", len(v.Functions))
+	}
+	for _, f := range v.Functions {
+		if f.State != "running" || f.NodeID != box.NodeID || f.ContainerID == "" ||
+			f.ContainerName != "edgeless-"+f.FunctionID || f.StartedAt.IsZero() || f.Image != ExampleTag(f.Name) {
+			t.Errorf("inspect %s = %+v, want running on node %s in container edgeless-<instance> of %s with a start time",
+				f.Name, f, box.NodeID, ExampleTag(f.Name))
+		}
+	}
+	table := mustCLI(t, url, "workflow", "inspect", id)
+	for _, want := range []string{"FUNCTION", "INSTANCE", "NODE", "STATE", "CONTAINER", "STARTED", "ticker", "running", "edgeless-" + v.Functions[0].FunctionID} {
+		if !strings.Contains(table, want) {
+			t.Errorf("inspect table lacks %q", want)
+		}
+	}
+
+	// Ticks flow ticker -> transformer -> sink.
+	eventually(t, "the sink counts ticks", func() bool {
+		out, err := runCLI(t, url, "function", "call", id, "sink", "count")
+		n, _ := strconv.Atoi(strings.TrimSpace(out))
+		return err == nil && n >= 2
+	})
+	eventually(t, "the sink's TelemetryLog lines reach the orchestrator", func() bool {
+		out, err := runCLI(t, url, "function", "logs", "--telemetry", id, "sink")
+		return err == nil && strings.Contains(out, "sink: event 1: TICK 1")
+	})
+	// A cast from the CLI goes through the transformer too.
+	if out := mustCLI(t, url, "function", "cast", id, "transformer", "hello from the test"); !strings.Contains(out, "cast 19 bytes to transformer") {
+		t.Errorf("cast output = %q", out)
+	}
+	eventually(t, "the cast reaches the sink, upper-cased", func() bool {
+		out, _ := runCLI(t, url, "function", "logs", "--telemetry", id, "sink")
+		return strings.Contains(out, "HELLO FROM THE TEST")
+	})
+	if out := mustCLI(t, url, "function", "call", id, "transformer", "abc"); out != "ABC\n" {
+		t.Errorf("call transformer abc = %q, want %q", out, "ABC\n")
+	}
+	if _, err := runCLI(t, url, "function", "call", id, "sink", "nonsense"); err == nil || !strings.Contains(err.Error(), "answered ERR") {
+		t.Errorf("call sink nonsense = %v, want the function's error", err)
+	}
+	if out := mustCLI(t, url, "function", "logs", id, "sink"); !strings.Contains(out, "msg=event") {
+		t.Errorf("sink's container output lacks its event lines:\n%s", out)
+	}
+	if _, err := runCLI(t, url, "function", "logs", id, "nope"); err == nil || !strings.Contains(err.Error(), `has no function "nope" (it has: sink, transformer, ticker)`) {
+		t.Errorf("logs of an unknown function = %v", err)
+	}
+
+	if out := mustCLI(t, url, "workflow", "stop", id); !strings.Contains(out, "Workflow "+id+" stopped") {
+		t.Errorf("stop output = %q", out)
+	}
+	if n := nodeContainerCount(t, box); n != 0 {
+		t.Errorf("%d containers left after workflow stop, want 0", n)
+	}
+	if _, err := runCLI(t, url, "workflow", "inspect", id); err == nil || !strings.Contains(err.Error(), "no workflow "+id) {
+		t.Errorf("inspect after stop = %v, want no workflow", err)
+	}
+	if _, err := runCLI(t, url, "workflow", "stop", id); err == nil || !strings.Contains(err.Error(), "no workflow "+id) {
+		t.Errorf("second stop = %v, want no workflow", err)
+	}
+}
+
+func TestE2E_TwoWorkflowsSideBySide(t *testing.T) {
+	t.Parallel()
+	dir := exampleImages(t)
+	box := startBox(t)
+	url := box.ControllerURL
+	wf := filepath.Join(dir, "workflow.json")
+	a, b := startFile(t, url, wf), startFile(t, url, wf)
+	if a == b {
+		t.Fatalf("two starts gave the same id %s", a)
+	}
+	va, vb := inspect(t, url, a), inspect(t, url, b)
+	seen := map[string]bool{}
+	for _, f := range append(va.Functions, vb.Functions...) {
+		if seen[f.ContainerID] || f.State != "running" {
+			t.Errorf("function %s: container %s state %s; want its own running container", f.Name, f.ContainerID, f.State)
+		}
+		seen[f.ContainerID] = true
+	}
+	if n := nodeContainerCount(t, box); n != 6 {
+		t.Errorf("%d containers for two workflows, want 6", n)
+	}
+	mustCLI(t, url, "workflow", "stop", a)
+	if n := nodeContainerCount(t, box); n != 3 {
+		t.Errorf("%d containers after stopping one workflow, want 3", n)
+	}
+	// The other one still runs: its sink keeps counting.
+	first := -1
+	eventually(t, "the second workflow's sink keeps counting", func() bool {
+		out, err := runCLI(t, url, "function", "call", b, "sink", "count")
+		n, _ := strconv.Atoi(strings.TrimSpace(out))
+		if err != nil {
+			return false
+		}
+		if first < 0 {
+			first = n
+		}
+		return n > first
+	})
+	mustCLI(t, url, "workflow", "stop", b)
+	if n := nodeContainerCount(t, box); n != 0 {
+		t.Errorf("%d containers after stopping both, want 0", n)
+	}
+}
+
+// exampleWorkflow renders a workflow of the three example functions with
+// the ticker's image replaced by image.
+func exampleWorkflow(t *testing.T, dir, tickerImage string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "workflow.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(b), "container:edgeless-example-ticker:dev", "container:"+tickerImage, 1)
+}
+
+// A start that fails midway (the last function's image is missing) stops
+// what it started, and says which function failed and why.
+func TestE2E_StartFailsMidwayRollsBack(t *testing.T) {
+	t.Parallel()
+	dir := exampleImages(t)
+	box := startBox(t)
+	url := box.ControllerURL
+	missing := fmt.Sprintf("edgeless-missing-%d:dev", time.Now().UnixNano())
+	path := writeFile(t, "workflow.json", exampleWorkflow(t, dir, missing))
+	out, err := runCLI(t, url, "workflow", "start", path)
+	if err == nil {
+		t.Fatal("workflow start with a missing image succeeded")
+	}
+	for _, want := range []string{`function "ticker"`, missing, "not found"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	for _, want := range []string{"sink           started", "transformer    started", "ticker         FAILED: ",
+		"transformer    rolled back (stopped)", "sink           rolled back (stopped)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start output lacks %q", want)
+		}
+	}
+	if strings.Index(out, "transformer    rolled back") > strings.Index(out, "sink           rolled back") {
+		t.Error("rollback did not stop in reverse order")
+	}
+	if n := nodeContainerCount(t, box); n != 0 {
+		t.Errorf("%d containers left after the rollback, want 0", n)
+	}
+	if out := mustCLI(t, url, "workflow", "list", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("workflow list after a failed start = %s, want []", out)
+	}
+}
+
+// A workflow whose function crashed (its container exited) still stops
+// cleanly, removing every container.
+func TestE2E_StopWorkflowWithCrashedFunction(t *testing.T) {
+	t.Parallel()
+	exampleImages(t)
+	image := containertest.BuildExampleImage(t)
+	box := startBox(t)
+	url := box.ControllerURL
+	path := writeFile(t, "crash.json", `{
+  "functions": [
+    { "name": "sink",
+      "class_specification": { "id": "sink", "function_type": "CONTAINER", "version": "0.1",
+        "code": "container:`+ExampleTag("sink")+`", "outputs": [] },
+      "output_mapping": {}, "annotations": {} },
+    { "name": "worker",
+      "class_specification": { "id": "example", "function_type": "CONTAINER", "version": "0.1",
+        "code": "container:`+image+`", "outputs": ["output"] },
+      "output_mapping": { "output": "sink" }, "annotations": {} }
+  ],
+  "resources": [],
+  "annotations": {}
+}`)
+	id := startFile(t, url, path)
+	// The example function exits on "exit CODE"; the cast may or may not
+	// see its answer.
+	_, _ = runCLI(t, url, "function", "cast", id, "worker", "exit 3")
+	eventually(t, "the node sees the worker's container exit", func() bool {
+		for _, f := range inspect(t, url, id).Functions {
+			if f.Name == "worker" {
+				return f.State == "exited"
+			}
+		}
+		return false
+	})
+	if out := mustCLI(t, url, "workflow", "stop", id); !strings.Contains(out, "stopped") {
+		t.Errorf("stop output = %q", out)
+	}
+	if n := nodeContainerCount(t, box); n != 0 {
+		t.Errorf("%d containers left after stopping a workflow with a crashed function, want 0", n)
+	}
+}
+
+// Bad workflow files are refused before anything starts, with messages that
+// say what and where.
+func TestCLI_BadWorkflowFiles(t *testing.T) {
+	t.Parallel()
+	fn := func(name, typ, code, mapping string) string {
+		return fmt.Sprintf(`{ "name": %q, "class_specification": { "id": %q, "function_type": %q, "version": "0.1",
+        "code": %q, "outputs": [] }, "output_mapping": {%s}, "annotations": {} }`, name, name, typ, code, mapping)
+	}
+	wf := func(fns ...string) string {
+		return `{ "functions": [` + strings.Join(fns, ",") + `], "resources": [], "annotations": {} }`
+	}
+	ok := "container:edgeless-example-sink:dev"
+	tests := []struct {
+		name, content, want string
+	}{
+		{"unknown output target", wf(fn("a", "CONTAINER", ok, `"output": "b"`)),
+			`functions[0] "a".output_mapping[output]: unknown target "b" (the workflow has: a)`},
+		{"duplicate names", wf(fn("a", "CONTAINER", ok, ""), fn("a", "CONTAINER", ok, "")),
+			`functions[1] "a": duplicate name "a" (also functions[0] "a")`},
+		{"bad code string", wf(fn("a", "CONTAINER", "docker:sink", "")),
+			`functions[0] "a".class_specification.code: bad code string "docker:sink": unknown kind "docker"`},
+		{"no image", wf(fn("a", "CONTAINER", "container:", "")),
+			`bad code string "container:": no image after "container:"`},
+		{"unknown function type", wf(fn("a", "PYTHON", ok, "")),
+			`functions[0] "a".class_specification.function_type: unknown function type "PYTHON" (known types: CONTAINER, RUST_WASM)`},
+		{"syntax", "{\n  \"functions\": [}\n", "line 2, column 17: invalid JSON"},
+		{"typo", strings.Replace(wf(fn("a", "CONTAINER", ok, "")), "output_mapping", "outputs_mapping", 1),
+			`functions[0] "a": unknown field "outputs_mapping"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeFile(t, "bad.json", tt.content)
+			// Nothing listens there: the file must be refused before any
+			// request.
+			_, err := runCLI(t, "http://127.0.0.1:1", "workflow", "start", path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), path+": ") {
+				t.Errorf("start %s = %v, want an error starting with the path and containing %q", tt.name, err, tt.want)
+			}
+		})
+	}
+}
+
+// The demo, as the README runs it (images already built by the tests).
+func TestE2E_Demo(t *testing.T) {
+	t.Parallel()
+	dir := exampleImages(t)
+	var out strings.Builder
+	root := NewRootCommand()
+	root.SetOut(&out)
+	root.SetErr(t.Output())
+	root.SetArgs([]string{"demo", "--no-build", "--duration", "3s", "--examples", dir})
+	err := root.ExecuteContext(t.Context())
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	for _, want := range []string{
+		"==> Started in-a-box", "==> Deploying", "started in", "sink: event 1: TICK 1",
+		"==> Stopping workflow", "stopped in", "==> No container left behind", "==> Demo finished",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// upstreamController stands in for upstream's ε-CON: WorkflowInstance over
+// h2c gRPC only, no admin API. It answers Start with a fixed mapping and
+// records the request it got.
+type upstreamController struct {
+	edgelessapiconnect.UnimplementedWorkflowInstanceHandler
+	mu  sync.Mutex
+	got *edgelessapi.SpawnWorkflowRequest
+}
+
+func (u *upstreamController) Start(_ context.Context, req *edgelessapi.SpawnWorkflowRequest) (*edgelessapi.SpawnWorkflowResponse, error) {
+	u.mu.Lock()
+	u.got = req
+	u.mu.Unlock()
+	return &edgelessapi.SpawnWorkflowResponse{WorkflowStatus: &edgelessapi.WorkflowInstanceStatus{
+		WorkflowId: &edgelessapi.WorkflowId{WorkflowId: "wf-1"},
+		DomainMapping: []*edgelessapi.WorkflowFunctionMapping{
+			{Name: "sink", FunctionId: "f-1", DomainId: "domain-7"},
+		},
+	}}, nil
+}
+
+func (u *upstreamController) List(context.Context, *emptypb.Empty) (*edgelessapi.WorkflowIdList, error) {
+	return &edgelessapi.WorkflowIdList{Identifiers: []string{"wf-1"}}, nil
+}
+
+func (u *upstreamController) Inspect(_ context.Context, id *edgelessapi.WorkflowId) (*edgelessapi.WorkflowInstanceInfo, error) {
+	return &edgelessapi.WorkflowInstanceInfo{Status: &edgelessapi.WorkflowInstanceStatus{
+		WorkflowId:    id,
+		DomainMapping: []*edgelessapi.WorkflowFunctionMapping{{Name: "sink", FunctionId: "f-1", DomainId: "domain-7"}},
+	}}, nil
+}
+
+// Against a controller without our admin API (upstream's), start, list and
+// inspect still work through WorkflowInstance alone.
+func TestCLI_UpstreamController(t *testing.T) {
+	t.Parallel()
+	u := &upstreamController{}
+	mux := http.NewServeMux()
+	mux.Handle(edgelessapiconnect.NewWorkflowInstanceHandler(u))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	path := writeFile(t, "w.json", `{"functions": [{"name": "sink", "class_specification": {"id": "sink",
+	  "function_type": "CONTAINER", "version": "0.1", "code": "container:edgeless-example-sink:dev", "outputs": []},
+	  "output_mapping": {}, "annotations": {"init-payload": "x=1"}}], "resources": [], "annotations": {}}`)
+	out := mustCLI(t, srv.URL, "workflow", "start", path)
+	for _, want := range []string{"used WorkflowInstance.Start", "sink           instance f-1 in domain domain-7", "Workflow wf-1 started"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start output lacks %q", want)
+		}
+	}
+	u.mu.Lock()
+	got := u.got
+	u.mu.Unlock()
+	if got.GetWorkflowFunctions()[0].GetAnnotations()["init-payload"] != "x=1" {
+		t.Errorf("controller got %v, want the file's init-payload", got)
+	}
+	if out := mustCLI(t, srv.URL, "workflow", "list"); out != "wf-1\n" {
+		t.Errorf("list = %q, want the id alone", out)
+	}
+	out = mustCLI(t, srv.URL, "workflow", "inspect", "wf-1")
+	if !strings.Contains(out, "Workflow wf-1 in domain domain-7") || !strings.Contains(out, "sink") || !strings.Contains(out, "f-1") {
+		t.Errorf("inspect = %q", out)
+	}
+}
