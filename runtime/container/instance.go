@@ -202,20 +202,34 @@ func (i *Instance) start(ctx context.Context) error {
 	if err != nil {
 		return i.startError(ctx, err)
 	}
+	// The watcher decides under the same lock whether an exit is a
+	// failed start or the end of a running instance.
 	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.ending {
+	ending, exited := i.ending, isClosed(i.exited)
+	if !ending && !exited {
+		i.state = StateRunning
+	}
+	bootDur, initDur := i.bootDur, i.initDur
+	i.mu.Unlock()
+	switch {
+	case ending:
 		return fmt.Errorf("start instance %s: %w", i.id.FunctionID, context.Cause(i.alive))
-	}
-	select {
-	case <-i.exited:
+	case exited:
 		return i.startError(ctx, errors.New("container ended right after Init"))
-	default:
 	}
-	i.state = StateRunning
 	i.log.Info("instance started", slog.String("code", i.spec.Code),
-		slog.Duration("boot", i.bootDur), slog.Duration("init", i.initDur))
+		slog.Duration("boot", bootDur), slog.Duration("init", initDur))
 	return nil
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // startError explains why the start failed: the container's exit (with its
@@ -452,7 +466,10 @@ func (i *Instance) usable(op string) (*connection, error) {
 	st := i.state
 	i.mu.Unlock()
 	cn := i.conn.Load()
-	if (st != StateRunning && st != StateStopping) || cn == nil {
+	if st == StateStopping {
+		return nil, fmt.Errorf("%s instance %s: %w (stopping)", op, i.id.FunctionID, ErrInstanceStopped)
+	}
+	if st != StateRunning || cn == nil {
 		return nil, fmt.Errorf("%s instance %s: %w (state %s)", op, i.id.FunctionID, ErrInstanceNotRunning, st)
 	}
 	return cn, nil
