@@ -82,6 +82,7 @@ type meteredReceiver struct {
 
 var _ dataplane.Receiver = (*meteredReceiver)(nil)
 
+// Cast delivers a cast and records its outcome and latency.
 func (m *meteredReceiver) Cast(ctx context.Context, src container.InstanceID, msg []byte) error {
 	t0 := time.Now()
 	err := m.inst.Cast(ctx, src, msg)
@@ -93,6 +94,7 @@ func (m *meteredReceiver) Cast(ctx context.Context, src container.InstanceID, ms
 	return err
 }
 
+// Call delivers a call and records its outcome and latency.
 func (m *meteredReceiver) Call(ctx context.Context, src container.InstanceID, msg []byte) (container.Reply, error) {
 	t0 := time.Now()
 	r, err := m.inst.Call(ctx, src, msg)

@@ -78,6 +78,7 @@ func (a *Agent) Reset(ctx context.Context, _ *emptypb.Empty) (*emptypb.Empty, er
 // resource providers.
 type resourceConfiguration struct{ a *Agent }
 
+// Start answers a ResponseError: there is no provider for any class type.
 func (r resourceConfiguration) Start(_ context.Context, req *edgelessapi.ResourceInstanceSpecification) (*edgelessapi.StartComponentResponse, error) {
 	return &edgelessapi.StartComponentResponse{ResponseError: &edgelessapi.ResponseError{
 		Summary: "Error when creating a resource instance",
@@ -85,10 +86,12 @@ func (r resourceConfiguration) Start(_ context.Context, req *edgelessapi.Resourc
 	}}, nil
 }
 
+// Stop answers NOT_FOUND: no resource instance exists.
 func (r resourceConfiguration) Stop(_ context.Context, req *edgelessapi.InstanceIdVariant) (*emptypb.Empty, error) {
 	return nil, connect.NewError(connect.CodeNotFound, errors.New("this node has no resource providers, hence no resource instance "+req.GetInstanceId().GetFunctionId()))
 }
 
+// Patch answers NOT_FOUND: no resource instance exists.
 func (r resourceConfiguration) Patch(_ context.Context, req *edgelessapi.PatchRequest) (*emptypb.Empty, error) {
 	return nil, connect.NewError(connect.CodeNotFound, errors.New("this node has no resource providers, hence no resource instance "+req.GetFunctionId()))
 }

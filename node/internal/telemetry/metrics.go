@@ -100,8 +100,10 @@ type stateCollector struct {
 	count  func() map[string]int
 }
 
+// Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
+// Collect implements prometheus.Collector.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.count()
 	for _, s := range c.states {
