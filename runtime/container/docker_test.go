@@ -372,18 +372,31 @@ func TestContainer_ReconcileLeftovers(t *testing.T) {
 	n, img, c := dockerNode(t, nil)
 	// The first runtime starts two instances, then is dropped without
 	// cleanup (as if the node crashed).
+	var insts []*container.Instance
 	for range 2 {
-		if _, err := n.rt.Start(t.Context(), n.spec("container:"+img)); err != nil {
+		inst, err := n.rt.Start(t.Context(), n.spec("container:"+img))
+		if err != nil {
+			t.Fatal(err)
+		}
+		insts = append(insts, inst)
+	}
+	// A container that never started is a leftover too.
+	leftover := func() {
+		if _, err := c.ContainerCreate(t.Context(), client.ContainerCreateOptions{
+			Config: &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}},
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A container that never started is a leftover too.
-	if _, err := c.ContainerCreate(t.Context(), client.ContainerCreateOptions{
-		Name:   "edgeless-leftover-" + n.id,
-		Config: &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}},
-	}); err != nil {
-		t.Fatal(err)
+	leftover()
+	// A live runtime's reconciler removes only what it does not track.
+	if removed, err := n.rt.Reconcile(t.Context()); err != nil || removed != 1 {
+		t.Fatalf("Reconcile = %d, %v; want 1 (the untracked container)", removed, err)
 	}
+	for _, inst := range insts {
+		wantReply(t, "Call after Reconcile", call(t, inst, n.sinkID(), "still here"), "still here")
+	}
+	leftover()
 	// Another node's container is not ours to remove.
 	other := containertest.NewNodeID()
 	containertest.CleanupNode(t, other)
