@@ -158,10 +158,11 @@ func (r *Registrar) Request() *edgelessapi.UpdateNodeRequest {
 	return req
 }
 
-// Update sends one UpdateNode. Its deadline is the refresh interval
-// (between 1s and 10s).
+// Update sends one UpdateNode. Its deadline is twice the refresh interval,
+// between 5s and 30s: an orchestrator may handle a new node's first update
+// by calling back into the node (Reset, UpdatePeers) before it answers.
 func (r *Registrar) Update(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, min(max(r.cfg.Interval, time.Second), 10*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, min(max(2*r.cfg.Interval, 5*time.Second), 30*time.Second))
 	defer cancel()
 	res, err := r.client.UpdateNode(ctx, r.Request())
 	if err != nil {
