@@ -18,10 +18,11 @@ import (
 
 // demoOptions configure the demo.
 type demoOptions struct {
-	examples string
-	duration time.Duration
-	verbose  bool
-	noBuild  bool
+	examples  string
+	duration  time.Duration
+	verbose   bool
+	noBuild   bool
+	buildOnly bool
 }
 
 func newDemoCommand() *cobra.Command {
@@ -48,6 +49,7 @@ func newDemoCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&opts.duration, "duration", 6*time.Second, "how long to show events")
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "show the orchestrator's and node's info logs")
 	cmd.Flags().BoolVar(&opts.noBuild, "no-build", false, "use the example images already built")
+	cmd.Flags().BoolVar(&opts.buildOnly, "build-only", false, "only build the example images")
 	return cmd
 }
 
@@ -93,6 +95,9 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 		if err := buildExampleImages(ctx, dc, dir, out); err != nil {
 			return err
 		}
+	}
+	if opts.buildOnly {
+		return nil
 	}
 
 	cfg, stateDir, err := demoConfig()
