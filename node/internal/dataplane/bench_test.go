@@ -1,0 +1,58 @@
+package dataplane
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+type nopInvocation struct{}
+
+func (nopInvocation) Handle(context.Context, *edgelessapi.Event) (*emptypb.Empty, error) {
+	return &emptypb.Empty{}, nil
+}
+
+// BenchmarkRemoteCast measures a cast from an instance on one node to an
+// instance on another, delivered to its receiver, and reports it as a ratio
+// ("x-floor") to the floor measured in the same run: one raw gRPC
+// FunctionInvocation.Handle round trip to a server that does nothing.
+func BenchmarkRemoteCast(b *testing.B) {
+	path, h := edgelessapiconnect.NewFunctionInvocationHandler(nopInvocation{})
+	floorURL := serveH2C(b, path, h)
+	floorClient := grpcClient(floorURL)
+	ev := newEvent(container.InstanceID{NodeID: "n", FunctionID: "a"}, container.InstanceID{NodeID: "n", FunctionID: "b"},
+		0, edgelessapi.EventType_CAST, []byte("payload"), rootMetadata(spanCastRaw))
+	d1, d2 := twoNodes(b, Config{}, Config{})
+	a := d1.Register(container.InstanceID{NodeID: d1.NodeID(), FunctionID: "6d1b3c2a-0000-4000-8000-00000000000a"}, HandleOptions{})
+	a.Attach(newFakeReceiver())
+	dst := d2.Register(container.InstanceID{NodeID: d2.NodeID(), FunctionID: "6d1b3c2a-0000-4000-8000-00000000000b"}, HandleOptions{})
+	r := newFakeReceiver()
+	dst.Attach(r)
+	msg := []byte("payload")
+	n := 0
+	for b.Loop() {
+		if err := a.CastRaw(context.Background(), dst.ID(), msg); err != nil {
+			b.Fatal(err)
+		}
+		<-r.casts
+		n++
+	}
+	perOp := float64(b.Elapsed().Nanoseconds()) / float64(n)
+
+	// The floor, after the timed loop, with as many round trips.
+	start := time.Now()
+	for range n {
+		if _, err := floorClient.Handle(context.Background(), ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	floor := float64(time.Since(start).Nanoseconds()) / float64(n)
+	b.ReportMetric(perOp/floor, "x-floor")
+	b.ReportMetric(floor, "floor-ns/op")
+}

@@ -1,0 +1,460 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+func TestDataplane_LocalCastsInOrder(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	const n = 200
+	for i := range n {
+		if err := a.CastRaw(t.Context(), b.ID(), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatalf("CastRaw(%d) = %v", i, err)
+		}
+	}
+	for i := range n {
+		got := rb.next(t)
+		if string(got.msg) != strconv.Itoa(i) || got.src != a.ID() {
+			t.Fatalf("cast %d = %q from %v, want %q from %v", i, got.msg, got.src, strconv.Itoa(i), a.ID())
+		}
+	}
+	if s := d.Stats(); s.CastsDelivered != n {
+		t.Errorf("Stats().CastsDelivered = %d, want %d", s.CastsDelivered, n)
+	}
+}
+
+func TestHandle_AliasesSelfAndReplace(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	a, ra := instance(t, d)
+	b, rb := instance(t, d)
+	c, rc := instance(t, d)
+	ctx := t.Context()
+
+	a.SetAliases(map[string]container.InstanceID{"out": b.ID(), "self": c.ID()})
+	if err := a.Cast(ctx, "out", []byte("to b")); err != nil {
+		t.Fatalf("Cast(out) = %v", err)
+	}
+	if got := rb.next(t); string(got.msg) != "to b" || got.src != a.ID() {
+		t.Errorf("b got %q from %v, want %q from %v", got.msg, got.src, "to b", a.ID())
+	}
+	// "self" is reserved: it names the sender even if the table maps it.
+	if err := a.Cast(ctx, "self", []byte("to me")); err != nil {
+		t.Fatalf("Cast(self) = %v", err)
+	}
+	if got := ra.next(t); string(got.msg) != "to me" || got.src != a.ID() {
+		t.Errorf("a got %q from %v, want %q from itself", got.msg, got.src, "to me")
+	}
+	r, err := a.Call(ctx, "self", []byte("echo"))
+	if err != nil || !cmp.Equal(r, reply([]byte("echo"))) {
+		t.Errorf("Call(self) = %v, %v, want %v", r, err, reply([]byte("echo")))
+	}
+
+	// Patch replaces the whole table.
+	a.SetAliases(map[string]container.InstanceID{"out": c.ID()})
+	if err := a.Cast(ctx, "out", []byte("to c")); err != nil {
+		t.Fatalf("Cast(out) after patch = %v", err)
+	}
+	if got := rc.next(t); string(got.msg) != "to c" {
+		t.Errorf("c got %q, want %q", got.msg, "to c")
+	}
+	a.SetAliases(map[string]container.InstanceID{})
+	if err := a.Cast(ctx, "out", []byte("x")); !errors.Is(err, container.ErrUnknownAlias) {
+		t.Errorf("Cast(out) after removal = %v, want ErrUnknownAlias", err)
+	}
+	if _, err := a.Call(ctx, "missing", []byte("x")); !errors.Is(err, container.ErrUnknownAlias) {
+		t.Errorf("Call(missing) = %v, want ErrUnknownAlias", err)
+	}
+	if len(rb.casts)+len(rc.casts) != 0 {
+		t.Errorf("unexpected casts after alias removal")
+	}
+}
+
+func TestHandle_LocalCallReplyTypes(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	rb.onCall = replyByCommand
+	a.SetAliases(map[string]container.InstanceID{"out": b.ID()})
+	for _, tt := range replyCases {
+		t.Run(tt.msg, func(t *testing.T) {
+			got, err := a.Call(t.Context(), "out", []byte(tt.msg))
+			if err != nil {
+				t.Fatalf("Call(%q) = %v", tt.msg, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Call(%q) reply (-want +got):\n%s", tt.msg, diff)
+			}
+			got, err = a.CallRaw(t.Context(), b.ID(), []byte(tt.msg))
+			if err != nil || !cmp.Equal(got, tt.want) {
+				t.Errorf("CallRaw(%q) = %v, %v, want %v", tt.msg, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// replyByCommand answers a call according to its payload.
+func replyByCommand(_ context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+	switch string(msg) {
+	case "noreply":
+		return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}, nil
+	case "fail":
+		return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}, nil
+	case "error":
+		return container.Reply{}, errors.New("receiver broke")
+	default:
+		return reply(append([]byte("re:"), msg...)), nil
+	}
+}
+
+var replyCases = []struct {
+	msg  string
+	want container.Reply
+}{
+	{"ping", reply([]byte("re:ping"))},
+	{"noreply", container.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}},
+	{"fail", container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
+	{"error", container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
+}
+
+func TestHandle_LocalPayloadBytesUnchanged(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	payload := []byte{0xff, 0xfe, 0, 'x'}
+	if err := a.CastRaw(t.Context(), b.ID(), payload); err != nil {
+		t.Fatalf("CastRaw(non-UTF-8) locally = %v", err)
+	}
+	if got := rb.next(t); !bytes.Equal(got.msg, payload) {
+		t.Errorf("cast payload = %q, want %q", got.msg, payload)
+	}
+	r, err := a.CallRaw(t.Context(), b.ID(), payload)
+	if err != nil || !bytes.Equal(r.Msg, payload) {
+		t.Errorf("CallRaw(non-UTF-8) locally = %q, %v, want %q", r.Msg, err, payload)
+	}
+}
+
+func TestDataplane_UnknownLocalTarget(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	a, _ := instance(t, d)
+	ghost := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
+	if err := a.CastRaw(t.Context(), ghost, []byte("x")); !errors.Is(err, ErrUnknownInstance) {
+		t.Errorf("CastRaw(unknown) = %v, want ErrUnknownInstance", err)
+	}
+	if s := d.Stats(); s.CastsDropped != 1 {
+		t.Errorf("Stats().CastsDropped = %d, want 1", s.CastsDropped)
+	}
+	if _, err := a.CallRaw(t.Context(), ghost, []byte("x")); !errors.Is(err, ErrUnknownInstance) {
+		t.Errorf("CallRaw(unknown) = %v, want ErrUnknownInstance", err)
+	}
+	if s := d.Stats(); s.PendingCalls != 0 {
+		t.Errorf("Stats().PendingCalls = %d, want 0", s.PendingCalls)
+	}
+	// A node that is neither this one nor a peer.
+	far := container.InstanceID{NodeID: uuid.NewString(), FunctionID: uuid.NewString()}
+	if err := a.CastRaw(t.Context(), far, []byte("x")); !errors.Is(err, ErrUnknownPeer) {
+		t.Errorf("CastRaw(unknown node) = %v, want ErrUnknownPeer", err)
+	}
+	if _, err := d.Call(t.Context(), a.ID(), far, []byte("x")); !errors.Is(err, ErrUnknownPeer) {
+		t.Errorf("Call(unknown node) = %v, want ErrUnknownPeer", err)
+	}
+}
+
+func TestDataplane_AdminSourceCallAndCast(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	b, rb := instance(t, d)
+	admin := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()} // not registered
+	if err := d.Cast(t.Context(), admin, b.ID(), []byte("hi")); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	if got := rb.next(t); got.src != admin {
+		t.Errorf("cast src = %v, want %v", got.src, admin)
+	}
+	r, err := d.Call(t.Context(), admin, b.ID(), []byte("hi"))
+	if err != nil || string(r.Msg) != "hi" {
+		t.Errorf("Call = %q, %v, want %q", r.Msg, err, "hi")
+	}
+}
+
+// Upstream deadlocks when A calls B and B calls A back while A is still in
+// its call handler; here the inner call is delivered concurrently.
+func TestDataplane_NestedCallsDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	a, ra := instance(t, d)
+	b, rb := instance(t, d)
+	ra.onCall = func(ctx context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+		if string(msg) == "outer" {
+			return a.CallRaw(ctx, b.ID(), []byte("middle"))
+		}
+		return reply([]byte("inner-done")), nil
+	}
+	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
+		return b.CallRaw(ctx, a.ID(), []byte("inner"))
+	}
+	src := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
+	r, err := d.Call(t.Context(), src, a.ID(), []byte("outer"))
+	if err != nil || string(r.Msg) != "inner-done" {
+		t.Errorf("Call(outer) = %q, %v, want %q", r.Msg, err, "inner-done")
+	}
+}
+
+func TestHandle_EventsBeforeAttachWait(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	a, _ := instance(t, d)
+	b := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{})
+	for i := range 3 {
+		if err := a.CastRaw(t.Context(), b.ID(), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatalf("CastRaw before Attach = %v", err)
+		}
+	}
+	type result struct {
+		r   container.Reply
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := a.CallRaw(t.Context(), b.ID(), []byte("early"))
+		done <- result{r, err}
+	}()
+	rb := newFakeReceiver()
+	b.Attach(rb)
+	for i := range 3 {
+		if got := rb.next(t); string(got.msg) != strconv.Itoa(i) {
+			t.Errorf("cast %d = %q, want %q", i, got.msg, strconv.Itoa(i))
+		}
+	}
+	res := <-done
+	if res.err != nil || string(res.r.Msg) != "early" {
+		t.Errorf("CallRaw before Attach = %q, %v, want %q", res.r.Msg, res.err, "early")
+	}
+}
+
+func TestDataplane_UnregisterFailsPendingCallsAtOnce(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	started := make(chan struct{})
+	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
+		close(started)
+		<-ctx.Done() // a well-behaved instance honours ctx
+		return container.Reply{}, ctx.Err()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.CallRaw(t.Context(), b.ID(), []byte("hang"))
+		errc <- err
+	}()
+	<-started
+	d.Unregister(b.ID())
+	if err := <-errc; !errors.Is(err, ErrUnregistered) {
+		t.Errorf("CallRaw to unregistered callee = %v, want ErrUnregistered", err)
+	}
+	if err := a.CastRaw(t.Context(), b.ID(), []byte("x")); !errors.Is(err, ErrUnknownInstance) {
+		t.Errorf("CastRaw after Unregister = %v, want ErrUnknownInstance", err)
+	}
+	if s := d.Stats(); s.PendingCalls != 0 {
+		t.Errorf("Stats().PendingCalls = %d, want 0", s.PendingCalls)
+	}
+}
+
+func TestDataplane_CallDeadline(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{CallTimeout: 100 * time.Millisecond})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
+		<-ctx.Done()
+		return container.Reply{}, ctx.Err()
+	}
+	// Config.CallTimeout bounds a call whose ctx has no deadline.
+	if _, err := a.CallRaw(context.Background(), b.ID(), []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("CallRaw = %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestHandle_QueueBackPressure(t *testing.T) {
+	t.Parallel()
+	const size = 2
+	d := newTestDataplane(t, Config{QueueSize: size, SendTimeout: 200 * time.Millisecond})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	taken := make(chan struct{}, 16)
+	release := make(chan struct{})
+	rb.onCast = func(ctx context.Context, _ container.InstanceID, _ []byte) error {
+		taken <- struct{}{}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	send := func(ctx context.Context, i int) error { return a.CastRaw(ctx, b.ID(), []byte(strconv.Itoa(i))) }
+	if err := send(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	<-taken // the worker holds event 0; the queue is empty again
+	for i := 1; i <= size; i++ {
+		if err := send(t.Context(), i); err != nil {
+			t.Fatalf("cast %d into a queue with room = %v", i, err)
+		}
+	}
+	// Full: the sender waits until its ctx ends...
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if err := send(ctx, 99); !errors.Is(err, ErrQueueFull) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cast into full queue = %v, want ErrQueueFull and DeadlineExceeded", err)
+	}
+	// ...or at most SendTimeout when its ctx allows longer.
+	if err := send(context.Background(), 99); !errors.Is(err, ErrQueueFull) {
+		t.Errorf("cast into full queue without deadline = %v, want ErrQueueFull", err)
+	}
+	if _, err := a.CallRaw(context.Background(), b.ID(), []byte("call")); !errors.Is(err, ErrQueueFull) {
+		t.Errorf("call into full queue = %v, want ErrQueueFull", err)
+	}
+	if s := d.Stats(); s.QueueFull != 3 || s.CastsDropped != 2 {
+		t.Errorf("Stats() QueueFull=%d CastsDropped=%d, want 3 and 2", s.QueueFull, s.CastsDropped)
+	}
+	close(release)
+	for i := 0; i <= size; i++ {
+		if got := rb.next(t); string(got.msg) != strconv.Itoa(i) {
+			t.Errorf("delivered %q, want %q", got.msg, strconv.Itoa(i))
+		}
+	}
+}
+
+func TestDataplane_UnregisterDropsQueuedCasts(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	a, _ := instance(t, d)
+	b := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{})
+	for i := range 5 {
+		if err := a.CastRaw(t.Context(), b.ID(), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Unregister(b.ID()) // never attached: all five are dropped, counted
+	if s := d.Stats(); s.CastsDropped != 5 {
+		t.Errorf("Stats().CastsDropped = %d, want 5", s.CastsDropped)
+	}
+}
+
+func TestHandle_SyncAndTelemetryLog(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	var synced []byte
+	var logged string
+	h := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{
+		Sync: func(_ context.Context, state []byte) error { synced = state; return nil },
+		Log: func(level edgelessapi.TelemetryLogLevel, target, msg string) {
+			logged = fmt.Sprintf("%s %s %s", level, target, msg)
+		},
+	})
+	if err := h.Sync(t.Context(), []byte("state-1")); err != nil || string(synced) != "state-1" {
+		t.Errorf("Sync = %v, saved %q, want %q", err, synced, "state-1")
+	}
+	h.TelemetryLog(t.Context(), edgelessapi.TelemetryLogLevel_LOG_WARN, "tgt", "hello")
+	if want := "LOG_WARN tgt hello"; logged != want {
+		t.Errorf("TelemetryLog recorded %q, want %q", logged, want)
+	}
+	plain := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{})
+	if err := plain.Sync(t.Context(), []byte("x")); err != nil {
+		t.Errorf("Sync without HandleOptions.Sync = %v, want nil", err)
+	}
+	plain.TelemetryLog(t.Context(), edgelessapi.TelemetryLogLevel_LOG_INFO, "tgt", "to the node log")
+}
+
+func TestDataplane_CanonicalIDs(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	b, rb := instance(t, d)
+	upper := container.InstanceID{NodeID: bytesUpper(b.ID().NodeID), FunctionID: bytesUpper(b.ID().FunctionID)}
+	if err := d.Cast(t.Context(), upper, upper, []byte("x")); err != nil {
+		t.Fatalf("Cast to upper-case id = %v", err)
+	}
+	if got := rb.next(t); got.src != b.ID() {
+		t.Errorf("src = %v, want canonical %v", got.src, b.ID())
+	}
+}
+
+func bytesUpper(s string) string { return string(bytes.ToUpper([]byte(s))) }
+
+func TestHandle_CallConcurrencyBounded(t *testing.T) {
+	t.Parallel()
+	const limit, calls = 2, 5
+	d := newTestDataplane(t, Config{MaxConcurrentCalls: limit})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	var inflight, peak atomic.Int32
+	started := make(chan struct{}, calls)
+	release := make(chan struct{})
+	rb.onCall = func(ctx context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return container.Reply{}, ctx.Err()
+		}
+		return reply(msg), nil
+	}
+	errc := make(chan error, calls)
+	for i := range calls {
+		go func() {
+			_, err := a.CallRaw(t.Context(), b.ID(), []byte(strconv.Itoa(i)))
+			errc <- err
+		}()
+	}
+	for range limit {
+		<-started
+	}
+	// The other calls now wait for a slot; a cast behind them still queues.
+	if err := a.CastRaw(t.Context(), b.ID(), []byte("cast")); err != nil {
+		t.Errorf("CastRaw behind waiting calls = %v", err)
+	}
+	if got := peak.Load(); got > limit {
+		t.Errorf("%d calls delivered at once, want at most %d", got, limit)
+	}
+	close(release)
+	for range calls {
+		if err := <-errc; err != nil {
+			t.Errorf("CallRaw = %v", err)
+		}
+	}
+	if got := peak.Load(); got > limit {
+		t.Errorf("%d calls delivered at once, want at most %d", got, limit)
+	}
+	if got := rb.next(t); string(got.msg) != "cast" {
+		t.Errorf("cast = %q, want %q", got.msg, "cast")
+	}
+}

@@ -1,0 +1,77 @@
+// Package dataplane delivers events between function instances: to
+// instances on this node, and to instances on peer nodes through the
+// FunctionInvocation service (upstream's edgeless_dataplane, wire-compatible).
+//
+// # Wire format
+//
+// Events match upstream exactly (edgeless.md §7). A cast carries stream_id 0
+// and EventType CAST. A call carries EventType CALL and a stream id drawn from
+// a per-source counter that starts at 1; the callee answers to the call's
+// source with the same stream id and CALL_RET (payload), CALL_NO_RET or ERR,
+// with created = 0/0. On receipt any other reply type decodes as ERR. Every
+// event we send carries target, source, msg, created and metadata (a 16-byte
+// trace id and an 8-byte span id), because upstream unwraps all of them.
+// Payloads are proto strings on the wire: a payload bound for a peer must be
+// valid UTF-8 (otherwise an error wrapping container.ErrInvalidPayload);
+// local delivery passes bytes through unchanged. A reply that cannot be
+// carried (non-UTF-8) reaches a remote caller as ERR.
+//
+// # Incoming events (FunctionInvocation.Handle)
+//
+// Handle validates the event (target and source present with UUIDs, msg
+// present, metadata lengths 16 and 8 when set; created and metadata may be
+// absent) and answers INVALID_ARGUMENT otherwise. An event whose
+// target.node_id is not this node is also INVALID_ARGUMENT: the sender
+// addressed the wrong server, which no retry can fix. A cast or call for an
+// instance this node does not host is NOT_FOUND (and a call additionally
+// gets an ERR reply event, so that upstream callers, which ignore the RPC
+// status, are answered too). A full queue is RESOURCE_EXHAUSTED. Replies
+// complete the pending call keyed by (target instance, stream_id); a reply
+// nobody waits for (e.g. after the caller's deadline) is counted and dropped.
+// Handle returns as soon as the event is queued: a call's result travels
+// back as a separate reply event, as upstream does.
+//
+// # Delivery and ordering
+//
+// Each registered instance has a bounded queue (Config.QueueSize) and one
+// worker goroutine. The worker delivers casts one at a time in arrival
+// order, each bounded by Config.CallTimeout. Calls are taken from the same
+// queue in arrival order but delivered on their own goroutine, at most
+// Config.MaxConcurrentCalls at once per instance: a call starts only after
+// every event queued before it has started, but it does not hold up the
+// events behind it. This is what prevents the nested-call deadlock of
+// upstream (A calls B, B calls A while A is still inside its own call
+// handler): the inner call to A is delivered while A's outer call is still
+// outstanding. At the concurrency bound the worker waits for a slot; the
+// call deadlines break any cycle that could form there.
+//
+// Events that arrive before Attach wait in the queue and are delivered once
+// the receiver is attached.
+//
+// # Back-pressure
+//
+// Nothing grows without bound. A sender whose target queue is full waits for
+// space until its ctx is done or Config.SendTimeout passes, then gets an
+// error wrapping ErrQueueFull (RESOURCE_EXHAUSTED on the wire, mapped back
+// to ErrQueueFull by a Go sender). Sends to peers are synchronous with a
+// deadline (Config.SendTimeout), so a slow peer slows its senders instead of
+// filling a buffer. Per instance, at most QueueSize events wait and
+// MaxConcurrentCalls calls run.
+//
+// # Calls
+//
+// Every call has a deadline: Config.CallTimeout (default 60s) or the
+// caller's ctx, whichever is sooner (upstream waits forever). A call that is
+// still waiting fails at once when its caller or callee is unregistered
+// (ErrUnregistered) or when the peer node of its callee is removed
+// (ErrUnknownPeer).
+//
+// # Peers
+//
+// AddPeer only validates the URL and builds a connect-go gRPC client over
+// h2c; the connection is made lazily by the first send, so AddPeer never
+// blocks (upstream retries forever inside the agent loop). DelPeer and
+// ClearPeers (which upstream does not implement) drop peers and close their
+// idle connections. No lock is held across I/O: the registry and the pending
+// calls have their own mutexes, held only for map operations.
+package dataplane

@@ -1,0 +1,181 @@
+package dataplane
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+// waitTimeout guards every wait in the tests: a failure, never a measurement.
+const waitTimeout = 10 * time.Second
+
+// received is one event a fakeReceiver got.
+type received struct {
+	src container.InstanceID
+	msg []byte
+}
+
+// fakeReceiver stands in for a container instance.
+type fakeReceiver struct {
+	casts  chan received
+	onCast func(ctx context.Context, src container.InstanceID, msg []byte) error
+	onCall func(ctx context.Context, src container.InstanceID, msg []byte) (container.Reply, error)
+}
+
+func newFakeReceiver() *fakeReceiver {
+	return &fakeReceiver{casts: make(chan received, 1024)}
+}
+
+func (f *fakeReceiver) Cast(ctx context.Context, src container.InstanceID, msg []byte) error {
+	if f.onCast != nil {
+		if err := f.onCast(ctx, src, msg); err != nil {
+			return err
+		}
+	}
+	f.casts <- received{src: src, msg: msg}
+	return nil
+}
+
+func (f *fakeReceiver) Call(ctx context.Context, src container.InstanceID, msg []byte) (container.Reply, error) {
+	if f.onCall != nil {
+		return f.onCall(ctx, src, msg)
+	}
+	return reply(msg), nil
+}
+
+// next returns the next cast the receiver got.
+func (f *fakeReceiver) next(t *testing.T) received {
+	t.Helper()
+	select {
+	case r := <-f.casts:
+		return r
+	case <-time.After(waitTimeout):
+		t.Fatal("no cast received")
+		return received{}
+	}
+}
+
+func reply(msg []byte) container.Reply {
+	return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_REPLY, Msg: msg}
+}
+
+func newTestDataplane(t testing.TB, cfg Config) *Dataplane {
+	t.Helper()
+	if cfg.NodeID == "" {
+		cfg.NodeID = uuid.NewString()
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d := New(cfg)
+	t.Cleanup(d.Close)
+	return d
+}
+
+// instance registers and attaches a fake receiver on d.
+func instance(t *testing.T, d *Dataplane) (*Handle, *fakeReceiver) {
+	t.Helper()
+	r := newFakeReceiver()
+	h := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{})
+	h.Attach(r)
+	return h, r
+}
+
+// serveH2C serves h on a real 127.0.0.1 socket with HTTP/1.1 and h2c, as
+// the node does, and returns its URL.
+func serveH2C(t testing.TB, path string, h http.Handler) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	srv := httptest.NewUnstartedServer(mux)
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &p
+	srv.Config.ReadHeaderTimeout = 5 * time.Second
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func serve(t testing.TB, d *Dataplane) string {
+	t.Helper()
+	path, h := d.Handler()
+	return serveH2C(t, path, h)
+}
+
+// twoNodes returns two data planes serving FunctionInvocation and peered
+// with each other.
+func twoNodes(t testing.TB, cfg1, cfg2 Config) (*Dataplane, *Dataplane) {
+	t.Helper()
+	d1, d2 := newTestDataplane(t, cfg1), newTestDataplane(t, cfg2)
+	u1, u2 := serve(t, d1), serve(t, d2)
+	for _, p := range []struct {
+		d      *Dataplane
+		id, at string
+	}{{d1, d2.NodeID(), u2}, {d2, d1.NodeID(), u1}} {
+		if err := p.d.AddPeer(p.id, p.at); err != nil {
+			t.Fatalf("AddPeer(%s, %s) = %v", p.id, p.at, err)
+		}
+	}
+	return d1, d2
+}
+
+// grpcClient is a FunctionInvocation client as other-language peers use it:
+// gRPC over h2c only.
+func grpcClient(url string) edgelessapiconnect.FunctionInvocationClient {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return edgelessapiconnect.NewFunctionInvocationClient(&http.Client{Transport: &http.Transport{Protocols: &p}}, url, connect.WithGRPC())
+}
+
+// connectClient is a FunctionInvocation client speaking the Connect
+// protocol over HTTP/1.1.
+func connectClient(url string) edgelessapiconnect.FunctionInvocationClient {
+	return edgelessapiconnect.NewFunctionInvocationClient(http.DefaultClient, url)
+}
+
+// recordingPeer is a real FunctionInvocation server that records what it
+// gets and never answers calls, like an upstream node that cannot route.
+type recordingPeer struct {
+	nodeID string
+	url    string
+	events chan *edgelessapi.Event
+}
+
+func (p *recordingPeer) Handle(_ context.Context, ev *edgelessapi.Event) (*emptypb.Empty, error) {
+	p.events <- ev
+	return &emptypb.Empty{}, nil
+}
+
+func newRecordingPeer(t *testing.T) *recordingPeer {
+	t.Helper()
+	p := &recordingPeer{nodeID: uuid.NewString(), events: make(chan *edgelessapi.Event, 64)}
+	path, h := edgelessapiconnect.NewFunctionInvocationHandler(p)
+	p.url = serveH2C(t, path, h)
+	return p
+}
+
+func (p *recordingPeer) next(t *testing.T) *edgelessapi.Event {
+	t.Helper()
+	select {
+	case ev := <-p.events:
+		return ev
+	case <-time.After(waitTimeout):
+		t.Fatal("peer received no event")
+		return nil
+	}
+}
+
+func (p *recordingPeer) id() container.InstanceID {
+	return container.InstanceID{NodeID: p.nodeID, FunctionID: uuid.NewString()}
+}

@@ -1,0 +1,151 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+// peer is another node's FunctionInvocation endpoint.
+type peer struct {
+	nodeID    string
+	url       string
+	transport *http.Transport
+	client    edgelessapiconnect.FunctionInvocationClient
+}
+
+// AddPeer makes node nodeID reachable at invocationURL (UpdatePeers ADD),
+// replacing any previous URL of that node. It does no I/O: the connection
+// is made by the first send, so an unreachable peer never blocks the
+// caller. Only http:// (gRPC over h2c) URLs are supported.
+func (d *Dataplane) AddPeer(nodeID, invocationURL string) error {
+	id, err := uuid.Parse(nodeID)
+	if err != nil {
+		return fmt.Errorf("add peer %q: node id is not a UUID: %w", nodeID, err)
+	}
+	u, err := url.Parse(invocationURL)
+	if err != nil {
+		return fmt.Errorf("add peer %s: invocation url: %w", id, err)
+	}
+	if u.Scheme != "http" {
+		return fmt.Errorf("add peer %s: invocation url %q: scheme %q is not supported, want http (gRPC over h2c)", id, invocationURL, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("add peer %s: invocation url %q has no host", id, invocationURL)
+	}
+	p := d.newPeer(id.String(), invocationURL)
+	d.mu.Lock()
+	old := d.peers[p.nodeID]
+	d.peers[p.nodeID] = p
+	d.mu.Unlock()
+	if old != nil {
+		old.transport.CloseIdleConnections()
+	}
+	d.log.Info("peer added", "peer", p.nodeID, "url", invocationURL)
+	return nil
+}
+
+func (d *Dataplane) newPeer(nodeID, invocationURL string) *peer {
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{
+		Protocols:   &protocols,
+		DialContext: (&net.Dialer{Timeout: d.cfg.SendTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		// Detect a peer that vanished without closing the connection.
+		HTTP2:           &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 5 * time.Second},
+		IdleConnTimeout: 90 * time.Second,
+	}
+	return &peer{
+		nodeID:    nodeID,
+		url:       invocationURL,
+		transport: tr,
+		client: edgelessapiconnect.NewFunctionInvocationClient(&http.Client{Transport: tr}, invocationURL,
+			connect.WithGRPC(), connect.WithReadMaxBytes(MaxMessageBytes)),
+	}
+}
+
+// DelPeer forgets node nodeID (UpdatePeers DEL); calls waiting for its
+// instances fail at once with ErrUnknownPeer.
+func (d *Dataplane) DelPeer(nodeID string) {
+	id := canonUUID(nodeID)
+	d.mu.Lock()
+	p := d.peers[id]
+	delete(d.peers, id)
+	d.mu.Unlock()
+	if p == nil {
+		return
+	}
+	d.dropPeers(p)
+}
+
+// ClearPeers forgets every peer (UpdatePeers CLEAR, which upstream does not
+// implement); calls waiting for their instances fail at once.
+func (d *Dataplane) ClearPeers() {
+	d.mu.Lock()
+	ps := d.peers
+	d.peers = make(map[string]*peer)
+	d.mu.Unlock()
+	for _, p := range ps {
+		d.dropPeers(p)
+	}
+}
+
+func (d *Dataplane) dropPeers(p *peer) {
+	p.transport.CloseIdleConnections()
+	err := fmt.Errorf("peer %s removed: %w", p.nodeID, ErrUnknownPeer)
+	n := d.pending.failWhere(func(_ pendingKey, dst container.InstanceID) bool { return dst.NodeID == p.nodeID }, err)
+	d.log.Info("peer removed", "peer", p.nodeID, "url", p.url, "failed_calls", n)
+}
+
+// Peers returns the known peers: node id to invocation URL.
+func (d *Dataplane) Peers() map[string]string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	m := make(map[string]string, len(d.peers))
+	for id, p := range d.peers {
+		m[id] = p.url
+	}
+	return m
+}
+
+// sendRemote delivers ev to node nodeID within SendTimeout. The peer's
+// NOT_FOUND and RESOURCE_EXHAUSTED answers come back as ErrUnknownInstance
+// and ErrQueueFull, like their local counterparts.
+func (d *Dataplane) sendRemote(ctx context.Context, nodeID string, ev *edgelessapi.Event) error {
+	d.mu.RLock()
+	p := d.peers[nodeID]
+	d.mu.RUnlock()
+	if p == nil {
+		return fmt.Errorf("node %s: %w", nodeID, ErrUnknownPeer)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	defer cancel()
+	if _, err := p.client.Handle(ctx, ev); err != nil {
+		var sentinel error
+		var ce *connect.Error
+		if errors.As(err, &ce) {
+			switch ce.Code() {
+			case connect.CodeNotFound:
+				sentinel = ErrUnknownInstance
+			case connect.CodeResourceExhausted:
+				sentinel = ErrQueueFull
+			}
+		}
+		if sentinel != nil {
+			return fmt.Errorf("send to node %s at %s: %w: %w", nodeID, p.url, sentinel, err)
+		}
+		return fmt.Errorf("send to node %s at %s: %w", nodeID, p.url, err)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package dataplane
+
+import (
+	"sync"
+
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+// pendingKey identifies an outstanding call the way its reply addresses it:
+// the reply's target is the caller and its stream id is the call's.
+type pendingKey struct {
+	src    container.InstanceID
+	stream uint64
+}
+
+type callResult struct {
+	reply container.Reply
+	err   error
+}
+
+type pendingCall struct {
+	dst container.InstanceID
+	ch  chan callResult // buffered 1; written once, by whoever removes the entry
+}
+
+// pendingCalls holds the calls waiting for a reply. Its mutex guards only
+// map operations.
+type pendingCalls struct {
+	mu sync.Mutex
+	m  map[pendingKey]*pendingCall
+}
+
+func newPendingCalls() *pendingCalls {
+	return &pendingCalls{m: make(map[pendingKey]*pendingCall)}
+}
+
+// add records a call from src to dst under the next free stream id that
+// next yields, and returns its key and result channel.
+func (p *pendingCalls) add(src, dst container.InstanceID, next func() uint64) (pendingKey, <-chan callResult) {
+	c := &pendingCall{dst: dst, ch: make(chan callResult, 1)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		k := pendingKey{src: src, stream: next()}
+		if k.stream == 0 { // 0 is the casts' stream id
+			continue
+		}
+		if _, taken := p.m[k]; taken {
+			continue
+		}
+		p.m[k] = c
+		return k, c.ch
+	}
+}
+
+// complete hands res to the call k, if it still waits; it reports whether
+// one did.
+func (p *pendingCalls) complete(k pendingKey, res callResult) bool {
+	p.mu.Lock()
+	c, ok := p.m[k]
+	delete(p.m, k)
+	p.mu.Unlock()
+	if ok {
+		c.ch <- res
+	}
+	return ok
+}
+
+// remove forgets the call k (after its deadline, or once answered).
+func (p *pendingCalls) remove(k pendingKey) {
+	p.mu.Lock()
+	delete(p.m, k)
+	p.mu.Unlock()
+}
+
+// failWhere completes with err every call for which match is true and
+// returns how many it failed.
+func (p *pendingCalls) failWhere(match func(k pendingKey, dst container.InstanceID) bool, err error) int {
+	var failed []*pendingCall
+	p.mu.Lock()
+	for k, c := range p.m {
+		if match(k, c.dst) {
+			delete(p.m, k)
+			failed = append(failed, c)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range failed {
+		c.ch <- callResult{err: err}
+	}
+	return len(failed)
+}
+
+func (p *pendingCalls) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.m)
+}

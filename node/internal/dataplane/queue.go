@@ -1,0 +1,156 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+// delivery is one event waiting in an instance's queue.
+type delivery struct {
+	typ      edgelessapi.EventType // CAST or CALL
+	src      container.InstanceID
+	stream   uint64
+	msg      []byte
+	deadline time.Time // calls only: when the caller stops waiting
+	meta     *edgelessapi.EventSerializedMetadata
+}
+
+// enqueue puts it in the queue, waiting for space until ctx is done or
+// SendTimeout passes.
+func (h *Handle) enqueue(ctx context.Context, it delivery) error {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		return fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)
+	}
+	select {
+	case h.queue <- it:
+		return nil
+	default:
+	}
+	h.d.stats.queueFull.Add(1)
+	t := time.NewTimer(h.d.cfg.SendTimeout)
+	defer t.Stop()
+	select {
+	case h.queue <- it:
+		return nil
+	case <-h.ctx.Done():
+		return fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)
+	case <-ctx.Done():
+		return fmt.Errorf("instance %s: %d events waiting: %w (%w)", h.id.FunctionID, cap(h.queue), ErrQueueFull, ctx.Err())
+	case <-t.C:
+		return fmt.Errorf("instance %s: %d events waiting for %s: %w", h.id.FunctionID, cap(h.queue), h.d.cfg.SendTimeout, ErrQueueFull)
+	}
+}
+
+// run is the instance's worker: it waits for Attach, then delivers the
+// queue in order until the instance is unregistered.
+func (h *Handle) run() {
+	defer h.wg.Done()
+	select {
+	case <-h.attached:
+	case <-h.ctx.Done():
+		return
+	}
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case it := <-h.queue:
+			if h.ctx.Err() != nil { // select chose the queue over Done
+				h.fail(it)
+				return
+			}
+			if it.typ == edgelessapi.EventType_CAST {
+				h.deliverCast(it)
+				continue
+			}
+			select {
+			case h.slots <- struct{}{}:
+			case <-h.ctx.Done():
+				h.fail(it)
+				return
+			}
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				defer func() { <-h.slots }()
+				h.deliverCall(it)
+			}()
+		}
+	}
+}
+
+func (h *Handle) receiver() Receiver { return h.recv.Load().r }
+
+func (h *Handle) deliverCast(it delivery) {
+	ctx, cancel := context.WithTimeout(h.ctx, h.d.cfg.CallTimeout)
+	defer cancel()
+	if err := h.receiver().Cast(ctx, it.src, it.msg); err != nil {
+		h.d.stats.castsFailed.Add(1)
+		h.log.Warn("deliver cast", "src", it.src.FunctionID, "src_node", it.src.NodeID, "err", err)
+		return
+	}
+	h.d.stats.castsDelivered.Add(1)
+}
+
+func (h *Handle) deliverCall(it delivery) {
+	res := callResult{reply: container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}}
+	if time.Now().Before(it.deadline) {
+		ctx, cancel := context.WithDeadline(h.ctx, it.deadline)
+		r, err := h.receiver().Call(ctx, it.src, it.msg)
+		expired := ctx.Err() != nil
+		cancel()
+		switch {
+		case err == nil:
+			h.d.stats.callsDelivered.Add(1)
+			res.reply = r
+		case expired:
+			// The caller's deadline passed (or the instance went away): a
+			// local caller learns that rather than a plain ERR.
+			h.d.stats.callsFailed.Add(1)
+			res.err = fmt.Errorf("instance %s did not answer: %w", h.id.FunctionID, err)
+		default:
+			h.d.stats.callsFailed.Add(1)
+			h.log.Warn("deliver call", "src", it.src.FunctionID, "src_node", it.src.NodeID, "stream", it.stream, "err", err)
+		}
+	} else {
+		h.d.stats.callsFailed.Add(1)
+		res.err = fmt.Errorf("call expired in the queue of instance %s: %w", h.id.FunctionID, context.DeadlineExceeded)
+	}
+	h.d.sendReply(h.id, it.src, it.stream, res, it.meta)
+}
+
+// fail disposes of an event that will not be delivered: a cast is dropped,
+// a call is answered ERR.
+func (h *Handle) fail(it delivery) {
+	if it.typ == edgelessapi.EventType_CAST {
+		h.d.stats.castsDropped.Add(1)
+		h.log.Warn("drop cast: instance unregistered", "src", it.src.FunctionID, "src_node", it.src.NodeID)
+		return
+	}
+	h.d.stats.callsFailed.Add(1)
+	h.d.sendReply(h.id, it.src, it.stream, callResult{err: fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)}, it.meta)
+}
+
+// close cancels the deliveries in progress, waits for the worker and the
+// call goroutines, and disposes of what is left in the queue.
+func (h *Handle) close() {
+	h.cancel()
+	h.mu.Lock() // waits for enqueuers, which return at once after cancel
+	h.closed = true
+	h.mu.Unlock()
+	h.wg.Wait()
+	for {
+		select {
+		case it := <-h.queue:
+			h.fail(it)
+		default:
+			return
+		}
+	}
+}
