@@ -137,7 +137,9 @@ var tmpl = template.Must(template.New("node.toml").Funcs(template.FuncMap{
 	"v": value, "opt": setOrDetected,
 }).Parse(`# Configuration of edgeless-node, a node of an EDGELESS domain that runs
 # functions as Docker containers. Keys and sections follow upstream's
-# edgeless_node_d; a key left out takes the default written here.
+# edgeless_node_d. A key left out takes the value written here, except
+# general.node_id, which is required, and container_runtime.enabled, which
+# is false when left out (as upstream).
 
 [general]
 # Identity of this node (a UUID). Keep it across restarts.
