@@ -86,6 +86,9 @@ func (o *Orchestrator) UpdateNode(req *edgelessapi.UpdateNodeRequest) error {
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.ctx.Err() != nil {
+		return errors.New("the orchestrator is shutting down")
+	}
 	o.recordLogsLocked(req.GetPerformanceSamples())
 	n, known := o.nodes[req.GetNodeId()]
 	if known && n.nonce == req.GetNonce() && n.agentURL == req.GetAgentUrl() && n.invocationURL == req.GetInvocationUrl() {

@@ -180,3 +180,16 @@ func TestRegistration_ResetFailureRetried(t *testing.T) {
 	a.mu.Unlock()
 	o.register(t, a)
 }
+
+func TestRegistration_AfterClose(t *testing.T) {
+	t.Parallel()
+	o := New(Config{Logger: testLogger(t)})
+	o.Close()
+	a := newFakeAgent(t)
+	if err := o.UpdateNode(a.update(time.Now().Add(time.Minute))); err == nil || !strings.Contains(err.Error(), "shutting down") {
+		t.Errorf("UpdateNode after Close = %v, want a refusal", err)
+	}
+	if got := a.takeCalls(); len(got) != 0 {
+		t.Errorf("a closed orchestrator called the node: %q", got)
+	}
+}
