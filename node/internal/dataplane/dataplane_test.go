@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
@@ -157,8 +158,9 @@ func TestDataplane_UnknownLocalTarget(t *testing.T) {
 	d := newTestDataplane(t, Config{})
 	a, _ := instance(t, d)
 	ghost := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
-	if err := a.CastRaw(t.Context(), ghost, []byte("x")); !errors.Is(err, ErrUnknownInstance) {
-		t.Errorf("CastRaw(unknown) = %v, want ErrUnknownInstance", err)
+	err := a.CastRaw(t.Context(), ghost, []byte("x"))
+	if !errors.Is(err, ErrUnknownInstance) || connect.CodeOf(err) != connect.CodeNotFound {
+		t.Errorf("CastRaw(unknown) = %v, want ErrUnknownInstance with code %v", err, connect.CodeNotFound)
 	}
 	if s := d.Stats(); s.CastsDropped != 1 {
 		t.Errorf("Stats().CastsDropped = %d, want 1", s.CastsDropped)
@@ -325,8 +327,12 @@ func TestHandle_QueueBackPressure(t *testing.T) {
 	// Full: the sender waits until its ctx ends...
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
-	if err := send(ctx, 99); !errors.Is(err, ErrQueueFull) || !errors.Is(err, context.DeadlineExceeded) {
+	err := send(ctx, 99)
+	if !errors.Is(err, ErrQueueFull) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("cast into full queue = %v, want ErrQueueFull and DeadlineExceeded", err)
+	}
+	if got := connect.CodeOf(err); got != connect.CodeResourceExhausted {
+		t.Errorf("code of a full queue for the runtime = %v, want %v", got, connect.CodeResourceExhausted)
 	}
 	// ...or at most SendTimeout when its ctx allows longer.
 	if err := send(context.Background(), 99); !errors.Is(err, ErrQueueFull) {

@@ -66,6 +66,16 @@
 // (ErrUnregistered) or when the peer node of its callee is removed
 // (ErrUnknownPeer).
 //
+// # Errors
+//
+// The package's sentinels (ErrUnknownInstance, ErrUnknownPeer, ErrQueueFull,
+// ErrUnregistered, and container.ErrUnknownAlias/ErrInvalidPayload) are
+// wrapped with context and checked with errors.Is. They become connect codes
+// at two edges: the FunctionInvocation server, and the Handle methods that
+// the runtime calls (the runtime cannot know this package's errors), where
+// a full queue is RESOURCE_EXHAUSTED and an unknown or vanished destination
+// is NOT_FOUND.
+//
 // # Peers
 //
 // AddPeer only validates the URL and builds a connect-go gRPC client over

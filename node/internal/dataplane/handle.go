@@ -2,11 +2,14 @@ package dataplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
+
+	"connectrpc.com/connect"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/runtime/container"
@@ -129,12 +132,12 @@ func (h *Handle) Cast(ctx context.Context, alias string, msg []byte) error {
 	if err != nil {
 		return fmt.Errorf("cast: %w", err)
 	}
-	return h.d.cast(ctx, h.id, dst, msg, spanCastAlias)
+	return hostError(h.d.cast(ctx, h.id, dst, msg, spanCastAlias))
 }
 
 // CastRaw sends msg to dst.
 func (h *Handle) CastRaw(ctx context.Context, dst container.InstanceID, msg []byte) error {
-	return h.d.cast(ctx, h.id, dst, msg, spanCastRaw)
+	return hostError(h.d.cast(ctx, h.id, dst, msg, spanCastRaw))
 }
 
 // Call sends msg to the instance mapped to alias and waits for its reply.
@@ -143,12 +146,36 @@ func (h *Handle) Call(ctx context.Context, alias string, msg []byte) (container.
 	if err != nil {
 		return container.Reply{}, fmt.Errorf("call: %w", err)
 	}
-	return h.d.call(ctx, h.id, dst, msg)
+	r, err := h.d.call(ctx, h.id, dst, msg)
+	return r, hostError(err)
 }
 
 // CallRaw sends msg to dst and waits for its reply.
 func (h *Handle) CallRaw(ctx context.Context, dst container.InstanceID, msg []byte) (container.Reply, error) {
-	return h.d.call(ctx, h.id, dst, msg)
+	r, err := h.d.call(ctx, h.id, dst, msg)
+	return r, hostError(err)
+}
+
+// hostError is the edge towards the runtime, which cannot know this
+// package's errors: it gives them their wire code (a connect error that
+// still wraps the sentinel, for errors.Is). Errors that already carry a code
+// (a peer's answer) keep it.
+func hostError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	switch {
+	case errors.Is(err, ErrQueueFull):
+		return connect.NewError(connect.CodeResourceExhausted, err)
+	case errors.Is(err, ErrUnknownInstance), errors.Is(err, ErrUnknownPeer), errors.Is(err, ErrUnregistered):
+		return connect.NewError(connect.CodeNotFound, err)
+	default:
+		return err
+	}
 }
 
 // Sync saves the instance's state through HandleOptions.Sync.
