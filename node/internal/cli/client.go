@@ -172,7 +172,7 @@ func (e *startFailure) Error() string {
 func (c *controller) start(ctx context.Context, req *edgelessapi.SpawnWorkflowRequest) (*edgelessapi.WorkflowInstanceStatus, error) {
 	resp, err := c.wf.Start(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("WorkflowInstance.Start at %s: %w", c.url, err)
+		return nil, c.rpcError("WorkflowInstance.Start", err)
 	}
 	if re := resp.GetResponseError(); re != nil {
 		return nil, &startFailure{summary: re.GetSummary(), detail: re.GetDetail()}
@@ -181,6 +181,15 @@ func (c *controller) start(ctx context.Context, req *edgelessapi.SpawnWorkflowRe
 		return nil, errors.New("WorkflowInstance.Start: ill-formed answer: neither a status nor an error")
 	}
 	return resp.GetWorkflowStatus(), nil
+}
+
+// rpcError wraps a WorkflowInstance error with what was being done and, when
+// nothing answered, a hint.
+func (c *controller) rpcError(op string, err error) error {
+	if connect.CodeOf(err) == connect.CodeUnavailable {
+		return fmt.Errorf("%s: %w (is a controller running at %s? start one with edgeless-inabox, or set --controller-url)", op, err, c.url)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // nodeAdmin returns the admin client of the node at agentURL.

@@ -81,3 +81,19 @@ func TestCLI_UpstreamController(t *testing.T) {
 		t.Errorf("inspect = %q", out)
 	}
 }
+
+func TestCLI_NoController(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "w.json", `{"functions": [{"name": "sink", "class_specification": {"id": "sink",
+	  "function_type": "CONTAINER", "version": "0.1", "code": "container:edgeless-example-sink:dev", "outputs": []},
+	  "output_mapping": {}, "annotations": {}}], "resources": [], "annotations": {}}`)
+	for _, args := range [][]string{{"workflow", "list"}, {"workflow", "start", path}, {"workflow", "stop", "x"}, {"workflow", "inspect", "x"}} {
+		_, err := runCLI(t, "http://127.0.0.1:1", args...)
+		if err == nil || !strings.Contains(err.Error(), "is a controller running at http://127.0.0.1:1?") {
+			t.Errorf("edgeless %s without a controller = %v, want a hint", strings.Join(args, " "), err)
+		}
+	}
+	if _, err := runCLI(t, "127.0.0.1:7001", "workflow", "list"); err == nil || !strings.Contains(err.Error(), `controller URL "127.0.0.1:7001": want http://<host>:<port>`) {
+		t.Errorf("bad controller URL = %v", err)
+	}
+}

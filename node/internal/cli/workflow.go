@@ -148,7 +148,7 @@ func stopWorkflow(ctx context.Context, c *controller, id string, out io.Writer) 
 		if connect.CodeOf(err) == connect.CodeNotFound {
 			return fmt.Errorf("no workflow %s at %s", id, c.url)
 		}
-		return fmt.Errorf("stop workflow %s: %w", id, err)
+		return c.rpcError("stop workflow "+id, err)
 	}
 	fmt.Fprintf(out, "Workflow %s stopped in %s\n", id, fmtDuration(time.Since(t0)))
 	return nil
@@ -169,7 +169,7 @@ func newWorkflowList(opts *options) *cobra.Command {
 			}
 			list, err := c.wf.List(ctx, &emptypb.Empty{})
 			if err != nil {
-				return fmt.Errorf("list workflows at %s: %w", c.url, err)
+				return c.rpcError("list workflows", err)
 			}
 			ids := list.GetIdentifiers()
 			if ids == nil {
@@ -291,7 +291,7 @@ func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowVi
 		if connect.CodeOf(err) == connect.CodeNotFound {
 			return nil, fmt.Errorf("no workflow %s at %s", id, c.url)
 		}
-		return nil, fmt.Errorf("inspect workflow %s: %w", id, err)
+		return nil, c.rpcError("inspect workflow "+id, err)
 	}
 	v := &WorkflowView{WorkflowID: id, Functions: []InstanceView{}}
 	for _, m := range info.GetStatus().GetDomainMapping() {
