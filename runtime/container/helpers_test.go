@@ -79,7 +79,7 @@ func newTestNode(t testing.TB, o nodeOptions) *testNode {
 	cfg := container.Config{
 		NodeID:          nodeID,
 		GuestAPIHostURL: "http://" + ln.Addr().String(),
-		BootTimeout:     20 * time.Second,
+		BootTimeout:     time.Minute,
 		CallTimeout:     20 * time.Second,
 		StopTimeout:     time.Second,
 		StopGrace:       time.Second,

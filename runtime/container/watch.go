@@ -27,6 +27,13 @@ func (i *Instance) watch(cid string) {
 	if err != nil {
 		ex.Reason, ex.ExitCode = "vanished", -1
 	} else if st := i.inspectState(cid); st != nil {
+		if st.ExitCode == 128+9 && !st.OOMKilled && i.limits.MemoryBytes > 0 {
+			// The engine may record the OOM event just after the exit.
+			time.Sleep(200 * time.Millisecond)
+			if st2 := i.inspectState(cid); st2 != nil {
+				st = st2
+			}
+		}
 		ex.ExitCode = st.ExitCode
 		switch {
 		case st.OOMKilled:
