@@ -92,6 +92,10 @@ func TestContainer_Lifecycle(t *testing.T) {
 			n, img, c := dockerNode(t, func(cfg *container.Config) {
 				cfg.PublishPort = publish
 				cfg.Defaults = container.Limits{MemoryBytes: 256 << 20, PidsLimit: 100}
+				// Shorter than an HTTP/2 server's wait for its clients to
+				// close idle connections (1 s): the function must still exit
+				// by itself, because Stop closes the node's connection.
+				cfg.StopGrace = 500 * time.Millisecond
 			})
 			spec := n.spec("container:" + img)
 			spec.ClassID = "lifecycle"
@@ -168,6 +172,9 @@ func TestContainer_Lifecycle(t *testing.T) {
 			}
 			if err := inst.Stop(t.Context()); err != nil {
 				t.Fatalf("second Stop: %v", err)
+			}
+			if !loggedLine(inst.Logs(), `msg="shut down"`) {
+				t.Errorf("Logs() after Stop = %+v, want the function's own clean exit (\"shut down\") before SIGKILL", inst.Logs())
 			}
 			if _, err := c.ContainerInspect(t.Context(), info.ContainerID, client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
 				t.Fatalf("container after Stop: inspect err = %v, want not found", err)
@@ -466,4 +473,14 @@ func TestContainer_NonUTF8AndNested(t *testing.T) {
 	if err != nil || !bytes.Equal(r.Msg, bin) {
 		t.Fatalf("A->B->A = % x, %v; want % x", r.Msg, err, bin)
 	}
+}
+
+// loggedLine reports whether one of the lines contains text.
+func loggedLine(lines []container.LogLine, text string) bool {
+	for _, l := range lines {
+		if strings.Contains(l.Text, text) {
+			return true
+		}
+	}
+	return false
 }
