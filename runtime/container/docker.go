@@ -35,6 +35,7 @@ const dockerTimeout = 30 * time.Second
 
 // containerAPI is the part of the Engine API the runtime uses.
 type containerAPI interface {
+	ImageInspect(ctx context.Context, image string, options ...client.ImageInspectOption) (client.ImageInspectResult, error)
 	ContainerCreate(ctx context.Context, options client.ContainerCreateOptions) (client.ContainerCreateResult, error)
 	ContainerStart(ctx context.Context, container string, options client.ContainerStartOptions) (client.ContainerStartResult, error)
 	ContainerInspect(ctx context.Context, container string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
@@ -118,6 +119,17 @@ func createContainer(ctx context.Context, api containerAPI, p createParams) (str
 		return "", fmt.Errorf("create container %s from image %s: %w", p.name, p.image, err)
 	}
 	return res.ID, nil
+}
+
+// checkImage makes sure the image is on the engine; it is never pulled.
+func checkImage(ctx context.Context, api containerAPI, image string) error {
+	if _, err := api.ImageInspect(ctx, image); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("%w: %s", ErrImageNotFound, image)
+		}
+		return fmt.Errorf("inspect image %s: %w", image, err)
+	}
+	return nil
 }
 
 // containerEndpoint reads, from an inspect result, the address at which the

@@ -109,6 +109,11 @@ func TestContainer_Lifecycle(t *testing.T) {
 				t.Fatalf("Info() = %+v, want running, container edgeless-%s from %s", info, inst.ID().FunctionID, img)
 			}
 
+			if info.ImageDuration <= 0 || info.CreateDuration <= 0 || info.BootDuration <= 0 || info.InitDuration <= 0 {
+				t.Errorf("Info() steps = image %v, create %v, boot %v, init %v; want each measured",
+					info.ImageDuration, info.CreateDuration, info.BootDuration, info.InitDuration)
+			}
+
 			ins := inspect(t, c, info.ContainerID)
 			wantLabels := map[string]string{
 				container.LabelNodeID: n.id, container.LabelInstanceID: inst.ID().FunctionID,

@@ -35,8 +35,14 @@ type InstanceInfo struct {
 	State    InstanceState
 	// StartedAt is when Start was called.
 	StartedAt time.Time
-	// BootDuration is the time from StartedAt to a successful Boot
-	// (container create and start included).
+	// ImageDuration is the time taken to check that the image is local.
+	ImageDuration time.Duration
+	// CreateDuration is the time taken to create and start the container
+	// and read its address.
+	CreateDuration time.Duration
+	// BootDuration is the time from the container's start (a grpc:
+	// instance's Start) to a successful Boot: the function's own start-up
+	// plus the Boot call.
 	BootDuration time.Duration
 	// InitDuration is the time the Init call took.
 	InitDuration time.Duration

@@ -57,6 +57,8 @@ type Instance struct {
 	containerID string
 	watching    bool // watch and readLogs run
 	startedAt   time.Time
+	imageDur    time.Duration
+	createDur   time.Duration
 	bootDur     time.Duration
 	initDur     time.Duration
 	exit        *ExitInfo
@@ -143,17 +145,19 @@ func (i *Instance) Info() InstanceInfo {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	info := InstanceInfo{
-		ID:           i.id,
-		ClassID:      i.spec.ClassID,
-		Code:         i.spec.Code,
-		Image:        i.code.image,
-		ContainerID:  i.containerID,
-		State:        i.state,
-		StartedAt:    i.startedAt,
-		BootDuration: i.bootDur,
-		InitDuration: i.initDur,
-		Limits:       i.limits,
-		DroppedCasts: i.dropped.Load(),
+		ID:             i.id,
+		ClassID:        i.spec.ClassID,
+		Code:           i.spec.Code,
+		Image:          i.code.image,
+		ContainerID:    i.containerID,
+		State:          i.state,
+		StartedAt:      i.startedAt,
+		ImageDuration:  i.imageDur,
+		CreateDuration: i.createDur,
+		BootDuration:   i.bootDur,
+		InitDuration:   i.initDur,
+		Limits:         i.limits,
+		DroppedCasts:   i.dropped.Load(),
 	}
 	if i.code.kind == kindContainer {
 		info.ContainerName = i.containerName()
@@ -190,12 +194,13 @@ func (i *Instance) start(ctx context.Context) error {
 	case kindGRPC:
 		i.setConn(i.code.url, netip.Addr{})
 	}
+	booting := time.Now()
 	if err == nil {
 		err = i.boot(ctx)
 	}
 	if err == nil {
 		i.mu.Lock()
-		i.bootDur = time.Since(i.startedAt)
+		i.bootDur = time.Since(booting)
 		i.mu.Unlock()
 		err = i.init(ctx)
 	}
@@ -264,6 +269,16 @@ func (i *Instance) startContainer(ctx context.Context) error {
 	name := i.containerName()
 	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
+	t0 := time.Now()
+	if err := checkImage(dctx, d, i.code.image); err != nil {
+		return err
+	}
+	t1 := time.Now()
+	defer func() {
+		i.mu.Lock()
+		i.imageDur, i.createDur = t1.Sub(t0), time.Since(t1)
+		i.mu.Unlock()
+	}()
 	id, err := createContainer(dctx, d, createParams{
 		name:  name,
 		image: i.code.image,

@@ -29,6 +29,8 @@ type InstanceJSON struct {
 	ContainerName string `json:"container_name"`
 	State         string `json:"state"`
 	StartedAt     string `json:"started_at"`
+	ImageMS       int64  `json:"image_ms"`
+	CreateMS      int64  `json:"create_ms"`
 	BootMS        int64  `json:"boot_ms"`
 	InitMS        int64  `json:"init_ms"`
 	WorkflowID    string `json:"workflow_id"`
@@ -77,6 +79,7 @@ func (a *Agent) describe(in *instance) InstanceJSON {
 	if inst := in.runtimeInstance(); inst != nil {
 		info := inst.Info()
 		j.Image, j.ContainerID, j.ContainerName = info.Image, info.ContainerID, info.ContainerName
+		j.ImageMS, j.CreateMS = info.ImageDuration.Milliseconds(), info.CreateDuration.Milliseconds()
 		j.BootMS, j.InitMS = info.BootDuration.Milliseconds(), info.InitDuration.Milliseconds()
 		if !info.StartedAt.IsZero() {
 			j.StartedAt = info.StartedAt.UTC().Format(time.RFC3339)
