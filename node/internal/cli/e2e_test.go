@@ -26,7 +26,7 @@ func TestE2E_ExampleWorkflow(t *testing.T) {
 	for _, want := range []string{
 		"sink           starting edgeless-example-sink:dev on node " + box.NodeID[:8],
 		"ticker         started in ",
-		"(boot ", ", init ",
+		"(image ", ", create ", ", boot ", ", init ",
 		"outputs wired in",
 		"Workflow ", " started in ",
 	} {
