@@ -6,11 +6,7 @@
 package containertest
 
 import (
-	"archive/tar"
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -18,13 +14,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/imagebuild"
 	"github.com/google/uuid"
 	"github.com/moby/moby/client"
 )
@@ -101,7 +96,7 @@ func buildExample(c *client.Client) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	return buildImage(ctx, c, ExampleImage, map[string][]byte{"Dockerfile": dockerfile, "function": bin})
+	return imagebuild.Build(ctx, c, ExampleImage, map[string][]byte{"Dockerfile": dockerfile, "function": bin})
 }
 
 // templateDir finds function-template from this file's place in the repo.
@@ -158,65 +153,10 @@ func BuildImage(t testing.TB, tag string, files map[string][]byte) string {
 	c := RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := buildImage(ctx, c, tag, files); err != nil {
+	if err := imagebuild.Build(ctx, c, tag, files); err != nil {
 		t.Fatalf("build image %s: %v", tag, err)
 	}
 	return tag
-}
-
-func buildImage(ctx context.Context, c *client.Client, tag string, files map[string][]byte) error {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		mode := int64(0o644)
-		if n != "Dockerfile" && !strings.Contains(n, ".") {
-			mode = 0o755
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: mode, Size: int64(len(files[n])), ModTime: time.Unix(0, 0)}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(files[n]); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	res, err := c.ImageBuild(ctx, &buf, client.ImageBuildOptions{
-		Tags:        []string{tag},
-		Remove:      true,
-		ForceRemove: true,
-	})
-	if err != nil {
-		return fmt.Errorf("image build %s: %w", tag, err)
-	}
-	defer res.Body.Close()
-	// The build reports failures inside its JSON stream.
-	var log strings.Builder
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var m struct {
-			Stream string `json:"stream"`
-			Error  string `json:"error"`
-		}
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
-			continue
-		}
-		log.WriteString(m.Stream)
-		if m.Error != "" {
-			return fmt.Errorf("image build %s: %s\n%s", tag, m.Error, log.String())
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("image build %s: %w", tag, err)
-	}
-	return nil
 }
 
 // CleanupNode registers a cleanup that removes, by force, every container

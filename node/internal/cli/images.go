@@ -1,11 +1,7 @@
 package cli
 
 import (
-	"archive/tar"
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/imagebuild"
 	"github.com/moby/moby/client"
 )
 
@@ -71,7 +68,7 @@ func buildExampleImages(ctx context.Context, dc *client.Client, dir string, out 
 		}
 		t0 := time.Now()
 		tag := ExampleTag(f)
-		if err := buildImage(ctx, dc, tag, map[string][]byte{"Dockerfile": dockerfile, "function": bin}); err != nil {
+		if err := imagebuild.Build(ctx, dc, tag, map[string][]byte{"Dockerfile": dockerfile, "function": bin}); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "    built image %-36s in %s\n", tag, fmtDuration(time.Since(t0)))
@@ -90,54 +87,6 @@ func goCommand(ctx context.Context, dir string, args ...string) error {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go %s in %s: %w\n%s", strings.Join(args, " "), dir, err, msg)
-	}
-	return nil
-}
-
-// buildImage builds tag from a build context of files through the Engine
-// API (the legacy builder: no BuildKit, no registry).
-func buildImage(ctx context.Context, dc *client.Client, tag string, files map[string][]byte) error {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, name := range []string{"Dockerfile", "function"} {
-		mode := int64(0o644)
-		if name == "function" {
-			mode = 0o755
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(files[name])), ModTime: time.Unix(0, 0)}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(files[name]); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	res, err := dc.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
-	if err != nil {
-		return fmt.Errorf("build image %s: %w", tag, err)
-	}
-	defer res.Body.Close()
-	// Failures come inside the JSON stream.
-	var log strings.Builder
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var m struct {
-			Stream string `json:"stream"`
-			Error  string `json:"error"`
-		}
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
-			continue
-		}
-		log.WriteString(m.Stream)
-		if m.Error != "" {
-			return fmt.Errorf("build image %s: %s\n%s", tag, m.Error, log.String())
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("build image %s: %w", tag, err)
 	}
 	return nil
 }
