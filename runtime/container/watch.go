@@ -43,7 +43,8 @@ func (i *Instance) watch(cid string) {
 		}
 	}
 	i.mu.Lock()
-	i.exit = &ex
+	published := ex // Info reads i.exit under i.mu; ex stays this goroutine's
+	i.exit = &published
 	running := i.state == StateRunning && !i.ending
 	close(i.exited)
 	i.mu.Unlock()
@@ -54,6 +55,9 @@ func (i *Instance) watch(cid string) {
 	}
 	waitBounded(i.logsDone, time.Second)
 	ex.LastLogs = i.logs.tail(exitLogLines)
+	i.mu.Lock()
+	i.exit.LastLogs = ex.LastLogs
+	i.mu.Unlock()
 	i.log.Warn("instance ended on its own", slog.String("reason", ex.Reason),
 		slog.Int("exit_code", ex.ExitCode), slog.Any("last_output", ex.LastLogs))
 	i.teardownFrom(exitErr, StateExited, true)
