@@ -20,11 +20,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 
 	"github.com/edgeless-go/edgeless/node/internal/inabox"
+	"github.com/edgeless-go/edgeless/node/internal/process"
 	"github.com/edgeless-go/edgeless/node/internal/registration"
 )
 
@@ -63,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "wrote", template)
 		return nil
 	}
-	log, err := newLogger(stderr, logLevel, logFormat)
+	log, err := process.NewLogger(stderr, logLevel, logFormat)
 	if err != nil {
 		return err
 	}
@@ -71,14 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := process.SignalContext(ctx, log)
 	defer stop()
-	go func() {
-		// After the first signal, a second one ends the process at once.
-		<-ctx.Done()
-		stop()
-		log.Info("shutting down; send the signal again to exit at once")
-	}()
 	return inabox.Run(ctx, cfg, log)
 }
 
@@ -94,19 +86,4 @@ func loadConfig(path string, log *slog.Logger) (*inabox.Config, error) {
 		return inabox.Default(), nil
 	}
 	return cfg, err
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

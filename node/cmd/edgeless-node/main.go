@@ -16,15 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"strings"
-	"syscall"
 
 	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/node/internal/daemon"
+	"github.com/edgeless-go/edgeless/node/internal/process"
 	"github.com/edgeless-go/edgeless/node/internal/registration"
 )
 
@@ -84,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
-	log, err := newLogger(stderr, logLevel, logFormat)
+	log, err := process.NewLogger(stderr, logLevel, logFormat)
 	if err != nil {
 		return err
 	}
@@ -92,33 +89,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := process.SignalContext(ctx, log)
 	defer stop()
-	go func() {
-		// After the first signal, restore the default handling: a second
-		// SIGINT or SIGTERM ends the process at once.
-		<-ctx.Done()
-		stop()
-		log.Info("shutting down; send the signal again to exit at once")
-	}()
 	log.Info("edgeless-node starting", "version", versionString(), "config", configFile)
 	return daemon.Run(ctx, cfg, log)
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", format)
-	}
 }
 
 func versionString() string {
