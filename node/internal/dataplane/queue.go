@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -92,6 +93,12 @@ func (h *Handle) deliverCast(it delivery) {
 	defer cancel()
 	if err := h.receiver().Cast(ctx, it.src, it.msg); err != nil {
 		h.d.stats.castsFailed.Add(1)
+		if errors.Is(err, container.ErrInstanceStopped) {
+			// Expected while an instance is being stopped (e.g. a delayed
+			// cast to itself firing during its Stop).
+			h.log.Info("cast dropped: the instance is stopping", "src", it.src.FunctionID, "src_node", it.src.NodeID)
+			return
+		}
 		h.log.Warn("deliver cast", "src", it.src.FunctionID, "src_node", it.src.NodeID, "err", err)
 		return
 	}
