@@ -221,6 +221,50 @@ func TestDataplane_NestedCallsDoNotDeadlock(t *testing.T) {
 	}
 }
 
+// A cast handler that calls back into its own instance (through another,
+// and directly with "self") must be served while the cast is still being
+// handled: casts are delivered one at a time, but calls do not queue behind
+// them.
+func TestDataplane_CallFromCastHandlerDoesNotDeadlock(t *testing.T) {
+	t.Parallel()
+	// A short call deadline turns a deadlock into a failure, not a hang.
+	d := newTestDataplane(t, Config{CallTimeout: 5 * time.Second})
+	a, ra := instance(t, d)
+	b, rb := instance(t, d)
+	a.SetAliases(map[string]container.InstanceID{"b": b.ID()})
+	results := make(chan string, 2)
+	ra.onCast = func(ctx context.Context, _ container.InstanceID, msg []byte) error {
+		if string(msg) != "start" {
+			return nil
+		}
+		viaB, err := a.Call(ctx, "b", []byte("to-b"))
+		results <- fmt.Sprintf("via b: %q %v", viaB.Msg, err)
+		self, err := a.Call(ctx, SelfAlias, []byte("to-self"))
+		results <- fmt.Sprintf("self: %q %v", self.Msg, err)
+		return nil
+	}
+	ra.onCall = func(_ context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+		return reply(append([]byte("a got "), msg...)), nil
+	}
+	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
+		return b.CallRaw(ctx, a.ID(), []byte("from-b"))
+	}
+	src := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
+	if err := d.Cast(t.Context(), src, a.ID(), []byte("start")); err != nil {
+		t.Fatalf("Cast(start) = %v", err)
+	}
+	for _, want := range []string{`via b: "a got from-b" <nil>`, `self: "a got to-self" <nil>`} {
+		select {
+		case got := <-results:
+			if got != want {
+				t.Errorf("nested call from a cast handler: %s, want %s", got, want)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("nested call from a cast handler never answered")
+		}
+	}
+}
+
 func TestHandle_EventsBeforeAttachWait(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
@@ -338,17 +382,67 @@ func TestHandle_QueueBackPressure(t *testing.T) {
 	if err := send(context.Background(), 99); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("cast into full queue without deadline = %v, want ErrQueueFull", err)
 	}
-	if _, err := a.CallRaw(context.Background(), b.ID(), []byte("call")); !errors.Is(err, ErrQueueFull) {
-		t.Errorf("call into full queue = %v, want ErrQueueFull", err)
+	// Calls have their own queue: one is answered while casts back up.
+	if r, err := a.CallRaw(context.Background(), b.ID(), []byte("call")); err != nil || string(r.Msg) != "call" {
+		t.Errorf("call while the cast queue is full = %q, %v, want the echo", r.Msg, err)
 	}
-	if s := d.Stats(); s.QueueFull != 3 || s.CastsDropped != 2 {
-		t.Errorf("Stats() QueueFull=%d CastsDropped=%d, want 3 and 2", s.QueueFull, s.CastsDropped)
+	if s := d.Stats(); s.QueueFull != 2 || s.CastsDropped != 2 {
+		t.Errorf("Stats() QueueFull=%d CastsDropped=%d, want 2 and 2", s.QueueFull, s.CastsDropped)
 	}
 	close(release)
 	for i := 0; i <= size; i++ {
 		if got := rb.next(t); string(got.msg) != strconv.Itoa(i) {
 			t.Errorf("delivered %q, want %q", got.msg, strconv.Itoa(i))
 		}
+	}
+}
+
+func TestHandle_CallQueueBackPressure(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{QueueSize: 1, MaxConcurrentCalls: 1, SendTimeout: waitTimeout})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	started := make(chan struct{}, 16)
+	release := make(chan struct{})
+	rb.onCall = func(ctx context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+			return reply(msg), nil
+		case <-ctx.Done():
+			return container.Reply{}, ctx.Err()
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.CallRaw(context.Background(), b.ID(), []byte("1"))
+		done <- err
+	}()
+	<-started // call 1 holds the only slot
+	queued := func(stream uint64) {
+		t.Helper()
+		it := delivery{typ: edgelessapi.EventType_CALL, src: a.ID(), stream: stream, msg: []byte("q"),
+			deadline: time.Now().Add(waitTimeout)}
+		if err := b.enqueue(t.Context(), it); err != nil {
+			t.Fatalf("enqueue call %d = %v", stream, err)
+		}
+	}
+	queued(1001)
+	// The call worker takes it and waits for a slot...
+	for deadline := time.Now().Add(waitTimeout); len(b.calls) > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the call worker never took the queued call")
+		}
+	}
+	queued(1002) // ...so this one fills the queue.
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := a.CallRaw(ctx, b.ID(), []byte("4")); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("call into a full call queue = %v, want ErrQueueFull", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("call 1 = %v, want its reply once released", err)
 	}
 }
 

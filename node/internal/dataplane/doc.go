@@ -33,17 +33,18 @@
 //
 // # Delivery and ordering
 //
-// Each registered instance has a bounded queue (Config.QueueSize) and one
-// worker goroutine. The worker delivers casts one at a time in arrival
-// order, each bounded by Config.CallTimeout. Calls are taken from the same
-// queue in arrival order but delivered on their own goroutine, at most
-// Config.MaxConcurrentCalls at once per instance: a call starts only after
-// every event queued before it has started, but it does not hold up the
-// events behind it. This is what prevents the nested-call deadlock of
-// upstream (A calls B, B calls A while A is still inside its own call
-// handler): the inner call to A is delivered while A's outer call is still
-// outstanding. At the concurrency bound the worker waits for a slot; the
-// call deadlines break any cycle that could form there.
+// Each registered instance has two bounded queues (Config.QueueSize each),
+// one for casts and one for calls, each with its worker goroutine. Casts
+// are delivered one at a time in arrival order, each bounded by
+// Config.CallTimeout. Calls are started in arrival order, each on its own
+// goroutine, at most Config.MaxConcurrentCalls at once per instance: a call
+// waits neither for the casts nor for the calls before it to finish. This is
+// what prevents upstream's nested-call deadlock: when A's handler (of a call
+// or of a cast) calls B and B calls back into A, the inner call to A is
+// delivered while A's outer handler is still running. At the concurrency
+// bound the call worker waits for a slot; the call deadlines break any cycle
+// that could form there. Casts keep their order among themselves; a call
+// may overtake a cast queued before it.
 //
 // Events that arrive before Attach wait in the queue and are delivered once
 // the receiver is attached.

@@ -48,17 +48,20 @@ type Handle struct {
 	attachOnce sync.Once
 	attached   chan struct{} // closed by the first Attach
 
-	queue chan delivery
+	// casts and calls are the instance's two bounded queues: casts are
+	// delivered one at a time in order, calls concurrently (see doc.go).
+	casts chan delivery
+	calls chan delivery
 	slots chan struct{} // one token per call being delivered
 
 	// ctx ends when the instance is unregistered; it cancels deliveries.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// mu makes closed and the sends to queue exclusive with close, so that
-	// no event enters the queue after its final drain.
+	// mu makes closed and the sends to the queues exclusive with close, so
+	// that no event enters a queue after its final drain.
 	mu     sync.RWMutex
 	closed bool
-	wg     sync.WaitGroup // the worker and the call goroutines
+	wg     sync.WaitGroup // the two workers and the call goroutines
 
 	nextStream atomic.Uint64
 }
@@ -75,14 +78,16 @@ func newHandle(d *Dataplane, id container.InstanceID, opts HandleOptions) *Handl
 		opts:     opts,
 		log:      d.log.With("instance", id.FunctionID),
 		attached: make(chan struct{}),
-		queue:    make(chan delivery, d.cfg.QueueSize),
+		casts:    make(chan delivery, d.cfg.QueueSize),
+		calls:    make(chan delivery, d.cfg.QueueSize),
 		slots:    make(chan struct{}, d.cfg.MaxConcurrentCalls),
 		ctx:      ctx,
 		cancel:   cancel,
 	}
 	h.aliases.Store(&map[string]container.InstanceID{})
-	h.wg.Add(1)
-	go h.run()
+	h.wg.Add(2)
+	go h.runCasts()
+	go h.runCalls()
 	return h
 }
 

@@ -20,7 +20,15 @@ type delivery struct {
 	meta     *edgelessapi.EventSerializedMetadata
 }
 
-// enqueue puts it in the queue, waiting for space until ctx is done or
+// queueFor returns the queue of an event of type typ.
+func (h *Handle) queueFor(typ edgelessapi.EventType) chan delivery {
+	if typ == edgelessapi.EventType_CAST {
+		return h.casts
+	}
+	return h.calls
+}
+
+// enqueue puts it in its queue, waiting for space until ctx is done or
 // SendTimeout passes.
 func (h *Handle) enqueue(ctx context.Context, it delivery) error {
 	h.mu.RLock()
@@ -28,8 +36,9 @@ func (h *Handle) enqueue(ctx context.Context, it delivery) error {
 	if h.closed {
 		return fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)
 	}
+	q := h.queueFor(it.typ)
 	select {
-	case h.queue <- it:
+	case q <- it:
 		return nil
 	default:
 	}
@@ -37,38 +46,67 @@ func (h *Handle) enqueue(ctx context.Context, it delivery) error {
 	t := time.NewTimer(h.d.cfg.SendTimeout)
 	defer t.Stop()
 	select {
-	case h.queue <- it:
+	case q <- it:
 		return nil
 	case <-h.ctx.Done():
 		return fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)
 	case <-ctx.Done():
-		return fmt.Errorf("instance %s: %d events waiting: %w (%w)", h.id.FunctionID, cap(h.queue), ErrQueueFull, ctx.Err())
+		return fmt.Errorf("instance %s: %d events waiting: %w (%w)", h.id.FunctionID, cap(q), ErrQueueFull, ctx.Err())
 	case <-t.C:
-		return fmt.Errorf("instance %s: %d events waiting for %s: %w", h.id.FunctionID, cap(h.queue), h.d.cfg.SendTimeout, ErrQueueFull)
+		return fmt.Errorf("instance %s: %d events waiting for %s: %w", h.id.FunctionID, cap(q), h.d.cfg.SendTimeout, ErrQueueFull)
 	}
 }
 
-// run is the instance's worker: it waits for Attach, then delivers the
-// queue in order until the instance is unregistered.
-func (h *Handle) run() {
-	defer h.wg.Done()
+// waitAttached waits for Attach; it reports false if the instance was
+// unregistered first.
+func (h *Handle) waitAttached() bool {
 	select {
 	case <-h.attached:
+		return true
 	case <-h.ctx.Done():
+		return false
+	}
+}
+
+// runCasts delivers the instance's casts one at a time, in arrival order,
+// until the instance is unregistered.
+func (h *Handle) runCasts() {
+	defer h.wg.Done()
+	if !h.waitAttached() {
 		return
 	}
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
-		case it := <-h.queue:
+		case it := <-h.casts:
 			if h.ctx.Err() != nil { // select chose the queue over Done
 				h.fail(it)
 				return
 			}
-			if it.typ == edgelessapi.EventType_CAST {
-				h.deliverCast(it)
-				continue
+			h.deliverCast(it)
+		}
+	}
+}
+
+// runCalls starts the instance's calls in arrival order, each on its own
+// goroutine, at most MaxConcurrentCalls at once, until the instance is
+// unregistered. A call waits neither for casts nor for earlier calls to
+// finish, so a handler that calls back into its own instance (directly or
+// through others) is served.
+func (h *Handle) runCalls() {
+	defer h.wg.Done()
+	if !h.waitAttached() {
+		return
+	}
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case it := <-h.calls:
+			if h.ctx.Err() != nil {
+				h.fail(it)
+				return
 			}
 			select {
 			case h.slots <- struct{}{}:
@@ -152,12 +190,14 @@ func (h *Handle) close() {
 	h.closed = true
 	h.mu.Unlock()
 	h.wg.Wait()
-	for {
-		select {
-		case it := <-h.queue:
-			h.fail(it)
-		default:
-			return
+	for _, q := range []chan delivery{h.casts, h.calls} {
+		for drained := false; !drained; {
+			select {
+			case it := <-q:
+				h.fail(it)
+			default:
+				drained = true
+			}
 		}
 	}
 }
