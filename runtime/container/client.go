@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -63,6 +64,9 @@ func retryableBoot(err error) bool {
 // transportFailure reports whether err looks like a broken connection
 // rather than a status the function sent.
 func transportFailure(err error) bool {
+	if ce := new(connect.Error); errors.As(err, &ce) && connect.IsWireError(ce) {
+		return false // the function answered with this status itself
+	}
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeInternal:
 		return true

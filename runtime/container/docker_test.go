@@ -379,6 +379,25 @@ func TestContainer_ConcurrentStarts(t *testing.T) {
 	wantNoContainers(t, c, n.id)
 }
 
+// A Start abandoned at any point (its ctx ends during create, start or
+// boot) removes what it created.
+func TestContainer_StartCancelled(t *testing.T) {
+	t.Parallel()
+	n, img, c := dockerNode(t, nil)
+	for _, after := range []time.Duration{0, 5 * time.Millisecond, 15 * time.Millisecond, 40 * time.Millisecond, 150 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(t.Context(), after)
+		inst, err := n.rt.Start(ctx, n.spec("container:"+img))
+		cancel()
+		if err == nil {
+			// Fast enough to finish: stop it like any instance.
+			if err := inst.Stop(t.Context()); err != nil {
+				t.Fatalf("Stop: %v", err)
+			}
+		}
+		wantNoContainers(t, c, n.id)
+	}
+}
+
 func TestContainer_ReconcileLeftovers(t *testing.T) {
 	t.Parallel()
 	n, img, c := dockerNode(t, nil)

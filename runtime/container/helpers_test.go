@@ -106,6 +106,13 @@ func newTestNode(t testing.TB, o nodeOptions) *testNode {
 		if err := rt.Close(ctx); err != nil {
 			t.Errorf("Close: %v", err)
 		}
+		if o.docker {
+			// Close must leave nothing behind (CleanupNode, registered
+			// earlier, only runs after this and would hide a leak).
+			if ids, err := containertest.NodeContainers(ctx, containertest.RequireDocker(t), nodeID); err != nil || len(ids) != 0 {
+				t.Errorf("after Close: containers of node %s = %v (%v), want none", nodeID, ids, err)
+			}
+		}
 		stop()
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)

@@ -279,7 +279,12 @@ func (i *Instance) startContainer(ctx context.Context) error {
 		i.imageDur, i.createDur = t1.Sub(t0), time.Since(t1)
 		i.mu.Unlock()
 	}()
-	id, err := createContainer(dctx, d, createParams{
+	// Create is not cancelled with Start: the engine may create the
+	// container even when the request is abandoned, and then this id is
+	// the only way to remove it.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), dockerTimeout)
+	defer ccancel()
+	id, err := createContainer(cctx, d, createParams{
 		name:  name,
 		image: i.code.image,
 		labels: map[string]string{

@@ -46,6 +46,12 @@ func (i *Instance) watch(cid string) {
 	published := ex // Info reads i.exit under i.mu; ex stays this goroutine's
 	i.exit = &published
 	running := i.state == StateRunning && !i.ending
+	if running {
+		// This goroutine tears the instance down: a Stop or Close from now
+		// on waits for it (instead of starting a teardown that would wait
+		// for this goroutine).
+		i.ending = true
+	}
 	close(i.exited)
 	i.mu.Unlock()
 	exitErr := &ExitError{Info: ex}
