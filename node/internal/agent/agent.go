@@ -210,6 +210,13 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 	in.setRunning(inst)
 	in.handle.Attach(&meteredReceiver{inst: inst, rec: a.cfg.Recorder})
 	close(in.started)
+	if in.currentState() == stateStopping {
+		// A Stop or Reset came while the instance was starting: it stops
+		// the instance now, so the orchestrator must not count it.
+		a.cfg.Recorder.StartFailed()
+		log.Info("instance stopped while starting")
+		return startError(startFailed, "the instance was stopped while it was starting"), nil
+	}
 
 	info := inst.Info()
 	// Upstream's "instantiate" time covers the Docker calls and Boot.

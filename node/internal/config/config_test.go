@@ -172,6 +172,21 @@ func TestParse_Minimal(t *testing.T) {
 	}
 }
 
+func TestParse_NodeIDCanonical(t *testing.T) {
+	t.Parallel()
+	// macOS uuidgen prints upper case; the node must use one spelling on
+	// the wire (registration, Start answers, data plane).
+	for _, in := range []string{"96F2BAC7-88C0-4681-B7BB-0717E9534093", "{96f2bac7-88c0-4681-b7bb-0717e9534093}", "urn:uuid:96f2bac7-88c0-4681-b7bb-0717e9534093"} {
+		c, err := Parse("node.toml", []byte("[general]\nnode_id = \""+in+"\"\n"))
+		if err != nil {
+			t.Fatalf("Parse(node_id %q) = %v", in, err)
+		}
+		if got, want := c.General.NodeID, "96f2bac7-88c0-4681-b7bb-0717e9534093"; got != want {
+			t.Errorf("Parse(node_id %q).General.NodeID = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestParse_Errors(t *testing.T) {
 	t.Parallel()
 	const id = "node_id = \"96f2bac7-88c0-4681-b7bb-0717e9534093\"\n"

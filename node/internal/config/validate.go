@@ -34,10 +34,14 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	g := c.General
-	if _, err := uuid.Parse(g.NodeID); err != nil {
-		bad("general.node_id", "want a UUID, got %q", g.NodeID)
+	if u, err := uuid.Parse(c.General.NodeID); err != nil {
+		bad("general.node_id", "want a UUID, got %q", c.General.NodeID)
+	} else {
+		// One spelling everywhere (upper case, braces and urn: forms are
+		// accepted): the node's id is compared as text on the wire.
+		c.General.NodeID = u.String()
 	}
+	g := c.General
 	check("general.agent_url", checkBind(g.AgentURL))
 	check("general.agent_url_announced", checkAnnounced(g.AgentURLAnnounced))
 	check("general.invocation_url", checkBind(g.InvocationURL))

@@ -157,7 +157,7 @@ func (o *Orchestrator) startFunction(ctx context.Context, wfID string, f *edgele
 		startedAt:     t0,
 		startDuration: took,
 	}
-	if id.GetNodeId() != n.id {
+	if !sameUUID(id.GetNodeId(), n.id) {
 		return in, fmt.Errorf("node answered with an instance on node %q", id.GetNodeId())
 	}
 	o.trackLogs(in.functionID)
@@ -232,4 +232,15 @@ func (r *workflowRecord) status(domain string) *edgelessapi.WorkflowInstanceStat
 		})
 	}
 	return st
+}
+
+// sameUUID reports whether a and b are the same UUID, whatever their
+// spelling (upstream compares parsed UUIDs).
+func sameUUID(a, b string) bool {
+	ua, errA := uuid.Parse(a)
+	ub, errB := uuid.Parse(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return ua == ub
 }

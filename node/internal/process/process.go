@@ -34,14 +34,21 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // SignalContext returns a context that is cancelled by the first SIGINT or
 // SIGTERM, which starts a graceful shutdown. After it the default handling
-// is back, so a second signal ends the process at once. The returned stop
+// is back, so a second signal ends the process at once. The returned cancel
 // releases the signal handling.
-func SignalContext(ctx context.Context, log *slog.Logger) (context.Context, context.CancelFunc) {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+func SignalContext(parent context.Context, log *slog.Logger) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop()
-		log.Info("shutting down; send the signal again to exit at once")
+		defer signal.Stop(sigs)
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs) // the next signal gets the default handling
+			log.Info("shutting down; send the signal again to exit at once", "signal", s.String())
+			cancel()
+		case <-ctx.Done():
+		}
 	}()
-	return ctx, stop
+	return ctx, cancel
 }
