@@ -164,12 +164,18 @@ func (r *Registrar) Request() *edgelessapi.UpdateNodeRequest {
 func (r *Registrar) Update(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, min(max(2*r.cfg.Interval, 5*time.Second), 30*time.Second))
 	defer cancel()
-	res, err := r.client.UpdateNode(ctx, r.Request())
-	if err != nil {
-		return fmt.Errorf("update node at %s: %w", r.cfg.RegisterURL, err)
+	req := r.Request()
+	res, err := r.client.UpdateNode(ctx, req)
+	if err == nil && res.GetResponseError() != nil {
+		e := res.GetResponseError()
+		err = &RejectedError{Summary: e.GetSummary(), Detail: e.GetDetail()}
 	}
-	if e := res.GetResponseError(); e != nil {
-		return fmt.Errorf("update node at %s: %w", r.cfg.RegisterURL, &RejectedError{Summary: e.GetSummary(), Detail: e.GetDetail()})
+	if err != nil {
+		if r.cfg.Samples != nil {
+			// Not delivered: they go with the next update.
+			r.cfg.Samples.Restore(req.GetPerformanceSamples())
+		}
+		return fmt.Errorf("update node at %s: %w", r.cfg.RegisterURL, err)
 	}
 	return nil
 }

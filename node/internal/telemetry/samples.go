@@ -119,3 +119,38 @@ func (s *Samples) Drain() *edgelessapi.NodePerformanceSamples {
 	s.reset()
 	return out
 }
+
+// Restore puts back a batch that Drain returned and that could not be
+// sent, ahead of what was recorded since, so that it goes with the next
+// registration. What does not fit under the bound is dropped and counted.
+func (s *Samples) Restore(p *edgelessapi.NodePerformanceSamples) {
+	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, batch := range map[SampleKind][]*edgelessapi.Samples{
+		Instantiate: p.GetFunctionInstantiateTimes(),
+		Init:        p.GetFunctionInitTimes(),
+		Execution:   p.GetFunctionExecutionTimes(),
+		Stop:        p.GetFunctionStopTimes(),
+	} {
+		for _, ss := range batch {
+			keep := s.room(len(ss.GetSamples()))
+			s.series[k][ss.GetId()] = append(ss.GetSamples()[:keep:keep], s.series[k][ss.GetId()]...)
+		}
+	}
+	for _, le := range p.GetFunctionLogEntries() {
+		keep := s.room(len(le.GetEntries()))
+		s.logs[le.GetId()] = append(le.GetEntries()[:keep:keep], s.logs[le.GetId()]...)
+	}
+}
+
+// room reserves up to n entries under the bound and returns how many it
+// could; the rest count as dropped. s.mu must be held.
+func (s *Samples) room(n int) int {
+	keep := min(n, max(s.max-s.n, 0))
+	s.n += keep
+	s.dropped += uint64(n - keep)
+	return keep
+}

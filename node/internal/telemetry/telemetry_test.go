@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,37 @@ func TestSamples_DrainAndBound(t *testing.T) {
 	r.Event("f1", "cast", "ok", time.Millisecond)
 	if d := s.Drain(); d == nil || len(d.FunctionExecutionTimes) != 1 {
 		t.Errorf("Drain after drain = %v, want one execution sample", d)
+	}
+}
+
+func TestSamples_RestoreKeepsOrderAndBound(t *testing.T) {
+	t.Parallel()
+	s := NewSamples(3)
+	t0 := time.Unix(100, 0)
+	s.Log("f", t0, "t", "first")
+	s.Add(Init, "f", t0, time.Second)
+	failed := s.Drain() // the send of this batch failed
+	s.Log("f", t0.Add(time.Second), "t", "second")
+	s.Restore(failed)
+	d := s.Drain()
+	var msgs []string
+	for _, le := range d.GetFunctionLogEntries() {
+		for _, e := range le.GetEntries() {
+			msgs = append(msgs, e.GetMsg())
+		}
+	}
+	if strings.Join(msgs, ",") != "first,second" {
+		t.Errorf("log entries after Restore = %v, want first,second", msgs)
+	}
+	if n := len(d.GetFunctionInitTimes()); n != 1 {
+		t.Errorf("init series after Restore = %d, want 1", n)
+	}
+	// Over the bound: what does not fit is dropped and counted.
+	for i := range 3 {
+		s.Log("g", t0, "t", strconv.Itoa(i))
+	}
+	s.Restore(d)
+	if got := s.Dropped(); got != 3 {
+		t.Errorf("Dropped() after restoring into a full Samples = %d, want 3", got)
 	}
 }
