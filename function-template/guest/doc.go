@@ -52,8 +52,11 @@
 // (default 64); further events wait for a slot until their deadline. Serial
 // handling, as in the upstream templates, deadlocks nested calls (A calls B,
 // which calls A back), so [Function.Cast] and [Function.Call] must be safe
-// for concurrent use. Init, Stop and Boot never overlap each other, and
-// never overlap Cast or Call: Stop first waits for the events in flight.
+// for concurrent use. Init, Stop and Boot never overlap each other. Stop
+// first waits for the events in flight; after Options.ShutdownGrace it
+// cancels their contexts and waits for them to return, so it overlaps Cast
+// or Call only with a handler that ignores its context past the Stop
+// command's own deadline.
 //
 // # Errors and panics
 //

@@ -217,6 +217,15 @@ func (s *Server) stopInitialized(ctx context.Context) error {
 		grace.Stop()
 	}
 	s.cancelEvents() // cancels what is still in flight
+	if idle != nil {
+		// Function.Stop never overlaps Cast or Call: wait for the cancelled
+		// handlers to return, as long as the Stop command allows.
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			s.log.WarnContext(ctx, "events still running after cancellation; calling Stop anyway")
+		}
+	}
 	err := s.protect(ctx, "Stop", func() error { return s.fn.Stop(ctx) })
 	if err != nil {
 		s.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
@@ -96,18 +97,24 @@ func (h *Host) Requests() []Request {
 	return append([]Request(nil), h.requests...)
 }
 
+// WaitTimeout bounds Wait: a guard against a hanging test, not a
+// measurement.
+const WaitTimeout = 10 * time.Second
+
 // Wait waits until n requests have arrived in total and returns them all;
-// it fails the test if the test's context ends first.
+// it fails the test if they have not arrived within WaitTimeout.
 func (h *Host) Wait(t testing.TB, n int) []Request {
 	t.Helper()
+	timeout := time.NewTimer(WaitTimeout)
+	defer timeout.Stop()
 	for {
 		if got := h.Requests(); len(got) >= n {
 			return got
 		}
 		select {
 		case <-h.arrived:
-		case <-t.Context().Done():
-			t.Fatalf("host got %d requests, want %d", len(h.Requests()), n)
+		case <-timeout.C:
+			t.Fatalf("host got %d requests within %s, want %d", len(h.Requests()), WaitTimeout, n)
 		}
 	}
 }
