@@ -104,6 +104,11 @@ type Config struct {
 	StopTimeout time.Duration
 	// StopGrace is the time between SIGTERM and SIGKILL (default 2s).
 	StopGrace time.Duration
+	// MaxDelayedCasts bounds the delayed casts one instance may have
+	// waiting, so that a function cannot make the node's memory grow
+	// without bound; beyond it DelayedCast answers RESOURCE_EXHAUSTED
+	// (default DefaultMaxDelayedCasts).
+	MaxDelayedCasts int
 	// Defaults are the resource limits applied to every container unless an
 	// annotation overrides them; zero means unlimited.
 	Defaults Limits

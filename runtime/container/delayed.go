@@ -8,6 +8,12 @@ import (
 	"time"
 )
 
+// DefaultMaxDelayedCasts is the default of Config.MaxDelayedCasts.
+const DefaultMaxDelayedCasts = 10_000
+
+// ErrTooManyDelayedCasts: the instance has Config.MaxDelayedCasts waiting.
+var ErrTooManyDelayedCasts = errors.New("too many delayed casts waiting")
+
 // scheduleDelayedCast casts msg to alias through the instance's host after
 // delayMs milliseconds, unless the instance ends first. Each pending cast
 // is one timer and one goroutine that teardown waits for.
@@ -17,6 +23,11 @@ func (i *Instance) scheduleDelayedCast(alias string, msg []byte, delayMs uint64)
 		i.mu.Unlock()
 		return fmt.Errorf("delayed cast: instance %s is ending", i.id.FunctionID)
 	}
+	if limit := i.rt.cfg.MaxDelayedCasts; i.delayedPending >= limit {
+		i.mu.Unlock()
+		return fmt.Errorf("delayed cast: instance %s has %d waiting: %w", i.id.FunctionID, limit, ErrTooManyDelayedCasts)
+	}
+	i.delayedPending++
 	i.owned.Add(1)
 	i.mu.Unlock()
 	d := time.Duration(math.MaxInt64)
@@ -25,6 +36,11 @@ func (i *Instance) scheduleDelayedCast(alias string, msg []byte, delayMs uint64)
 	}
 	go func() {
 		defer i.owned.Done()
+		defer func() {
+			i.mu.Lock()
+			i.delayedPending--
+			i.mu.Unlock()
+		}()
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {

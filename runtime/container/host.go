@@ -271,6 +271,9 @@ func (h *hostServer) DelayedCast(ctx context.Context, req *edgelessapi.DelayedEv
 		}
 	}
 	if err := inst.scheduleDelayedCast(req.GetAlias(), req.GetMsg(), req.GetDelay()); err != nil {
+		if errors.Is(err, ErrTooManyDelayedCasts) {
+			return nil, connect.NewError(connect.CodeResourceExhausted, err)
+		}
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
 	return &emptypb.Empty{}, nil

@@ -312,6 +312,27 @@ func TestHost_DelayedCast(t *testing.T) {
 	}
 }
 
+func TestHost_DelayedCastBounded(t *testing.T) {
+	t.Parallel()
+	const limit = 20
+	n := newTestNode(t, nodeOptions{cfg: func(c *container.Config) { c.MaxDelayedCasts = limit }})
+	inst, _ := grpcInstance(t, n)
+	me := pid(inst.ID())
+	c := hostClients(n.hostURL)["connect"]
+	req := &edgelessapi.DelayedEventData{Originator: me, Alias: "output", Msg: []byte("x"), Delay: 3_600_000}
+	for i := range limit {
+		if _, err := c.DelayedCast(t.Context(), req); err != nil {
+			t.Fatalf("DelayedCast %d of %d: %v", i+1, limit, err)
+		}
+	}
+	_, err := c.DelayedCast(t.Context(), req)
+	wantCode(t, "DelayedCast beyond the bound", err, connect.CodeResourceExhausted)
+	// Stop drops them all (teardown waits for their goroutines).
+	if err := inst.Stop(t.Context()); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+}
+
 func TestHost_DelayedCastDroppedOnStop(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t, nodeOptions{})

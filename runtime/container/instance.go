@@ -65,6 +65,8 @@ type Instance struct {
 
 	// owned counts goroutines teardown waits for (delayed casts).
 	owned sync.WaitGroup
+	// delayedPending counts the delayed casts waiting (under mu).
+	delayedPending int
 
 	teardownOnce sync.Once
 	done         chan struct{}

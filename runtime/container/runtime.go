@@ -102,6 +102,9 @@ func (c *Config) fill() error {
 	if c.LogLines <= 0 {
 		c.LogLines = defaultLogLines
 	}
+	if c.MaxDelayedCasts <= 0 {
+		c.MaxDelayedCasts = DefaultMaxDelayedCasts
+	}
 	return nil
 }
 
