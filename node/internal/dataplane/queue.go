@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
@@ -190,14 +191,19 @@ func (h *Handle) close() {
 	h.closed = true
 	h.mu.Unlock()
 	h.wg.Wait()
+	// The ERR replies of the calls left in the queue go out in parallel:
+	// each may wait up to SendTimeout for a remote caller's node, so one
+	// after the other a full queue could hold Unregister for very long.
+	var replies sync.WaitGroup
 	for _, q := range []chan delivery{h.casts, h.calls} {
 		for drained := false; !drained; {
 			select {
 			case it := <-q:
-				h.fail(it)
+				replies.Go(func() { h.fail(it) })
 			default:
 				drained = true
 			}
 		}
 	}
+	replies.Wait()
 }
