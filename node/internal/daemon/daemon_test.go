@@ -90,13 +90,50 @@ func TestDaemon_ShutdownReturns(t *testing.T) {
 func TestDaemon_OrchestratorAwayDoesNotBlockAgent(t *testing.T) {
 	t.Parallel()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	away := "http://" + ln.Addr().String()
+	refused := "http://" + ln.Addr().String()
 	ln.Close()
-	n := startNode(t, testConfig(t, false, away))
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if _, err := n.nm.Reset(ctx, &emptypb.Empty{}); err != nil {
-		t.Errorf("Reset() while the orchestrator is away = %v", err)
+	// A black hole accepts connections and never answers: the registration
+	// loop hangs in UpdateNode until its deadline, and the agent must still
+	// answer.
+	hole, _ := net.Listen("tcp", "127.0.0.1:0")
+	t.Cleanup(func() { hole.Close() })
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() {
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	for name, away := range map[string]string{"refused": refused, "black hole": "http://" + hole.Addr().String()} {
+		t.Run(name, func(t *testing.T) {
+			n := startNode(t, testConfig(t, false, away))
+			if name == "black hole" {
+				select {
+				case c := <-accepted: // registration is now stuck in UpdateNode
+					accepted <- c
+				case <-time.After(10 * time.Second):
+					t.Fatal("the node never tried to register")
+				}
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if _, err := n.nm.Reset(ctx, &emptypb.Empty{}); err != nil {
+				t.Errorf("Reset() while the orchestrator is away (%s) = %v", name, err)
+			}
+		})
 	}
 }
 

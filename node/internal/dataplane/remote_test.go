@@ -3,8 +3,10 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,22 +355,76 @@ func TestPeers_AddValidates(t *testing.T) {
 // error instead of hanging.
 func TestPeers_UnreachablePeerDoesNotBlock(t *testing.T) {
 	t.Parallel()
-	d := newTestDataplane(t, Config{SendTimeout: 2 * time.Second})
-	node := uuid.NewString()
 	ln, err := net.Listen("tcp", "127.0.0.1:0") // a port that was open, then closed
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed := "http://" + ln.Addr().String()
 	ln.Close()
-	if err := d.AddPeer(node, closed); err != nil {
-		t.Fatalf("AddPeer = %v", err)
+	for name, url := range map[string]string{"refused": closed, "black hole": blackHole(t)} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			d := newTestDataplane(t, Config{SendTimeout: 300 * time.Millisecond})
+			node := uuid.NewString()
+			a, _ := instance(t, d)
+			dst := container.InstanceID{NodeID: node, FunctionID: uuid.NewString()}
+			done := make(chan error, 2)
+			go func() {
+				// AddPeer never dials; a send waits at most SendTimeout.
+				if err := d.AddPeer(node, url); err != nil {
+					done <- fmt.Errorf("AddPeer = %w", err)
+					return
+				}
+				done <- nil
+				done <- a.CastRaw(context.Background(), dst, []byte("x"))
+			}()
+			for i, want := range []string{"AddPeer", "CastRaw"} {
+				select {
+				case err := <-done:
+					if i == 0 && err != nil {
+						t.Fatal(err)
+					}
+					if i == 1 && err == nil {
+						t.Errorf("%s to an unreachable peer = nil, want an error", want)
+					}
+				case <-time.After(waitTimeout):
+					t.Fatalf("%s to an unreachable peer (%s) blocked", want, name)
+				}
+			}
+		})
 	}
-	a, _ := instance(t, d)
-	dst := container.InstanceID{NodeID: node, FunctionID: uuid.NewString()}
-	if err := a.CastRaw(t.Context(), dst, []byte("x")); err == nil {
-		t.Errorf("CastRaw to unreachable peer = nil, want error")
+}
+
+// blackHole returns the URL of a server that accepts connections and never
+// answers: a peer whose host is up but whose process hangs.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
 
 func TestPeers_DelAndClear(t *testing.T) {
