@@ -333,8 +333,8 @@ func TestContainer_StopDuringLongCall(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if err == nil {
-			t.Fatal("long Call succeeded across Stop")
+		if !errors.Is(err, container.ErrInstanceStopped) {
+			t.Fatalf("long Call across Stop = %v, want ErrInstanceStopped", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("long Call still blocked after Stop returned")
