@@ -34,6 +34,11 @@ type Orchestrator struct {
 	workflows   map[string]*workflowRecord
 	// logs holds TelemetryLog entries by instance (function id).
 	logs map[string]*logRing
+	// early holds the entries of instances not tracked yet (lines written
+	// during Init reach the orchestrator before Start has answered),
+	// oldest first, bounded by maxEarlyInstances.
+	early      map[string]*logRing
+	earlyOrder []string
 }
 
 // New returns an Orchestrator. Call Close (or Serve, which closes it on
@@ -51,6 +56,7 @@ func New(cfg Config) *Orchestrator {
 		nodes:     map[string]*node{},
 		workflows: map[string]*workflowRecord{},
 		logs:      map[string]*logRing{},
+		early:     map[string]*logRing{},
 	}
 	o.cond = sync.NewCond(&o.mu)
 	return o

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"slices"
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
@@ -8,6 +9,10 @@ import (
 
 // maxLogEntries bounds the TelemetryLog entries kept per instance.
 const maxLogEntries = 1000
+
+// maxEarlyInstances bounds the instances whose entries are kept before
+// they are tracked; the oldest are forgotten first.
+const maxEarlyInstances = 64
 
 // LogEntry is one TelemetryLog line of an instance, as its node reported it
 // in UpdateNode's performance samples (function_log_entries).
@@ -53,7 +58,7 @@ func (o *Orchestrator) recordLogsLocked(s *edgelessapi.NodePerformanceSamples) {
 	for _, fl := range s.GetFunctionLogEntries() {
 		r := o.logs[fl.GetId()]
 		if r == nil {
-			continue
+			r = o.earlyRingLocked(fl.GetId())
 		}
 		for _, e := range fl.GetEntries() {
 			r.add(LogEntry{
@@ -65,13 +70,38 @@ func (o *Orchestrator) recordLogsLocked(s *edgelessapi.NodePerformanceSamples) {
 	}
 }
 
-// trackLogs starts keeping the entries of an instance.
+// earlyRingLocked returns the ring of an instance that is not tracked
+// (yet), making room by forgetting the oldest such instance.
+func (o *Orchestrator) earlyRingLocked(functionID string) *logRing {
+	if r := o.early[functionID]; r != nil {
+		return r
+	}
+	if len(o.earlyOrder) == maxEarlyInstances {
+		delete(o.early, o.earlyOrder[0])
+		o.earlyOrder = o.earlyOrder[1:]
+	}
+	r := &logRing{}
+	o.early[functionID] = r
+	o.earlyOrder = append(o.earlyOrder, functionID)
+	return r
+}
+
+// trackLogs starts keeping the entries of an instance, with those that
+// arrived before it was tracked.
 func (o *Orchestrator) trackLogs(functionID string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.logs[functionID] == nil {
-		o.logs[functionID] = &logRing{}
+	if o.logs[functionID] != nil {
+		return
 	}
+	r := o.early[functionID]
+	if r == nil {
+		r = &logRing{}
+	} else {
+		delete(o.early, functionID)
+		o.earlyOrder = slices.DeleteFunc(o.earlyOrder, func(id string) bool { return id == functionID })
+	}
+	o.logs[functionID] = r
 }
 
 // forgetLogs drops the entries of instances.

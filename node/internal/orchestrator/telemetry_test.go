@@ -74,3 +74,36 @@ func TestLogRing_Bounded(t *testing.T) {
 			maxLogEntries, maxLogEntries+10)
 	}
 }
+
+// Lines an instance writes during Init reach the orchestrator (in a
+// registration) before Start has answered: they are kept for it.
+func TestTelemetry_EntriesBeforeTracking(t *testing.T) {
+	t.Parallel()
+	o := New(Config{Logger: testLogger(t)})
+	report := func(id, msg string) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.recordLogsLocked(&edgelessapi.NodePerformanceSamples{FunctionLogEntries: []*edgelessapi.FunctionLogEntries{
+			{Id: id, Entries: []*edgelessapi.FunctionLogEntry{{TimestampSec: 1, Target: "init", Msg: msg}}},
+		}})
+	}
+	report("early", "written in Init")
+	o.trackLogs("early")
+	report("early", "written later")
+	got, ok := o.Logs("early", 0)
+	if !ok || len(got) != 2 || got[0].Msg != "written in Init" || got[1].Msg != "written later" {
+		t.Errorf("Logs(early) = %+v, %v; want the line from Init, then the later one", got, ok)
+	}
+	// Instances that are never tracked are forgotten, oldest first.
+	for i := range maxEarlyInstances + 1 {
+		report(fmt.Sprint("untracked-", i), "x")
+	}
+	o.trackLogs("untracked-0")
+	if got, _ := o.Logs("untracked-0", 0); len(got) != 0 {
+		t.Errorf("Logs(untracked-0) = %+v, want none: the oldest untracked instance is forgotten", got)
+	}
+	o.trackLogs(fmt.Sprint("untracked-", maxEarlyInstances))
+	if got, _ := o.Logs(fmt.Sprint("untracked-", maxEarlyInstances), 0); len(got) != 1 {
+		t.Errorf("Logs(newest untracked) = %+v, want its line", got)
+	}
+}
