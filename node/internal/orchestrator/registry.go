@@ -188,12 +188,18 @@ func (o *Orchestrator) delNodeLocked(n *node) {
 	}
 }
 
-// sweep removes the nodes whose refresh deadline has passed.
+// sweepGrace is how long past its refresh deadline a node is kept: the
+// deadline is in whole seconds, and a busy node's update can be a little
+// late; removing a live node stops its functions' traffic.
+const sweepGrace = 2 * time.Second
+
+// sweep removes the nodes whose refresh deadline has passed (by more than
+// sweepGrace).
 func (o *Orchestrator) sweep(now time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, n := range o.nodes {
-		if now.After(n.deadline) {
+		if now.After(n.deadline.Add(sweepGrace)) {
 			o.log.Warn("node missed its refresh deadline; removing it", "node", n.id,
 				"deadline", n.deadline.UTC().Format(time.RFC3339))
 			o.delNodeLocked(n)

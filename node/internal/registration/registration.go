@@ -148,7 +148,7 @@ func (r *Registrar) Request() *edgelessapi.UpdateNodeRequest {
 		AgentUrl:        r.cfg.AgentURL,
 		InvocationUrl:   r.cfg.InvocationURL,
 		Capabilities:    r.cfg.Capabilities,
-		RefreshDeadline: uint64(deadline.Unix()),
+		RefreshDeadline: ceilUnix(deadline),
 		Nonce:           r.cfg.Nonce,
 		HealthStatus:    r.health.sample(),
 	}
@@ -197,4 +197,14 @@ func (e *RejectedError) Error() string {
 func IsRejected(err error) bool {
 	var r *RejectedError
 	return errors.As(err, &r)
+}
+
+// ceilUnix returns t in whole seconds since the epoch, rounded up: the
+// deadline promised to the orchestrator is never earlier than meant.
+func ceilUnix(t time.Time) uint64 {
+	secs := t.Unix()
+	if t.Nanosecond() > 0 {
+		secs++
+	}
+	return uint64(secs)
 }
