@@ -280,13 +280,20 @@ func TestAgent_FunctionLogAndMetrics(t *testing.T) {
 func TestAgent_Reset(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t, true)
-	n.start(t, newTestFunction(t), uuid.NewString())
-	n.start(t, newTestFunction(t), uuid.NewString())
+	fns := []*testFunction{newTestFunction(t), newTestFunction(t)}
+	for _, f := range fns {
+		n.start(t, f, uuid.NewString())
+	}
 	if _, err := n.nm.Reset(t.Context(), &emptypb.Empty{}); err != nil {
 		t.Fatalf("Reset() = %v", err)
 	}
 	if got := len(n.agent.all()); got != 0 {
 		t.Errorf("instances after Reset = %d, want 0", got)
+	}
+	for i, f := range fns {
+		if got := f.stops(); got != 1 {
+			t.Errorf("function %d got %d Stop commands from Reset, want 1", i, got)
+		}
 	}
 }
 

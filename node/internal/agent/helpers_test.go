@@ -196,12 +196,13 @@ type testFunction struct {
 	url       string
 	blockBoot chan struct{}
 
-	mu    sync.Mutex
-	self  *edgelessapi.InstanceId
-	host  edgelessapiconnect.GuestAPIHostClient
-	init  string
-	state []byte
-	cast  chan string
+	mu      sync.Mutex
+	self    *edgelessapi.InstanceId
+	host    edgelessapiconnect.GuestAPIHostClient
+	init    string
+	state   []byte
+	cast    chan string
+	stopped int // Stop commands received
 }
 
 func newTestFunction(t *testing.T) *testFunction {
@@ -284,5 +285,15 @@ func (f *testFunction) Call(ctx context.Context, in *edgelessapi.InputEventData)
 }
 
 func (f *testFunction) Stop(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stopped++
 	return &emptypb.Empty{}, nil
+}
+
+// stops returns how many Stop commands the function received.
+func (f *testFunction) stops() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stopped
 }
