@@ -203,8 +203,15 @@ func TestDataplane_AdminSourceCallAndCast(t *testing.T) {
 func TestDataplane_NestedCallsDoNotDeadlock(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
-	a, ra := instance(t, d)
-	b, rb := instance(t, d)
+	checkNestedCall(t, d, d, d)
+}
+
+// checkNestedCall registers A on da and B on db, then calls A from a source
+// on caller: A calls B, which calls A back while A is still in its handler.
+func checkNestedCall(t *testing.T, da, db, caller *Dataplane) {
+	t.Helper()
+	a, ra := instance(t, da)
+	b, rb := instance(t, db)
 	ra.onCall = func(ctx context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
 		if string(msg) == "outer" {
 			return a.CallRaw(ctx, b.ID(), []byte("middle"))
@@ -214,8 +221,8 @@ func TestDataplane_NestedCallsDoNotDeadlock(t *testing.T) {
 	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
 		return b.CallRaw(ctx, a.ID(), []byte("inner"))
 	}
-	src := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
-	r, err := d.Call(t.Context(), src, a.ID(), []byte("outer"))
+	src := container.InstanceID{NodeID: caller.NodeID(), FunctionID: uuid.NewString()}
+	r, err := caller.Call(t.Context(), src, a.ID(), []byte("outer"))
 	if err != nil || string(r.Msg) != "inner-done" {
 		t.Errorf("Call(outer) = %q, %v, want %q", r.Msg, err, "inner-done")
 	}

@@ -81,22 +81,7 @@ func TestTwoNodes_CallsBothWaysAllReplyTypes(t *testing.T) {
 func TestTwoNodes_NestedCallsAcrossNodes(t *testing.T) {
 	t.Parallel()
 	d1, d2 := twoNodes(t, Config{}, Config{})
-	a, ra := instance(t, d1)
-	b, rb := instance(t, d2)
-	ra.onCall = func(ctx context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
-		if string(msg) == "outer" {
-			return a.CallRaw(ctx, b.ID(), []byte("middle"))
-		}
-		return reply([]byte("inner-done")), nil
-	}
-	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
-		return b.CallRaw(ctx, a.ID(), []byte("inner"))
-	}
-	src := container.InstanceID{NodeID: d2.NodeID(), FunctionID: uuid.NewString()}
-	r, err := d2.Call(t.Context(), src, a.ID(), []byte("outer"))
-	if err != nil || string(r.Msg) != "inner-done" {
-		t.Errorf("Call(outer) = %q, %v, want %q", r.Msg, err, "inner-done")
-	}
+	checkNestedCall(t, d1, d2, d2)
 }
 
 func TestTwoNodes_NonUTF8ToPeerRejected(t *testing.T) {
