@@ -1,90 +1,34 @@
 package container
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"time"
 
-	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
-// InstanceID identifies a function instance: the node that hosts it and the
-// instance's own UUID, both in hyphenated text form. It is comparable, so it
-// serves as a map key.
-type InstanceID struct {
-	NodeID     string
-	FunctionID string
-}
+// FunctionType is the function_type of container functions: the runtime
+// name a node with this runtime announces.
+const FunctionType = "CONTAINER"
 
-// Reply is the answer to a call.
-type Reply struct {
-	// Type says whether the callee replied, had nothing to reply, or failed.
-	Type edgelessapi.CallRetType
-	// Msg is the reply payload when Type is CALL_RET_REPLY.
-	Msg []byte
-}
-
-// Errors that an InstanceHost returns and the runtime maps to the guest API.
-var (
-	// ErrUnknownAlias: the alias has no mapping. A cast to it is dropped,
-	// logged and counted; a call to it answers CALL_RET_ERR.
-	ErrUnknownAlias = errors.New("unknown output alias")
-	// ErrInvalidPayload: the payload cannot be carried to its destination
-	// (e.g. a peer protocol needs UTF-8). The guest gets INVALID_ARGUMENT.
-	ErrInvalidPayload = errors.New("invalid payload")
+// The contract's names, as this package used them before the contract
+// moved to runtime/contract.
+type (
+	// InstanceID is contract.InstanceID.
+	InstanceID = contract.InstanceID
+	// Reply is contract.Reply.
+	Reply = contract.Reply
+	// InstanceHost is contract.Host: what the node provides to one
+	// instance. The runtime calls it when the instance's container calls
+	// GuestAPIHost.
+	InstanceHost = contract.Host
+	// StartSpec is contract.StartSpec. This runtime reads Code
+	// ("container:<image>" or "grpc:<url>") and its resource-limit
+	// annotations; it ignores Binary.
+	StartSpec = contract.StartSpec
+	// ExitInfo is contract.ExitInfo.
+	ExitInfo = contract.ExitInfo
 )
-
-// InstanceHost is what the node provides to one instance: delivery of its
-// outgoing events through the data plane, its state and its log. The node
-// implements it (one value per instance); the runtime calls it when the
-// instance's container calls GuestAPIHost. Implementations must be safe for
-// concurrent use and must honour ctx.
-type InstanceHost interface {
-	// Cast sends msg to the target mapped to alias ("self" is the instance).
-	Cast(ctx context.Context, alias string, msg []byte) error
-	// CastRaw sends msg to dst.
-	CastRaw(ctx context.Context, dst InstanceID, msg []byte) error
-	// Call sends msg to the target mapped to alias and waits for its reply.
-	Call(ctx context.Context, alias string, msg []byte) (Reply, error)
-	// CallRaw sends msg to dst and waits for its reply.
-	CallRaw(ctx context.Context, dst InstanceID, msg []byte) (Reply, error)
-	// Sync saves the instance's state.
-	Sync(ctx context.Context, state []byte) error
-	// TelemetryLog records a log line written by the instance.
-	TelemetryLog(ctx context.Context, level edgelessapi.TelemetryLogLevel, target, msg string)
-}
-
-// StartSpec is what Runtime.Start needs to create one instance.
-type StartSpec struct {
-	// ID is the new instance's identifier, chosen by the node.
-	ID InstanceID
-	// ClassID is the function class name (a container label).
-	ClassID string
-	// Code is "container:<image>" or "grpc:<url>".
-	Code string
-	// Annotations are the function's annotations; the runtime reads its
-	// resource-limit annotations from them.
-	Annotations map[string]string
-	// InitPayload goes to Init.init_payload.
-	InitPayload string
-	// State goes to Init.serialized_state.
-	State []byte
-	// Host serves the instance's GuestAPIHost requests.
-	Host InstanceHost
-	// OnExit, if set, is called once when the instance ends for any reason
-	// other than Stop (container exit, OOM kill, ...).
-	OnExit func(ExitInfo)
-}
-
-// ExitInfo says why an instance ended on its own.
-type ExitInfo struct {
-	ID       InstanceID
-	Reason   string // e.g. "exited", "oom-killed", "killed"
-	ExitCode int
-	// LastLogs are the last lines the container wrote.
-	LastLogs []string
-}
 
 // Config configures a Runtime.
 type Config struct {

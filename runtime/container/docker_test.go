@@ -18,6 +18,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // Images of the broken test function (testdata/fakefn), built once.
@@ -346,7 +347,7 @@ func TestContainer_ConcurrentStarts(t *testing.T) {
 	t.Parallel()
 	n, img, c := dockerNode(t, nil)
 	const count = 20
-	insts := make([]*container.Instance, count)
+	insts := make([]contract.Instance, count)
 	var wg sync.WaitGroup
 	for k := range count {
 		wg.Go(func() {
@@ -403,7 +404,7 @@ func TestContainer_ReconcileLeftovers(t *testing.T) {
 	n, img, c := dockerNode(t, nil)
 	// The first runtime starts two instances, then is dropped without
 	// cleanup (as if the node crashed).
-	var insts []*container.Instance
+	var insts []contract.Instance
 	for range 2 {
 		inst, err := n.rt.Start(t.Context(), n.spec("container:"+img))
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // Errors returned by the runtime.
@@ -17,15 +19,19 @@ var (
 	// ErrBadAnnotation: a resource annotation has a value the runtime cannot
 	// use.
 	ErrBadAnnotation = errors.New("bad annotation")
-	// ErrInstanceStopped: the instance was stopped; calls to it fail.
-	ErrInstanceStopped = errors.New("instance stopped")
-	// ErrInstanceNotRunning: the instance has not finished starting, or has
-	// ended.
-	ErrInstanceNotRunning = errors.New("instance not running")
-	// ErrRuntimeClosed: Close was called; no instance can start.
-	ErrRuntimeClosed = errors.New("container runtime closed")
-	// ErrDuplicateInstance: an instance with the same ID is already known.
-	ErrDuplicateInstance = errors.New("instance already exists")
+	// ErrInstanceStopped is contract.ErrInstanceStopped.
+	ErrInstanceStopped = contract.ErrInstanceStopped
+	// ErrInstanceNotRunning is contract.ErrInstanceNotRunning.
+	ErrInstanceNotRunning = contract.ErrInstanceNotRunning
+	// ErrRuntimeClosed is contract.ErrRuntimeClosed: Close was called; no
+	// instance can start.
+	ErrRuntimeClosed = contract.ErrRuntimeClosed
+	// ErrDuplicateInstance is contract.ErrDuplicateInstance.
+	ErrDuplicateInstance = contract.ErrDuplicateInstance
+	// ErrUnknownAlias is contract.ErrUnknownAlias.
+	ErrUnknownAlias = contract.ErrUnknownAlias
+	// ErrInvalidPayload is contract.ErrInvalidPayload.
+	ErrInvalidPayload = contract.ErrInvalidPayload
 )
 
 // ExitError says that an instance's container ended on its own. Calls that

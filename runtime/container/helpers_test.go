@@ -21,6 +21,7 @@ import (
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // sinkFunctionID is the function id of the test node's sink: an alias
@@ -166,7 +167,7 @@ func (n *testNode) host(id container.InstanceID) *testHost {
 }
 
 // start starts an instance and stops it at the end of the test.
-func (n *testNode) start(t testing.TB, spec container.StartSpec) *container.Instance {
+func (n *testNode) start(t testing.TB, spec container.StartSpec) contract.Instance {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -337,7 +338,7 @@ func wantCode(t testing.TB, what string, err error, code connect.Code) {
 }
 
 // call is Instance.Call with a bounded context; it fails the test on error.
-func call(t testing.TB, inst *container.Instance, src container.InstanceID, msg string) container.Reply {
+func call(t testing.TB, inst contract.Instance, src container.InstanceID, msg string) container.Reply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

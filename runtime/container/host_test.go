@@ -16,10 +16,11 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // grpcInstance starts a grpc: instance on a Docker-less node.
-func grpcInstance(t *testing.T, n *testNode) (*container.Instance, *testFunction) {
+func grpcInstance(t *testing.T, n *testNode) (contract.Instance, *testFunction) {
 	t.Helper()
 	f := newTestFunction(t)
 	spec := n.spec(f.code())

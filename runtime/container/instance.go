@@ -158,7 +158,6 @@ func (i *Instance) Info() InstanceInfo {
 		CreateDuration: i.createDur,
 		BootDuration:   i.bootDur,
 		InitDuration:   i.initDur,
-		Limits:         i.limits,
 		DroppedCasts:   i.dropped.Load(),
 	}
 	if i.code.kind == kindContainer {
@@ -173,6 +172,9 @@ func (i *Instance) Info() InstanceInfo {
 	}
 	return info
 }
+
+// Limits returns the resource limits applied to the instance's container.
+func (i *Instance) Limits() Limits { return i.limits }
 
 // Logs returns the most recent lines the instance's container wrote,
 // oldest first.

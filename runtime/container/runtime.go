@@ -13,6 +13,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/edgeless-go/edgeless/runtime/contract"
+)
+
+var (
+	_ contract.Runtime  = (*Runtime)(nil)
+	_ contract.Instance = (*Instance)(nil)
 )
 
 // Defaults for the zero fields of Config.
@@ -148,7 +155,19 @@ func (r *Runtime) Serve(ctx context.Context, ln net.Listener) error {
 // Start creates an instance from spec and returns once it has been booted
 // and initialized. On any failure nothing is left behind: the container
 // (if created) is removed.
-func (r *Runtime) Start(ctx context.Context, spec StartSpec) (*Instance, error) {
+func (r *Runtime) Start(ctx context.Context, spec StartSpec) (contract.Instance, error) {
+	i, err := r.start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+// FunctionType returns "CONTAINER", the function type this runtime runs.
+func (r *Runtime) FunctionType() string { return FunctionType }
+
+// start is Start with the concrete instance type.
+func (r *Runtime) start(ctx context.Context, spec StartSpec) (*Instance, error) {
 	i, err := r.newInstance(spec)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // The states of an instance in the agent's table.
@@ -37,14 +38,14 @@ type instance struct {
 
 	mu    sync.Mutex // guards state and inst
 	state string
-	inst  *container.Instance
+	inst  contract.Instance
 
 	stopOnce sync.Once
 	stopDone chan struct{}
 	stopErr  error
 }
 
-func (in *instance) setRunning(inst *container.Instance) {
+func (in *instance) setRunning(inst contract.Instance) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.inst = inst
@@ -53,7 +54,7 @@ func (in *instance) setRunning(inst *container.Instance) {
 	}
 }
 
-func (in *instance) runtimeInstance() *container.Instance {
+func (in *instance) runtimeInstance() contract.Instance {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.inst
@@ -76,7 +77,7 @@ func (a *Agent) countStates() map[string]int {
 
 // meteredReceiver delivers events to a container instance and records them.
 type meteredReceiver struct {
-	inst *container.Instance
+	inst contract.Instance
 	rec  *telemetry.Recorder
 }
 
