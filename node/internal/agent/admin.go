@@ -13,7 +13,7 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // MaxAdminBody caps the payload of an admin cast or call.
@@ -167,7 +167,7 @@ func (a *Agent) adminCall(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, callResult(rep))
 }
 
-func callResult(rep container.Reply) CallResultJSON {
+func callResult(rep contract.Reply) CallResultJSON {
 	switch rep.Type {
 	case edgelessapi.CallRetType_CALL_RET_REPLY:
 		if utf8.Valid(rep.Msg) {

@@ -21,13 +21,10 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/state"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
-
-// RuntimeContainer is the function_type of container functions, and the
-// runtime name the node announces.
-const RuntimeContainer = "CONTAINER"
 
 // MaxMessageBytes is the largest agent request read. Upstream has no limit;
 // this is the largest size a protobuf message can have.
@@ -40,9 +37,11 @@ const DefaultStopTimeout = time.Minute
 type Config struct {
 	// NodeID is the node's UUID.
 	NodeID string
-	// Runtime runs container functions; nil means the node has no
-	// container runtime (function_type CONTAINER is then unknown).
-	Runtime *container.Runtime
+	// Runtimes run the node's function instances, one runtime per
+	// function type (Runtime.FunctionType). The node announces exactly
+	// these types; a Start of any other type is refused. None means the
+	// node runs no functions.
+	Runtimes []contract.Runtime
 	// Dataplane delivers the instances' events.
 	Dataplane *dataplane.Dataplane
 	// States persists NodeLocal state.
@@ -60,7 +59,9 @@ type Config struct {
 type Agent struct {
 	cfg     Config
 	log     *slog.Logger
-	adminID container.InstanceID
+	adminID contract.InstanceID
+	// runtimes maps a function type to its runtime; fixed after New.
+	runtimes map[string]contract.Runtime
 
 	mu        sync.Mutex // guards instances and closed; never held across a call
 	instances map[string]*instance
@@ -87,23 +88,36 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
+	runtimes := make(map[string]contract.Runtime, len(cfg.Runtimes))
+	for k, rt := range cfg.Runtimes {
+		if rt == nil {
+			return nil, fmt.Errorf("agent: Runtimes[%d] is nil", k)
+		}
+		typ := rt.FunctionType()
+		if typ == "" {
+			return nil, fmt.Errorf("agent: Runtimes[%d] has an empty function type", k)
+		}
+		if _, dup := runtimes[typ]; dup {
+			return nil, fmt.Errorf("agent: two runtimes for function type %q", typ)
+		}
+		runtimes[typ] = rt
+	}
 	cfg.NodeID = uuid.MustParse(cfg.NodeID).String()
 	a := &Agent{
 		cfg:       cfg,
 		log:       cfg.Logger.With(slog.String("component", "agent")),
-		adminID:   container.InstanceID{NodeID: cfg.NodeID, FunctionID: uuid.NewString()},
+		adminID:   contract.InstanceID{NodeID: cfg.NodeID, FunctionID: uuid.NewString()},
+		runtimes:  runtimes,
 		instances: make(map[string]*instance),
 	}
 	cfg.Recorder.Metrics().InstanceStates(instanceStates, a.countStates)
 	return a, nil
 }
 
-// Runtimes returns the function types this node can run, sorted.
+// Runtimes returns the function types this node can run (those of
+// Config.Runtimes), sorted; the node announces them in its registration.
 func (a *Agent) Runtimes() []string {
-	if a.cfg.Runtime == nil {
-		return nil
-	}
-	return []string{RuntimeContainer}
+	return slices.Sorted(maps.Keys(a.runtimes))
 }
 
 // Handler returns the agent API: the three gRPC services and the admin API,
@@ -140,7 +154,8 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("state_specification.state_id %q is not a UUID", ss.GetStateId()))
 	}
-	if !slices.Contains(a.Runtimes(), spec.GetFunctionType()) {
+	rt, ok := a.runtimes[spec.GetFunctionType()]
+	if !ok {
 		have := "none"
 		if r := a.Runtimes(); len(r) > 0 {
 			have = strings.Join(r, ", ")
@@ -148,14 +163,19 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		a.cfg.Recorder.StartFailed()
 		return startError(startFailed, fmt.Sprintf("Could not find runner for %q; this node has runtimes: %s", spec.GetFunctionType(), have)), nil
 	}
-	if spec.GetCode() == "" {
+	if spec.GetCode() == "" && len(spec.GetBinary()) == 0 {
 		a.cfg.Recorder.StartFailed()
-		return startError(startFailed, fmt.Sprintf("function class %q has no code; want container:<image>", spec.GetId())), nil
+		detail := fmt.Sprintf("function class %q has no code", spec.GetId())
+		if spec.GetFunctionType() == container.FunctionType {
+			detail += "; want container:<image>"
+		}
+		return startError(startFailed, detail), nil
 	}
 
 	in := &instance{
-		id:         container.InstanceID{NodeID: a.cfg.NodeID, FunctionID: uuid.NewString()},
+		id:         contract.InstanceID{NodeID: a.cfg.NodeID, FunctionID: uuid.NewString()},
 		classID:    spec.GetId(),
+		fnType:     spec.GetFunctionType(),
 		workflowID: req.GetWorkflowId(),
 		stateID:    stateID.String(),
 		policy:     ss.GetPolicy(),
@@ -188,16 +208,18 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		return startError(startFailed, err.Error()), nil
 	}
 
-	log.Info("starting instance", "code", in.code, "policy", in.policy.String())
-	inst, err := a.cfg.Runtime.Start(startCtx, container.StartSpec{
-		ID:          in.id,
-		ClassID:     in.classID,
-		Code:        in.code,
-		Annotations: maps.Clone(req.GetAnnotations()),
-		InitPayload: req.GetAnnotations()["init-payload"],
-		State:       initState,
-		Host:        in.handle,
-		OnExit:      func(info container.ExitInfo) { a.exited(in, info) },
+	log.Info("starting instance", "type", in.fnType, "code", in.code, "policy", in.policy.String())
+	inst, err := rt.Start(startCtx, contract.StartSpec{
+		ID:           in.id,
+		ClassID:      in.classID,
+		FunctionType: in.fnType,
+		Code:         in.code,
+		Binary:       spec.GetBinary(),
+		Annotations:  maps.Clone(req.GetAnnotations()),
+		InitPayload:  req.GetAnnotations()["init-payload"],
+		State:        initState,
+		Host:         in.handle,
+		OnExit:       func(info contract.ExitInfo) { a.exited(in, info) },
 	})
 	if err != nil {
 		a.remove(in)
@@ -227,7 +249,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 	return &edgelessapi.StartComponentResponse{InstanceId: variant(in.id)}, nil
 }
 
-func variant(id container.InstanceID) *edgelessapi.InstanceIdVariant {
+func variant(id contract.InstanceID) *edgelessapi.InstanceIdVariant {
 	return &edgelessapi.InstanceIdVariant{InstanceIdType: &edgelessapi.InstanceIdVariant_InstanceId{
 		InstanceId: &edgelessapi.InstanceId{NodeId: id.NodeID, FunctionId: id.FunctionID},
 	}}
@@ -254,7 +276,7 @@ func (a *Agent) sync(in *instance, st []byte) error {
 
 // exited records an instance whose container ended on its own. It stays in
 // the table (state exited) until the orchestrator stops it.
-func (a *Agent) exited(in *instance, info container.ExitInfo) {
+func (a *Agent) exited(in *instance, info contract.ExitInfo) {
 	in.mu.Lock()
 	in.state = stateExited
 	in.mu.Unlock()
@@ -378,7 +400,7 @@ func (a *Agent) Patch(ctx context.Context, req *edgelessapi.PatchRequest) (*empt
 	if !ok {
 		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("patch: no instance %q on this node", req.GetFunctionId()))
 	}
-	m := make(map[string]container.InstanceID, len(req.GetOutputMapping()))
+	m := make(map[string]contract.InstanceID, len(req.GetOutputMapping()))
 	for alias, target := range req.GetOutputMapping() {
 		n, err1 := uuid.Parse(target.GetNodeId())
 		f, err2 := uuid.Parse(target.GetFunctionId())
@@ -387,7 +409,7 @@ func (a *Agent) Patch(ctx context.Context, req *edgelessapi.PatchRequest) (*empt
 				"alias", alias, "node_id", target.GetNodeId(), "function_id", target.GetFunctionId())
 			continue
 		}
-		m[alias] = container.InstanceID{NodeID: n.String(), FunctionID: f.String()}
+		m[alias] = contract.InstanceID{NodeID: n.String(), FunctionID: f.String()}
 	}
 	in.handle.SetAliases(m)
 	a.log.Info("instance patched", "instance", in.id.FunctionID, "outputs", len(m))

@@ -20,6 +20,7 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/state"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -79,7 +80,9 @@ type testNode struct {
 	fiCon edgelessapiconnect.FunctionInstanceClient // Connect protocol
 }
 
-func newTestNode(t *testing.T, withRuntime bool) *testNode {
+// newTestNode starts an agent; withRuntime gives it a container runtime, and
+// extra are further runtimes it gets.
+func newTestNode(t *testing.T, withRuntime bool, extra ...contract.Runtime) *testNode {
 	t.Helper()
 	n := &testNode{nodeID: uuid.NewString(), logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -90,13 +93,13 @@ func newTestNode(t *testing.T, withRuntime bool) *testNode {
 	n.metrics = telemetry.NewMetrics()
 	n.dp = dataplane.New(dataplane.Config{NodeID: n.nodeID, CallTimeout: 10 * time.Second, Logger: log})
 	t.Cleanup(n.dp.Close)
-	var rt *container.Runtime
+	var runtimes []contract.Runtime
 	if withRuntime {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		rt, err = container.New(t.Context(), container.Config{
+		rt, err := container.New(t.Context(), container.Config{
 			NodeID: n.nodeID, GuestAPIHostURL: "http://" + ln.Addr().String(), NoDocker: true,
 			BootTimeout: 2 * time.Second, InitTimeout: 5 * time.Second, Logger: log,
 		})
@@ -113,8 +116,10 @@ func newTestNode(t *testing.T, withRuntime bool) *testNode {
 			cancel()
 			<-done
 		})
+		runtimes = append(runtimes, rt)
 	}
-	n.agent, err = New(Config{NodeID: n.nodeID, Runtime: rt, Dataplane: n.dp, States: n.states,
+	runtimes = append(runtimes, extra...)
+	n.agent, err = New(Config{NodeID: n.nodeID, Runtimes: runtimes, Dataplane: n.dp, States: n.states,
 		Recorder: telemetry.NewRecorder(n.metrics, nil, log), Logger: log})
 	if err != nil {
 		t.Fatal(err)

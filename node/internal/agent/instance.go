@@ -8,7 +8,6 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
-	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
@@ -24,8 +23,9 @@ var instanceStates = []string{stateStarting, stateRunning, stateStopping, stateE
 
 // instance is one entry of the agent's table.
 type instance struct {
-	id         container.InstanceID
+	id         contract.InstanceID
 	classID    string
+	fnType     string
 	workflowID string
 	stateID    string
 	policy     edgelessapi.StatePolicy
@@ -75,7 +75,7 @@ func (a *Agent) countStates() map[string]int {
 	return n
 }
 
-// meteredReceiver delivers events to a container instance and records them.
+// meteredReceiver delivers events to a runtime's instance and records them.
 type meteredReceiver struct {
 	inst contract.Instance
 	rec  *telemetry.Recorder
@@ -84,7 +84,7 @@ type meteredReceiver struct {
 var _ dataplane.Receiver = (*meteredReceiver)(nil)
 
 // Cast delivers a cast and records its outcome and latency.
-func (m *meteredReceiver) Cast(ctx context.Context, src container.InstanceID, msg []byte) error {
+func (m *meteredReceiver) Cast(ctx context.Context, src contract.InstanceID, msg []byte) error {
 	t0 := time.Now()
 	err := m.inst.Cast(ctx, src, msg)
 	outcome := "ok"
@@ -96,7 +96,7 @@ func (m *meteredReceiver) Cast(ctx context.Context, src container.InstanceID, ms
 }
 
 // Call delivers a call and records its outcome and latency.
-func (m *meteredReceiver) Call(ctx context.Context, src container.InstanceID, msg []byte) (container.Reply, error) {
+func (m *meteredReceiver) Call(ctx context.Context, src contract.InstanceID, msg []byte) (contract.Reply, error) {
 	t0 := time.Now()
 	r, err := m.inst.Call(ctx, src, msg)
 	outcome := "ok"

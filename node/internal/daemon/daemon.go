@@ -17,6 +17,7 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/state"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -43,11 +44,16 @@ type Daemon struct {
 	log  *slog.Logger
 	urls URLs
 
-	rt      *container.Runtime // nil without a container runtime
-	dp      *dataplane.Dataplane
-	agent   *agent.Agent
-	reg     *registration.Registrar // nil without node_register_url
-	metrics *telemetry.Metrics
+	// rt is the container runtime (nil without one); it also serves
+	// GuestAPIHost on guestLn.
+	rt *container.Runtime
+	// runtimes are the node's runtimes, one per function type: the agent
+	// starts instances on them and the daemon closes them.
+	runtimes []contract.Runtime
+	dp       *dataplane.Dataplane
+	agent    *agent.Agent
+	reg      *registration.Registrar // nil without node_register_url
+	metrics  *telemetry.Metrics
 
 	agentLn, invocationLn, guestLn, metricsLn net.Listener
 }
@@ -81,9 +87,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 	defer func() {
 		if err != nil {
 			d.closeListeners()
-			if d.rt != nil {
+			for _, rt := range d.runtimes {
 				cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				d.rt.Close(cctx)
+				rt.Close(cctx)
 				cancel()
 			}
 		}
@@ -153,6 +159,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 		if err != nil {
 			return nil, fmt.Errorf("container runtime: %w", err)
 		}
+		d.runtimes = append(d.runtimes, d.rt)
 	}
 
 	d.dp = dataplane.New(dataplane.Config{
@@ -164,7 +171,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 	d.exportDataplaneStats()
 	d.agent, err = agent.New(agent.Config{
 		NodeID:    g.NodeID,
-		Runtime:   d.rt,
+		Runtimes:  d.runtimes,
 		Dataplane: d.dp,
 		States:    states,
 		Recorder:  rec,
@@ -273,9 +280,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		if err := d.agent.Close(sctx); err != nil {
 			errs = append(errs, err)
 		}
-		if d.rt != nil {
-			if err := d.rt.Close(sctx); err != nil {
-				errs = append(errs, fmt.Errorf("close container runtime: %w", err))
+		for _, rt := range d.runtimes {
+			if err := rt.Close(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("close %s runtime: %w", rt.FunctionType(), err))
 			}
 		}
 		stopGuest()
