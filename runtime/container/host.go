@@ -16,6 +16,7 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // maxMessageBytes is the largest message the runtime reads, on the
@@ -324,13 +325,19 @@ func callReturn(ctx context.Context, op string, rep Reply, err error) (*edgeless
 	}
 }
 
-// hostError maps an InstanceHost error to a connect error.
+// hostError maps an InstanceHost error to a connect error: this is the only
+// place where the node's (contract) errors become GuestAPIHost codes. A
+// peer's answer that already carries a code keeps it.
 func hostError(ctx context.Context, op string, err error) error {
 	err = fmt.Errorf("%s: %w", op, err)
 	var ce *connect.Error
 	switch {
 	case errors.As(err, &ce):
 		return connect.NewError(ce.Code(), err)
+	case errors.Is(err, contract.ErrOverloaded):
+		return connect.NewError(connect.CodeResourceExhausted, err)
+	case errors.Is(err, contract.ErrUnknownDestination):
+		return connect.NewError(connect.CodeNotFound, err)
 	case errors.Is(err, ErrInvalidPayload):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, ErrUnknownAlias):

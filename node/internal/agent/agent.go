@@ -193,12 +193,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		return startError(startFailed, err.Error()), nil
 	}
 
-	in.handle = a.cfg.Dataplane.Register(in.id, dataplane.HandleOptions{
-		Sync: func(ctx context.Context, st []byte) error { return a.sync(in, st) },
-		Log: func(level edgelessapi.TelemetryLogLevel, target, msg string) {
-			a.cfg.Recorder.FunctionLog(in.id.FunctionID, level, target, msg)
-		},
-	})
+	in.handle = a.cfg.Dataplane.Register(in.id)
 	startCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	in.cancelStart = cancel
@@ -218,7 +213,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		Annotations:  maps.Clone(req.GetAnnotations()),
 		InitPayload:  req.GetAnnotations()["init-payload"],
 		State:        initState,
-		Host:         in.handle,
+		Host:         instanceHost{a: a, in: in, mbox: in.handle},
 		OnExit:       func(info contract.ExitInfo) { a.exited(in, info) },
 	})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 type nopInvocation struct{}
@@ -26,12 +26,12 @@ func BenchmarkRemoteCast(b *testing.B) {
 	path, h := edgelessapiconnect.NewFunctionInvocationHandler(nopInvocation{})
 	floorURL := serveH2C(b, path, h)
 	floorClient := grpcClient(floorURL)
-	ev := newEvent(container.InstanceID{NodeID: "n", FunctionID: "a"}, container.InstanceID{NodeID: "n", FunctionID: "b"},
+	ev := newEvent(contract.InstanceID{NodeID: "n", FunctionID: "a"}, contract.InstanceID{NodeID: "n", FunctionID: "b"},
 		0, edgelessapi.EventType_CAST, []byte("payload"), rootMetadata(spanCastRaw))
 	d1, d2 := twoNodes(b, Config{}, Config{})
-	a := d1.Register(container.InstanceID{NodeID: d1.NodeID(), FunctionID: "6d1b3c2a-0000-4000-8000-00000000000a"}, HandleOptions{})
+	a := d1.Register(contract.InstanceID{NodeID: d1.NodeID(), FunctionID: "6d1b3c2a-0000-4000-8000-00000000000a"})
 	a.Attach(newFakeReceiver())
-	dst := d2.Register(container.InstanceID{NodeID: d2.NodeID(), FunctionID: "6d1b3c2a-0000-4000-8000-00000000000b"}, HandleOptions{})
+	dst := d2.Register(contract.InstanceID{NodeID: d2.NodeID(), FunctionID: "6d1b3c2a-0000-4000-8000-00000000000b"})
 	r := newFakeReceiver()
 	dst.Attach(r)
 	msg := []byte("payload")

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -61,20 +63,26 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Errors returned by the data plane; check them with errors.Is. The
-// FunctionInvocation server maps them to connect codes.
+// Errors returned by the data plane; check them with errors.Is. Those about
+// the destination also match the runtime contract's sentinels (noted
+// below), which is all the runtime's GuestAPIHost server needs to give them
+// their wire code; the FunctionInvocation server maps them to connect codes
+// itself. The data plane builds no connect codes anywhere else.
 var (
 	// ErrUnknownInstance: no instance with the target id is registered on
-	// the target node (NOT_FOUND on the wire).
-	ErrUnknownInstance = errors.New("unknown instance")
+	// the target node (NOT_FOUND on the wire; contract.ErrUnknownDestination).
+	ErrUnknownInstance error = destError{"unknown instance", contract.ErrUnknownDestination}
 	// ErrUnknownPeer: the target's node is neither this node nor a known
-	// peer, or the peer was removed while a call waited.
-	ErrUnknownPeer = errors.New("unknown peer node")
+	// peer, or the peer was removed while a call waited
+	// (contract.ErrUnknownDestination).
+	ErrUnknownPeer error = destError{"unknown peer node", contract.ErrUnknownDestination}
 	// ErrQueueFull: the target instance's queue stayed full until the
-	// sender's deadline (RESOURCE_EXHAUSTED on the wire).
-	ErrQueueFull = errors.New("instance queue full")
-	// ErrUnregistered: the instance was unregistered while the event waited.
-	ErrUnregistered = errors.New("instance unregistered")
+	// sender's deadline (RESOURCE_EXHAUSTED on the wire;
+	// contract.ErrOverloaded).
+	ErrQueueFull error = destError{"instance queue full", contract.ErrOverloaded}
+	// ErrUnregistered: the instance was unregistered while the event waited
+	// (contract.ErrUnknownDestination).
+	ErrUnregistered error = destError{"instance unregistered", contract.ErrUnknownDestination}
 	// ErrWrongNode: an incoming event targets another node
 	// (INVALID_ARGUMENT on the wire).
 	ErrWrongNode = errors.New("event for another node")
@@ -82,3 +90,15 @@ var (
 	// invalid one (INVALID_ARGUMENT on the wire).
 	ErrMalformedEvent = errors.New("malformed event")
 )
+
+// destError is a data-plane sentinel that also matches the contract
+// sentinel kind under errors.Is.
+type destError struct {
+	msg  string
+	kind error
+}
+
+func (e destError) Error() string { return e.msg }
+
+// Is reports whether target is the contract sentinel e belongs to.
+func (e destError) Is(target error) bool { return target == e.kind }

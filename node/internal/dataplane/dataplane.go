@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // Dataplane routes the events of one node: to its registered instances and
@@ -20,7 +20,7 @@ type Dataplane struct {
 	log    *slog.Logger
 
 	mu      sync.RWMutex // guards handles and peers; never held across I/O
-	handles map[container.InstanceID]*Handle
+	handles map[contract.InstanceID]*Handle
 	peers   map[string]*peer
 
 	pending    *pendingCalls
@@ -36,7 +36,7 @@ func New(cfg Config) *Dataplane {
 		cfg:     cfg,
 		nodeID:  cfg.NodeID,
 		log:     cfg.Logger.With("component", "dataplane"),
-		handles: make(map[container.InstanceID]*Handle),
+		handles: make(map[contract.InstanceID]*Handle),
 		peers:   make(map[string]*peer),
 		pending: newPendingCalls(),
 	}
@@ -48,9 +48,9 @@ func (d *Dataplane) NodeID() string { return d.nodeID }
 // Register creates the handle of instance id, before the instance starts;
 // its events queue until Attach. Registering an id again replaces (and
 // unregisters) the previous handle.
-func (d *Dataplane) Register(id container.InstanceID, opts HandleOptions) *Handle {
+func (d *Dataplane) Register(id contract.InstanceID) *Handle {
 	id = canonID(id)
-	h := newHandle(d, id, opts)
+	h := newHandle(d, id)
 	d.mu.Lock()
 	old := d.handles[id]
 	d.handles[id] = h
@@ -67,7 +67,7 @@ func (d *Dataplane) Register(id container.InstanceID, opts HandleOptions) *Handl
 // it made or that wait for it fail at once with ErrUnregistered. It returns
 // once the instance's goroutines have ended, which is at once for receivers
 // that honour ctx.
-func (d *Dataplane) Unregister(id container.InstanceID) {
+func (d *Dataplane) Unregister(id contract.InstanceID) {
 	id = canonID(id)
 	d.mu.Lock()
 	h := d.handles[id]
@@ -80,7 +80,7 @@ func (d *Dataplane) Unregister(id container.InstanceID) {
 
 func (d *Dataplane) retire(h *Handle) {
 	err := fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)
-	n := d.pending.failWhere(func(k pendingKey, dst container.InstanceID) bool {
+	n := d.pending.failWhere(func(k pendingKey, dst contract.InstanceID) bool {
 		return k.src == h.id || dst == h.id
 	}, err)
 	if n > 0 {
@@ -93,7 +93,7 @@ func (d *Dataplane) retire(h *Handle) {
 func (d *Dataplane) Close() {
 	d.mu.Lock()
 	hs := d.handles
-	d.handles = make(map[container.InstanceID]*Handle)
+	d.handles = make(map[contract.InstanceID]*Handle)
 	d.mu.Unlock()
 	for _, h := range hs {
 		d.retire(h)
@@ -101,7 +101,7 @@ func (d *Dataplane) Close() {
 	d.ClearPeers()
 }
 
-func (d *Dataplane) handle(id container.InstanceID) *Handle {
+func (d *Dataplane) handle(id contract.InstanceID) *Handle {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.handles[id]
@@ -109,18 +109,18 @@ func (d *Dataplane) handle(id container.InstanceID) *Handle {
 
 // Cast sends msg from src to dst (used by the admin API and tests; instances
 // send through their Handle).
-func (d *Dataplane) Cast(ctx context.Context, src, dst container.InstanceID, msg []byte) error {
+func (d *Dataplane) Cast(ctx context.Context, src, dst contract.InstanceID, msg []byte) error {
 	return d.cast(ctx, canonID(src), dst, msg, spanCastRaw)
 }
 
 // Call sends msg from src to dst and waits for the reply, at most
 // Config.CallTimeout. The reply routes back to src, which need not be a
 // registered instance.
-func (d *Dataplane) Call(ctx context.Context, src, dst container.InstanceID, msg []byte) (container.Reply, error) {
+func (d *Dataplane) Call(ctx context.Context, src, dst contract.InstanceID, msg []byte) (contract.Reply, error) {
 	return d.call(ctx, canonID(src), dst, msg)
 }
 
-func (d *Dataplane) cast(ctx context.Context, src, dst container.InstanceID, msg []byte, span uint64) error {
+func (d *Dataplane) cast(ctx context.Context, src, dst contract.InstanceID, msg []byte, span uint64) error {
 	dst = canonID(dst)
 	var err error
 	if dst.NodeID == d.nodeID {
@@ -135,14 +135,14 @@ func (d *Dataplane) cast(ctx context.Context, src, dst container.InstanceID, msg
 	return nil
 }
 
-func (d *Dataplane) castRemote(ctx context.Context, src, dst container.InstanceID, msg []byte, span uint64) error {
+func (d *Dataplane) castRemote(ctx context.Context, src, dst contract.InstanceID, msg []byte, span uint64) error {
 	if !utf8.Valid(msg) {
-		return fmt.Errorf("payload is not valid UTF-8, which peers require (proto string): %w", container.ErrInvalidPayload)
+		return fmt.Errorf("payload is not valid UTF-8, which peers require (proto string): %w", contract.ErrInvalidPayload)
 	}
 	return d.sendRemote(ctx, dst.NodeID, newEvent(src, dst, 0, edgelessapi.EventType_CAST, msg, rootMetadata(span)))
 }
 
-func (d *Dataplane) deliverLocal(ctx context.Context, dst container.InstanceID, it delivery) error {
+func (d *Dataplane) deliverLocal(ctx context.Context, dst contract.InstanceID, it delivery) error {
 	h := d.handle(dst)
 	if h == nil {
 		return fmt.Errorf("instance %s on this node: %w", dst.FunctionID, ErrUnknownInstance)
@@ -152,21 +152,21 @@ func (d *Dataplane) deliverLocal(ctx context.Context, dst container.InstanceID, 
 
 // streamFor returns the next stream id of src: its Handle's counter when it
 // is registered here, a node-wide counter otherwise.
-func (d *Dataplane) streamFor(src container.InstanceID) func() uint64 {
+func (d *Dataplane) streamFor(src contract.InstanceID) func() uint64 {
 	if h := d.handle(src); h != nil {
 		return func() uint64 { return h.nextStream.Add(1) }
 	}
 	return func() uint64 { return d.nextStream.Add(1) }
 }
 
-func (d *Dataplane) call(ctx context.Context, src, dst container.InstanceID, msg []byte) (container.Reply, error) {
+func (d *Dataplane) call(ctx context.Context, src, dst contract.InstanceID, msg []byte) (contract.Reply, error) {
 	dst = canonID(dst)
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
 	defer cancel()
 	local := dst.NodeID == d.nodeID
 	if !local && !utf8.Valid(msg) {
-		return container.Reply{}, fmt.Errorf("call %s -> %s/%s: payload is not valid UTF-8, which peers require (proto string): %w",
-			src.FunctionID, dst.NodeID, dst.FunctionID, container.ErrInvalidPayload)
+		return contract.Reply{}, fmt.Errorf("call %s -> %s/%s: payload is not valid UTF-8, which peers require (proto string): %w",
+			src.FunctionID, dst.NodeID, dst.FunctionID, contract.ErrInvalidPayload)
 	}
 	key, results := d.pending.add(src, dst, d.streamFor(src))
 	defer d.pending.remove(key)
@@ -178,16 +178,16 @@ func (d *Dataplane) call(ctx context.Context, src, dst container.InstanceID, msg
 		err = d.sendRemote(ctx, dst.NodeID, newEvent(src, dst, key.stream, edgelessapi.EventType_CALL, msg, rootMetadata(spanCall)))
 	}
 	if err != nil {
-		return container.Reply{}, fmt.Errorf("call %s -> %s/%s: %w", src.FunctionID, dst.NodeID, dst.FunctionID, err)
+		return contract.Reply{}, fmt.Errorf("call %s -> %s/%s: %w", src.FunctionID, dst.NodeID, dst.FunctionID, err)
 	}
 	select {
 	case res := <-results:
 		if res.err != nil {
-			return container.Reply{}, fmt.Errorf("call %s -> %s/%s (stream %d): %w", src.FunctionID, dst.NodeID, dst.FunctionID, key.stream, res.err)
+			return contract.Reply{}, fmt.Errorf("call %s -> %s/%s (stream %d): %w", src.FunctionID, dst.NodeID, dst.FunctionID, key.stream, res.err)
 		}
 		return res.reply, nil
 	case <-ctx.Done():
-		return container.Reply{}, fmt.Errorf("call %s -> %s/%s (stream %d): no reply: %w", src.FunctionID, dst.NodeID, dst.FunctionID, key.stream, ctx.Err())
+		return contract.Reply{}, fmt.Errorf("call %s -> %s/%s (stream %d): no reply: %w", src.FunctionID, dst.NodeID, dst.FunctionID, key.stream, ctx.Err())
 	}
 }
 
@@ -195,19 +195,19 @@ func (d *Dataplane) call(ctx context.Context, src, dst container.InstanceID, msg
 // node gets res as it is; a remote caller gets a reply event, in which an
 // error becomes ERR. Failures are logged: the caller's deadline ends its
 // wait.
-func (d *Dataplane) sendReply(from, to container.InstanceID, stream uint64, res callResult, meta *edgelessapi.EventSerializedMetadata) {
+func (d *Dataplane) sendReply(from, to contract.InstanceID, stream uint64, res callResult, meta *edgelessapi.EventSerializedMetadata) {
 	if to.NodeID == d.nodeID {
 		d.completeCall(to, stream, res)
 		return
 	}
 	r := res.reply
 	if res.err != nil {
-		r = container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}
+		r = contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}
 	}
 	if r.Type == edgelessapi.CallRetType_CALL_RET_REPLY && !utf8.Valid(r.Msg) {
 		d.log.Warn("reply payload is not valid UTF-8; answering ERR to the remote caller",
 			"instance", from.FunctionID, "caller", to.FunctionID, "caller_node", to.NodeID, "stream", stream)
-		r = container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}
+		r = contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}
 	}
 	// The reply must go out even when from is being unregistered.
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.SendTimeout)
@@ -217,7 +217,7 @@ func (d *Dataplane) sendReply(from, to container.InstanceID, stream uint64, res 
 	}
 }
 
-func (d *Dataplane) completeCall(caller container.InstanceID, stream uint64, res callResult) {
+func (d *Dataplane) completeCall(caller contract.InstanceID, stream uint64, res callResult) {
 	if !d.pending.complete(pendingKey{src: caller, stream: stream}, res) {
 		d.stats.repliesUnmatched.Add(1)
 		d.log.Debug("reply for no pending call", "caller", caller.FunctionID, "stream", stream)

@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 func TestDataplane_LocalCastsInOrder(t *testing.T) {
@@ -48,7 +47,7 @@ func TestHandle_AliasesSelfAndReplace(t *testing.T) {
 	c, rc := instance(t, d)
 	ctx := t.Context()
 
-	a.SetAliases(map[string]container.InstanceID{"out": b.ID(), "self": c.ID()})
+	a.SetAliases(map[string]contract.InstanceID{"out": b.ID(), "self": c.ID()})
 	if err := a.Cast(ctx, "out", []byte("to b")); err != nil {
 		t.Fatalf("Cast(out) = %v", err)
 	}
@@ -68,18 +67,18 @@ func TestHandle_AliasesSelfAndReplace(t *testing.T) {
 	}
 
 	// Patch replaces the whole table.
-	a.SetAliases(map[string]container.InstanceID{"out": c.ID()})
+	a.SetAliases(map[string]contract.InstanceID{"out": c.ID()})
 	if err := a.Cast(ctx, "out", []byte("to c")); err != nil {
 		t.Fatalf("Cast(out) after patch = %v", err)
 	}
 	if got := rc.next(t); string(got.msg) != "to c" {
 		t.Errorf("c got %q, want %q", got.msg, "to c")
 	}
-	a.SetAliases(map[string]container.InstanceID{})
-	if err := a.Cast(ctx, "out", []byte("x")); !errors.Is(err, container.ErrUnknownAlias) {
+	a.SetAliases(map[string]contract.InstanceID{})
+	if err := a.Cast(ctx, "out", []byte("x")); !errors.Is(err, contract.ErrUnknownAlias) {
 		t.Errorf("Cast(out) after removal = %v, want ErrUnknownAlias", err)
 	}
-	if _, err := a.Call(ctx, "missing", []byte("x")); !errors.Is(err, container.ErrUnknownAlias) {
+	if _, err := a.Call(ctx, "missing", []byte("x")); !errors.Is(err, contract.ErrUnknownAlias) {
 		t.Errorf("Call(missing) = %v, want ErrUnknownAlias", err)
 	}
 	if len(rb.casts)+len(rc.casts) != 0 {
@@ -93,7 +92,7 @@ func TestHandle_LocalCallReplyTypes(t *testing.T) {
 	a, _ := instance(t, d)
 	b, rb := instance(t, d)
 	rb.onCall = replyByCommand
-	a.SetAliases(map[string]container.InstanceID{"out": b.ID()})
+	a.SetAliases(map[string]contract.InstanceID{"out": b.ID()})
 	for _, tt := range replyCases {
 		t.Run(tt.msg, func(t *testing.T) {
 			got, err := a.Call(t.Context(), "out", []byte(tt.msg))
@@ -112,14 +111,14 @@ func TestHandle_LocalCallReplyTypes(t *testing.T) {
 }
 
 // replyByCommand answers a call according to its payload.
-func replyByCommand(_ context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+func replyByCommand(_ context.Context, _ contract.InstanceID, msg []byte) (contract.Reply, error) {
 	switch string(msg) {
 	case "noreply":
-		return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}, nil
+		return contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}, nil
 	case "fail":
-		return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}, nil
+		return contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}, nil
 	case "error":
-		return container.Reply{}, errors.New("receiver broke")
+		return contract.Reply{}, errors.New("receiver broke")
 	default:
 		return reply(append([]byte("re:"), msg...)), nil
 	}
@@ -127,12 +126,12 @@ func replyByCommand(_ context.Context, _ container.InstanceID, msg []byte) (cont
 
 var replyCases = []struct {
 	msg  string
-	want container.Reply
+	want contract.Reply
 }{
 	{"ping", reply([]byte("re:ping"))},
-	{"noreply", container.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}},
-	{"fail", container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
-	{"error", container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
+	{"noreply", contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}},
+	{"fail", contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
+	{"error", contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
 }
 
 func TestHandle_LocalPayloadBytesUnchanged(t *testing.T) {
@@ -157,10 +156,10 @@ func TestDataplane_UnknownLocalTarget(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
 	a, _ := instance(t, d)
-	ghost := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
+	ghost := contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
 	err := a.CastRaw(t.Context(), ghost, []byte("x"))
-	if !errors.Is(err, ErrUnknownInstance) || connect.CodeOf(err) != connect.CodeNotFound {
-		t.Errorf("CastRaw(unknown) = %v, want ErrUnknownInstance with code %v", err, connect.CodeNotFound)
+	if !errors.Is(err, ErrUnknownInstance) || !errors.Is(err, contract.ErrUnknownDestination) {
+		t.Errorf("CastRaw(unknown) = %v, want ErrUnknownInstance, a contract.ErrUnknownDestination", err)
 	}
 	if s := d.Stats(); s.CastsDropped != 1 {
 		t.Errorf("Stats().CastsDropped = %d, want 1", s.CastsDropped)
@@ -172,7 +171,7 @@ func TestDataplane_UnknownLocalTarget(t *testing.T) {
 		t.Errorf("Stats().PendingCalls = %d, want 0", s.PendingCalls)
 	}
 	// A node that is neither this one nor a peer.
-	far := container.InstanceID{NodeID: uuid.NewString(), FunctionID: uuid.NewString()}
+	far := contract.InstanceID{NodeID: uuid.NewString(), FunctionID: uuid.NewString()}
 	if err := a.CastRaw(t.Context(), far, []byte("x")); !errors.Is(err, ErrUnknownPeer) {
 		t.Errorf("CastRaw(unknown node) = %v, want ErrUnknownPeer", err)
 	}
@@ -185,7 +184,7 @@ func TestDataplane_AdminSourceCallAndCast(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
 	b, rb := instance(t, d)
-	admin := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()} // not registered
+	admin := contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()} // not registered
 	if err := d.Cast(t.Context(), admin, b.ID(), []byte("hi")); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}
@@ -212,16 +211,16 @@ func checkNestedCall(t *testing.T, da, db, caller *Dataplane) {
 	t.Helper()
 	a, ra := instance(t, da)
 	b, rb := instance(t, db)
-	ra.onCall = func(ctx context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+	ra.onCall = func(ctx context.Context, _ contract.InstanceID, msg []byte) (contract.Reply, error) {
 		if string(msg) == "outer" {
 			return a.CallRaw(ctx, b.ID(), []byte("middle"))
 		}
 		return reply([]byte("inner-done")), nil
 	}
-	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
+	rb.onCall = func(ctx context.Context, _ contract.InstanceID, _ []byte) (contract.Reply, error) {
 		return b.CallRaw(ctx, a.ID(), []byte("inner"))
 	}
-	src := container.InstanceID{NodeID: caller.NodeID(), FunctionID: uuid.NewString()}
+	src := contract.InstanceID{NodeID: caller.NodeID(), FunctionID: uuid.NewString()}
 	r, err := caller.Call(t.Context(), src, a.ID(), []byte("outer"))
 	if err != nil || string(r.Msg) != "inner-done" {
 		t.Errorf("Call(outer) = %q, %v, want %q", r.Msg, err, "inner-done")
@@ -238,9 +237,9 @@ func TestDataplane_CallFromCastHandlerDoesNotDeadlock(t *testing.T) {
 	d := newTestDataplane(t, Config{CallTimeout: 5 * time.Second})
 	a, ra := instance(t, d)
 	b, rb := instance(t, d)
-	a.SetAliases(map[string]container.InstanceID{"b": b.ID()})
+	a.SetAliases(map[string]contract.InstanceID{"b": b.ID()})
 	results := make(chan string, 2)
-	ra.onCast = func(ctx context.Context, _ container.InstanceID, msg []byte) error {
+	ra.onCast = func(ctx context.Context, _ contract.InstanceID, msg []byte) error {
 		if string(msg) != "start" {
 			return nil
 		}
@@ -250,13 +249,13 @@ func TestDataplane_CallFromCastHandlerDoesNotDeadlock(t *testing.T) {
 		results <- fmt.Sprintf("self: %q %v", self.Msg, err)
 		return nil
 	}
-	ra.onCall = func(_ context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+	ra.onCall = func(_ context.Context, _ contract.InstanceID, msg []byte) (contract.Reply, error) {
 		return reply(append([]byte("a got "), msg...)), nil
 	}
-	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
+	rb.onCall = func(ctx context.Context, _ contract.InstanceID, _ []byte) (contract.Reply, error) {
 		return b.CallRaw(ctx, a.ID(), []byte("from-b"))
 	}
-	src := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
+	src := contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
 	if err := d.Cast(t.Context(), src, a.ID(), []byte("start")); err != nil {
 		t.Fatalf("Cast(start) = %v", err)
 	}
@@ -276,14 +275,14 @@ func TestHandle_EventsBeforeAttachWait(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
 	a, _ := instance(t, d)
-	b := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{})
+	b := d.Register(contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()})
 	for i := range 3 {
 		if err := a.CastRaw(t.Context(), b.ID(), []byte(strconv.Itoa(i))); err != nil {
 			t.Fatalf("CastRaw before Attach = %v", err)
 		}
 	}
 	type result struct {
-		r   container.Reply
+		r   contract.Reply
 		err error
 	}
 	done := make(chan result, 1)
@@ -310,10 +309,10 @@ func TestDataplane_UnregisterFailsPendingCallsAtOnce(t *testing.T) {
 	a, _ := instance(t, d)
 	b, rb := instance(t, d)
 	started := make(chan struct{})
-	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
+	rb.onCall = func(ctx context.Context, _ contract.InstanceID, _ []byte) (contract.Reply, error) {
 		close(started)
 		<-ctx.Done() // a well-behaved instance honours ctx
-		return container.Reply{}, ctx.Err()
+		return contract.Reply{}, ctx.Err()
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -338,9 +337,9 @@ func TestDataplane_CallDeadline(t *testing.T) {
 	d := newTestDataplane(t, Config{CallTimeout: 100 * time.Millisecond})
 	a, _ := instance(t, d)
 	b, rb := instance(t, d)
-	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
+	rb.onCall = func(ctx context.Context, _ contract.InstanceID, _ []byte) (contract.Reply, error) {
 		<-ctx.Done()
-		return container.Reply{}, ctx.Err()
+		return contract.Reply{}, ctx.Err()
 	}
 	// Config.CallTimeout bounds a call whose ctx has no deadline.
 	if _, err := a.CallRaw(context.Background(), b.ID(), []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
@@ -356,7 +355,7 @@ func TestHandle_QueueBackPressure(t *testing.T) {
 	b, rb := instance(t, d)
 	taken := make(chan struct{}, 16)
 	release := make(chan struct{})
-	rb.onCast = func(ctx context.Context, _ container.InstanceID, _ []byte) error {
+	rb.onCast = func(ctx context.Context, _ contract.InstanceID, _ []byte) error {
 		taken <- struct{}{}
 		select {
 		case <-release:
@@ -382,8 +381,8 @@ func TestHandle_QueueBackPressure(t *testing.T) {
 	if !errors.Is(err, ErrQueueFull) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("cast into full queue = %v, want ErrQueueFull and DeadlineExceeded", err)
 	}
-	if got := connect.CodeOf(err); got != connect.CodeResourceExhausted {
-		t.Errorf("code of a full queue for the runtime = %v, want %v", got, connect.CodeResourceExhausted)
+	if !errors.Is(err, contract.ErrOverloaded) {
+		t.Errorf("cast into full queue = %v, want a contract.ErrOverloaded for the runtime", err)
 	}
 	// ...or at most SendTimeout when its ctx allows longer.
 	if err := send(context.Background(), 99); !errors.Is(err, ErrQueueFull) {
@@ -411,13 +410,13 @@ func TestHandle_CallQueueBackPressure(t *testing.T) {
 	b, rb := instance(t, d)
 	started := make(chan struct{}, 16)
 	release := make(chan struct{})
-	rb.onCall = func(ctx context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+	rb.onCall = func(ctx context.Context, _ contract.InstanceID, msg []byte) (contract.Reply, error) {
 		started <- struct{}{}
 		select {
 		case <-release:
 			return reply(msg), nil
 		case <-ctx.Done():
-			return container.Reply{}, ctx.Err()
+			return contract.Reply{}, ctx.Err()
 		}
 	}
 	done := make(chan error, 1)
@@ -457,7 +456,7 @@ func TestDataplane_UnregisterDropsQueuedCasts(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
 	a, _ := instance(t, d)
-	b := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{})
+	b := d.Register(contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()})
 	for i := range 5 {
 		if err := a.CastRaw(t.Context(), b.ID(), []byte(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
@@ -469,36 +468,11 @@ func TestDataplane_UnregisterDropsQueuedCasts(t *testing.T) {
 	}
 }
 
-func TestHandle_SyncAndTelemetryLog(t *testing.T) {
-	t.Parallel()
-	d := newTestDataplane(t, Config{})
-	var synced []byte
-	var logged string
-	h := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{
-		Sync: func(_ context.Context, state []byte) error { synced = state; return nil },
-		Log: func(level edgelessapi.TelemetryLogLevel, target, msg string) {
-			logged = fmt.Sprintf("%s %s %s", level, target, msg)
-		},
-	})
-	if err := h.Sync(t.Context(), []byte("state-1")); err != nil || string(synced) != "state-1" {
-		t.Errorf("Sync = %v, saved %q, want %q", err, synced, "state-1")
-	}
-	h.TelemetryLog(t.Context(), edgelessapi.TelemetryLogLevel_LOG_WARN, "tgt", "hello")
-	if want := "LOG_WARN tgt hello"; logged != want {
-		t.Errorf("TelemetryLog recorded %q, want %q", logged, want)
-	}
-	plain := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{})
-	if err := plain.Sync(t.Context(), []byte("x")); err != nil {
-		t.Errorf("Sync without HandleOptions.Sync = %v, want nil", err)
-	}
-	plain.TelemetryLog(t.Context(), edgelessapi.TelemetryLogLevel_LOG_INFO, "tgt", "to the node log")
-}
-
 func TestDataplane_CanonicalIDs(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
 	b, rb := instance(t, d)
-	upper := container.InstanceID{NodeID: bytesUpper(b.ID().NodeID), FunctionID: bytesUpper(b.ID().FunctionID)}
+	upper := contract.InstanceID{NodeID: bytesUpper(b.ID().NodeID), FunctionID: bytesUpper(b.ID().FunctionID)}
 	if err := d.Cast(t.Context(), upper, upper, []byte("x")); err != nil {
 		t.Fatalf("Cast to upper-case id = %v", err)
 	}
@@ -518,7 +492,7 @@ func TestHandle_CallConcurrencyBounded(t *testing.T) {
 	var inflight, peak atomic.Int32
 	started := make(chan struct{}, calls)
 	release := make(chan struct{})
-	rb.onCall = func(ctx context.Context, _ container.InstanceID, msg []byte) (container.Reply, error) {
+	rb.onCall = func(ctx context.Context, _ contract.InstanceID, msg []byte) (contract.Reply, error) {
 		n := inflight.Add(1)
 		defer inflight.Add(-1)
 		for {
@@ -531,7 +505,7 @@ func TestHandle_CallConcurrencyBounded(t *testing.T) {
 		select {
 		case <-release:
 		case <-ctx.Done():
-			return container.Reply{}, ctx.Err()
+			return contract.Reply{}, ctx.Err()
 		}
 		return reply(msg), nil
 	}

@@ -12,7 +12,7 @@
 // event we send carries target, source, msg, created and metadata (a 16-byte
 // trace id and an 8-byte span id), because upstream unwraps all of them.
 // Payloads are proto strings on the wire: a payload bound for a peer must be
-// valid UTF-8 (otherwise an error wrapping container.ErrInvalidPayload);
+// valid UTF-8 (otherwise an error wrapping contract.ErrInvalidPayload);
 // local delivery passes bytes through unchanged. A reply that cannot be
 // carried (non-UTF-8) reaches a remote caller as ERR.
 //
@@ -70,12 +70,18 @@
 // # Errors
 //
 // The package's sentinels (ErrUnknownInstance, ErrUnknownPeer, ErrQueueFull,
-// ErrUnregistered, and container.ErrUnknownAlias/ErrInvalidPayload) are
-// wrapped with context and checked with errors.Is. They become connect codes
-// at two edges: the FunctionInvocation server, and the Handle methods that
-// the runtime calls (the runtime cannot know this package's errors), where
-// a full queue is RESOURCE_EXHAUSTED and an unknown or vanished destination
-// is NOT_FOUND.
+// ErrUnregistered, and contract.ErrUnknownAlias/ErrInvalidPayload) are
+// wrapped with context and checked with errors.Is. Those about the
+// destination also match the runtime contract's kinds: a full queue is a
+// contract.ErrOverloaded, an unknown or vanished destination a
+// contract.ErrUnknownDestination. The data plane builds connect codes only
+// at its own RPC edge, the FunctionInvocation server; the runtime's
+// GuestAPIHost server gives the contract errors their codes for the
+// instances (RESOURCE_EXHAUSTED and NOT_FOUND).
+//
+// The data plane is the event half of the contract.Host a node gives an
+// instance: the agent combines a Handle with the state store (Sync) and
+// telemetry (TelemetryLog).
 //
 // # Peers
 //

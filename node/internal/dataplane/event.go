@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // Span ids of upstream's "dangling root" metadata, used when an event is not
@@ -32,7 +32,7 @@ func rootMetadata(span uint64) *edgelessapi.EventSerializedMetadata {
 	return &edgelessapi.EventSerializedMetadata{TraceId: make([]byte, traceIDLen), SpanId: s}
 }
 
-func wireID(id container.InstanceID) *edgelessapi.InstanceId {
+func wireID(id contract.InstanceID) *edgelessapi.InstanceId {
 	return &edgelessapi.InstanceId{NodeId: id.NodeID, FunctionId: id.FunctionID}
 }
 
@@ -43,7 +43,7 @@ func now() *edgelessapi.EventTimestamp {
 
 // newEvent builds a cast or call event. The caller has checked that payload
 // is valid UTF-8.
-func newEvent(src, dst container.InstanceID, stream uint64, typ edgelessapi.EventType, payload []byte, meta *edgelessapi.EventSerializedMetadata) *edgelessapi.Event {
+func newEvent(src, dst contract.InstanceID, stream uint64, typ edgelessapi.EventType, payload []byte, meta *edgelessapi.EventSerializedMetadata) *edgelessapi.Event {
 	return &edgelessapi.Event{
 		Target:   wireID(dst),
 		Source:   wireID(src),
@@ -56,7 +56,7 @@ func newEvent(src, dst container.InstanceID, stream uint64, typ edgelessapi.Even
 
 // replyEvent builds the answer to a call: same stream id, created 0/0 (but
 // present, because upstream unwraps it).
-func replyEvent(from, to container.InstanceID, stream uint64, r container.Reply, meta *edgelessapi.EventSerializedMetadata) *edgelessapi.Event {
+func replyEvent(from, to contract.InstanceID, stream uint64, r contract.Reply, meta *edgelessapi.EventSerializedMetadata) *edgelessapi.Event {
 	data := &edgelessapi.EventData{EventType: edgelessapi.EventType_ERR}
 	switch r.Type {
 	case edgelessapi.CallRetType_CALL_RET_REPLY:
@@ -79,20 +79,20 @@ func replyEvent(from, to container.InstanceID, stream uint64, r container.Reply,
 
 // replyFromEvent decodes a reply event as upstream does: any type other
 // than CALL_RET and CALL_NO_RET is an error.
-func replyFromEvent(typ edgelessapi.EventType, payload []byte) container.Reply {
+func replyFromEvent(typ edgelessapi.EventType, payload []byte) contract.Reply {
 	switch typ {
 	case edgelessapi.EventType_CALL_RET:
-		return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_REPLY, Msg: payload}
+		return contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_REPLY, Msg: payload}
 	case edgelessapi.EventType_CALL_NO_RET:
-		return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}
+		return contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}
 	default:
-		return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}
+		return contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}
 	}
 }
 
 // inbound is a validated incoming event.
 type inbound struct {
-	target, source container.InstanceID
+	target, source contract.InstanceID
 	stream         uint64
 	typ            edgelessapi.EventType
 	payload        []byte
@@ -133,19 +133,19 @@ func decodeEvent(ev *edgelessapi.Event) (inbound, error) {
 	return in, nil
 }
 
-func parseInstanceID(field string, id *edgelessapi.InstanceId) (container.InstanceID, error) {
+func parseInstanceID(field string, id *edgelessapi.InstanceId) (contract.InstanceID, error) {
 	if id == nil {
-		return container.InstanceID{}, fmt.Errorf("event has no %s: %w", field, ErrMalformedEvent)
+		return contract.InstanceID{}, fmt.Errorf("event has no %s: %w", field, ErrMalformedEvent)
 	}
 	n, err := uuid.Parse(id.GetNodeId())
 	if err != nil {
-		return container.InstanceID{}, fmt.Errorf("%s.node_id %q is not a UUID: %w", field, short(id.GetNodeId()), ErrMalformedEvent)
+		return contract.InstanceID{}, fmt.Errorf("%s.node_id %q is not a UUID: %w", field, short(id.GetNodeId()), ErrMalformedEvent)
 	}
 	f, err := uuid.Parse(id.GetFunctionId())
 	if err != nil {
-		return container.InstanceID{}, fmt.Errorf("%s.function_id %q is not a UUID: %w", field, short(id.GetFunctionId()), ErrMalformedEvent)
+		return contract.InstanceID{}, fmt.Errorf("%s.function_id %q is not a UUID: %w", field, short(id.GetFunctionId()), ErrMalformedEvent)
 	}
-	return container.InstanceID{NodeID: n.String(), FunctionID: f.String()}, nil
+	return contract.InstanceID{NodeID: n.String(), FunctionID: f.String()}, nil
 }
 
 // short bounds a peer-supplied string quoted in an error message.
@@ -167,6 +167,6 @@ func canonUUID(s string) string {
 	return u.String()
 }
 
-func canonID(id container.InstanceID) container.InstanceID {
-	return container.InstanceID{NodeID: canonUUID(id.NodeID), FunctionID: canonUUID(id.FunctionID)}
+func canonID(id contract.InstanceID) contract.InstanceID {
+	return contract.InstanceID{NodeID: canonUUID(id.NodeID), FunctionID: canonUUID(id.FunctionID)}
 }

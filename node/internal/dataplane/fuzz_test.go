@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // Fixed ids, so that the fuzzer can reach the instance and the peer.
@@ -23,15 +23,15 @@ const (
 // FunctionInvocation server: it must answer (OK or an error), never panic
 // or hang. CI runs it briefly: go test -run '^$' -fuzz FuzzHandle -fuzztime 10s.
 func FuzzHandle(f *testing.F) {
-	target := container.InstanceID{NodeID: fuzzNode, FunctionID: fuzzFunction}
-	src := container.InstanceID{NodeID: fuzzPeer, FunctionID: fuzzFunction}
+	target := contract.InstanceID{NodeID: fuzzNode, FunctionID: fuzzFunction}
+	src := contract.InstanceID{NodeID: fuzzPeer, FunctionID: fuzzFunction}
 	for _, ev := range []*edgelessapi.Event{
 		newEvent(src, target, 0, edgelessapi.EventType_CAST, []byte("cast"), rootMetadata(spanCastRaw)),
 		newEvent(src, target, 1, edgelessapi.EventType_CALL, []byte("call"), rootMetadata(spanCall)),
 		newEvent(target, target, 2, edgelessapi.EventType_CALL, []byte("self call"), rootMetadata(spanCall)),
 		replyEvent(src, target, 3, reply([]byte("reply")), nil),
-		replyEvent(src, target, 4, container.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}, nil),
-		replyEvent(src, target, 5, container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}, nil),
+		replyEvent(src, target, 4, contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}, nil),
+		replyEvent(src, target, 5, contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}, nil),
 		{Target: wireID(target)},
 		{},
 	} {
@@ -51,9 +51,9 @@ func FuzzHandle(f *testing.F) {
 		Logger:      slog.New(slog.DiscardHandler),
 	})
 	f.Cleanup(d.Close)
-	h := d.Register(target, HandleOptions{})
+	h := d.Register(target)
 	r := &fakeReceiver{casts: make(chan received, 1)}
-	r.onCast = func(context.Context, container.InstanceID, []byte) error {
+	r.onCast = func(context.Context, contract.InstanceID, []byte) error {
 		select { // keep the receiver's buffer from filling
 		case <-r.casts:
 		default:

@@ -2,48 +2,36 @@ package dataplane
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
 
-	"connectrpc.com/connect"
-
-	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // SelfAlias is the reserved alias that names the sending instance itself.
 const SelfAlias = "self"
 
-// Receiver is a local instance (a *container.Instance satisfies it). The
+// Receiver is a local instance (a contract.Instance satisfies it). The
 // data plane calls Cast for each cast, in arrival order and one at a time,
 // and Call concurrently (see the package comment); both must honour ctx.
 type Receiver interface {
-	Cast(ctx context.Context, src container.InstanceID, msg []byte) error
-	Call(ctx context.Context, src container.InstanceID, msg []byte) (container.Reply, error)
+	Cast(ctx context.Context, src contract.InstanceID, msg []byte) error
+	Call(ctx context.Context, src contract.InstanceID, msg []byte) (contract.Reply, error)
 }
 
-// HandleOptions are the per-instance services a Handle delegates to.
-type HandleOptions struct {
-	// Sync saves the instance's state; nil makes Sync a no-op.
-	Sync func(ctx context.Context, state []byte) error
-	// Log records a log line of the instance; nil writes it to the data
-	// plane's logger with the instance id.
-	Log func(level edgelessapi.TelemetryLogLevel, target, msg string)
-}
-
-// Handle is one registered instance: its incoming queue and worker, its
-// alias table, and (as a container.InstanceHost) its way to send events.
+// Handle is one registered instance: its incoming queues and workers, its
+// alias table, and its way to send events (the event half of the
+// contract.Host the node gives the instance; the agent adds state and
+// telemetry).
 type Handle struct {
-	d    *Dataplane
-	id   container.InstanceID
-	opts HandleOptions
-	log  *slog.Logger
+	d   *Dataplane
+	id  contract.InstanceID
+	log *slog.Logger
 
-	aliases    atomic.Pointer[map[string]container.InstanceID]
+	aliases    atomic.Pointer[map[string]contract.InstanceID]
 	recv       atomic.Pointer[receiverBox]
 	attachOnce sync.Once
 	attached   chan struct{} // closed by the first Attach
@@ -66,16 +54,13 @@ type Handle struct {
 	nextStream atomic.Uint64
 }
 
-var _ container.InstanceHost = (*Handle)(nil)
-
 type receiverBox struct{ r Receiver }
 
-func newHandle(d *Dataplane, id container.InstanceID, opts HandleOptions) *Handle {
+func newHandle(d *Dataplane, id contract.InstanceID) *Handle {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Handle{
 		d:        d,
 		id:       id,
-		opts:     opts,
 		log:      d.log.With("instance", id.FunctionID),
 		attached: make(chan struct{}),
 		casts:    make(chan delivery, d.cfg.QueueSize),
@@ -84,7 +69,7 @@ func newHandle(d *Dataplane, id container.InstanceID, opts HandleOptions) *Handl
 		ctx:      ctx,
 		cancel:   cancel,
 	}
-	h.aliases.Store(&map[string]container.InstanceID{})
+	h.aliases.Store(&map[string]contract.InstanceID{})
 	h.wg.Add(2)
 	go h.runCasts()
 	go h.runCalls()
@@ -92,7 +77,7 @@ func newHandle(d *Dataplane, id container.InstanceID, opts HandleOptions) *Handl
 }
 
 // ID returns the instance's id.
-func (h *Handle) ID() container.InstanceID { return h.id }
+func (h *Handle) ID() contract.InstanceID { return h.id }
 
 // Attach sets the receiver that gets the instance's events; events queued
 // before it wait until then. A later Attach replaces the receiver; nil is
@@ -107,8 +92,8 @@ func (h *Handle) Attach(r Receiver) {
 
 // SetAliases replaces the whole alias table (PatchRequest.output_mapping).
 // The alias "self" always names the instance and cannot be remapped.
-func (h *Handle) SetAliases(m map[string]container.InstanceID) {
-	t := make(map[string]container.InstanceID, len(m))
+func (h *Handle) SetAliases(m map[string]contract.InstanceID) {
+	t := make(map[string]contract.InstanceID, len(m))
 	for alias, id := range m {
 		t[alias] = canonID(id)
 	}
@@ -116,17 +101,17 @@ func (h *Handle) SetAliases(m map[string]container.InstanceID) {
 }
 
 // Aliases returns a copy of the alias table.
-func (h *Handle) Aliases() map[string]container.InstanceID {
+func (h *Handle) Aliases() map[string]contract.InstanceID {
 	return maps.Clone(*h.aliases.Load())
 }
 
-func (h *Handle) resolve(alias string) (container.InstanceID, error) {
+func (h *Handle) resolve(alias string) (contract.InstanceID, error) {
 	if alias == SelfAlias {
 		return h.id, nil
 	}
 	dst, ok := (*h.aliases.Load())[alias]
 	if !ok {
-		return container.InstanceID{}, fmt.Errorf("alias %q of instance %s: %w", alias, h.id.FunctionID, container.ErrUnknownAlias)
+		return contract.InstanceID{}, fmt.Errorf("alias %q of instance %s: %w", alias, h.id.FunctionID, contract.ErrUnknownAlias)
 	}
 	return dst, nil
 }
@@ -137,78 +122,24 @@ func (h *Handle) Cast(ctx context.Context, alias string, msg []byte) error {
 	if err != nil {
 		return fmt.Errorf("cast: %w", err)
 	}
-	return hostError(h.d.cast(ctx, h.id, dst, msg, spanCastAlias))
+	return h.d.cast(ctx, h.id, dst, msg, spanCastAlias)
 }
 
 // CastRaw sends msg to dst.
-func (h *Handle) CastRaw(ctx context.Context, dst container.InstanceID, msg []byte) error {
-	return hostError(h.d.cast(ctx, h.id, dst, msg, spanCastRaw))
+func (h *Handle) CastRaw(ctx context.Context, dst contract.InstanceID, msg []byte) error {
+	return h.d.cast(ctx, h.id, dst, msg, spanCastRaw)
 }
 
 // Call sends msg to the instance mapped to alias and waits for its reply.
-func (h *Handle) Call(ctx context.Context, alias string, msg []byte) (container.Reply, error) {
+func (h *Handle) Call(ctx context.Context, alias string, msg []byte) (contract.Reply, error) {
 	dst, err := h.resolve(alias)
 	if err != nil {
-		return container.Reply{}, fmt.Errorf("call: %w", err)
+		return contract.Reply{}, fmt.Errorf("call: %w", err)
 	}
-	r, err := h.d.call(ctx, h.id, dst, msg)
-	return r, hostError(err)
+	return h.d.call(ctx, h.id, dst, msg)
 }
 
 // CallRaw sends msg to dst and waits for its reply.
-func (h *Handle) CallRaw(ctx context.Context, dst container.InstanceID, msg []byte) (container.Reply, error) {
-	r, err := h.d.call(ctx, h.id, dst, msg)
-	return r, hostError(err)
-}
-
-// hostError is the edge towards the runtime, which cannot know this
-// package's errors: it gives them their wire code (a connect error that
-// still wraps the sentinel, for errors.Is). Errors that already carry a code
-// (a peer's answer) keep it.
-func hostError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return err
-	}
-	switch {
-	case errors.Is(err, ErrQueueFull):
-		return connect.NewError(connect.CodeResourceExhausted, err)
-	case errors.Is(err, ErrUnknownInstance), errors.Is(err, ErrUnknownPeer), errors.Is(err, ErrUnregistered):
-		return connect.NewError(connect.CodeNotFound, err)
-	default:
-		return err
-	}
-}
-
-// Sync saves the instance's state through HandleOptions.Sync.
-func (h *Handle) Sync(ctx context.Context, state []byte) error {
-	if h.opts.Sync == nil {
-		return nil
-	}
-	return h.opts.Sync(ctx, state)
-}
-
-// TelemetryLog records a log line through HandleOptions.Log.
-func (h *Handle) TelemetryLog(_ context.Context, level edgelessapi.TelemetryLogLevel, target, msg string) {
-	if h.opts.Log != nil {
-		h.opts.Log(level, target, msg)
-		return
-	}
-	h.log.Log(context.Background(), slogLevel(level), msg, "target", target, "source", "function")
-}
-
-func slogLevel(l edgelessapi.TelemetryLogLevel) slog.Level {
-	switch l {
-	case edgelessapi.TelemetryLogLevel_LOG_ERROR:
-		return slog.LevelError
-	case edgelessapi.TelemetryLogLevel_LOG_WARN:
-		return slog.LevelWarn
-	case edgelessapi.TelemetryLogLevel_LOG_INFO:
-		return slog.LevelInfo
-	default:
-		return slog.LevelDebug
-	}
+func (h *Handle) CallRaw(ctx context.Context, dst contract.InstanceID, msg []byte) (contract.Reply, error) {
+	return h.d.call(ctx, h.id, dst, msg)
 }

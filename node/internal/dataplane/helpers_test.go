@@ -14,7 +14,7 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // waitTimeout guards every wait in the tests: a failure, never a measurement.
@@ -22,22 +22,22 @@ const waitTimeout = 10 * time.Second
 
 // received is one event a fakeReceiver got.
 type received struct {
-	src container.InstanceID
+	src contract.InstanceID
 	msg []byte
 }
 
 // fakeReceiver stands in for a container instance.
 type fakeReceiver struct {
 	casts  chan received
-	onCast func(ctx context.Context, src container.InstanceID, msg []byte) error
-	onCall func(ctx context.Context, src container.InstanceID, msg []byte) (container.Reply, error)
+	onCast func(ctx context.Context, src contract.InstanceID, msg []byte) error
+	onCall func(ctx context.Context, src contract.InstanceID, msg []byte) (contract.Reply, error)
 }
 
 func newFakeReceiver() *fakeReceiver {
 	return &fakeReceiver{casts: make(chan received, 1024)}
 }
 
-func (f *fakeReceiver) Cast(ctx context.Context, src container.InstanceID, msg []byte) error {
+func (f *fakeReceiver) Cast(ctx context.Context, src contract.InstanceID, msg []byte) error {
 	if f.onCast != nil {
 		if err := f.onCast(ctx, src, msg); err != nil {
 			return err
@@ -47,7 +47,7 @@ func (f *fakeReceiver) Cast(ctx context.Context, src container.InstanceID, msg [
 	return nil
 }
 
-func (f *fakeReceiver) Call(ctx context.Context, src container.InstanceID, msg []byte) (container.Reply, error) {
+func (f *fakeReceiver) Call(ctx context.Context, src contract.InstanceID, msg []byte) (contract.Reply, error) {
 	if f.onCall != nil {
 		return f.onCall(ctx, src, msg)
 	}
@@ -66,8 +66,8 @@ func (f *fakeReceiver) next(t *testing.T) received {
 	}
 }
 
-func reply(msg []byte) container.Reply {
-	return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_REPLY, Msg: msg}
+func reply(msg []byte) contract.Reply {
+	return contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_REPLY, Msg: msg}
 }
 
 func newTestDataplane(t testing.TB, cfg Config) *Dataplane {
@@ -85,7 +85,7 @@ func newTestDataplane(t testing.TB, cfg Config) *Dataplane {
 func instance(t *testing.T, d *Dataplane) (*Handle, *fakeReceiver) {
 	t.Helper()
 	r := newFakeReceiver()
-	h := d.Register(container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}, HandleOptions{})
+	h := d.Register(contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()})
 	h.Attach(r)
 	return h, r
 }
@@ -176,6 +176,6 @@ func (p *recordingPeer) next(t *testing.T) *edgelessapi.Event {
 	}
 }
 
-func (p *recordingPeer) id() container.InstanceID {
-	return container.InstanceID{NodeID: p.nodeID, FunctionID: uuid.NewString()}
+func (p *recordingPeer) id() contract.InstanceID {
+	return contract.InstanceID{NodeID: p.nodeID, FunctionID: uuid.NewString()}
 }

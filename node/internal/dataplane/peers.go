@@ -14,7 +14,7 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // peer is another node's FunctionInvocation endpoint.
@@ -104,7 +104,7 @@ func (d *Dataplane) ClearPeers() {
 func (d *Dataplane) dropPeers(p *peer) {
 	p.transport.CloseIdleConnections()
 	err := fmt.Errorf("peer %s removed: %w", p.nodeID, ErrUnknownPeer)
-	n := d.pending.failWhere(func(_ pendingKey, dst container.InstanceID) bool { return dst.NodeID == p.nodeID }, err)
+	n := d.pending.failWhere(func(_ pendingKey, dst contract.InstanceID) bool { return dst.NodeID == p.nodeID }, err)
 	d.log.Info("peer removed", "peer", p.nodeID, "url", p.url, "failed_calls", n)
 }
 

@@ -3,23 +3,23 @@ package dataplane
 import (
 	"sync"
 
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // pendingKey identifies an outstanding call the way its reply addresses it:
 // the reply's target is the caller and its stream id is the call's.
 type pendingKey struct {
-	src    container.InstanceID
+	src    contract.InstanceID
 	stream uint64
 }
 
 type callResult struct {
-	reply container.Reply
+	reply contract.Reply
 	err   error
 }
 
 type pendingCall struct {
-	dst container.InstanceID
+	dst contract.InstanceID
 	ch  chan callResult // buffered 1; written once, by whoever removes the entry
 }
 
@@ -36,7 +36,7 @@ func newPendingCalls() *pendingCalls {
 
 // add records a call from src to dst under the next free stream id that
 // next yields, and returns its key and result channel.
-func (p *pendingCalls) add(src, dst container.InstanceID, next func() uint64) (pendingKey, <-chan callResult) {
+func (p *pendingCalls) add(src, dst contract.InstanceID, next func() uint64) (pendingKey, <-chan callResult) {
 	c := &pendingCall{dst: dst, ch: make(chan callResult, 1)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -75,7 +75,7 @@ func (p *pendingCalls) remove(k pendingKey) {
 
 // failWhere completes with err every call for which match is true and
 // returns how many it failed.
-func (p *pendingCalls) failWhere(match func(k pendingKey, dst container.InstanceID) bool, err error) int {
+func (p *pendingCalls) failWhere(match func(k pendingKey, dst contract.InstanceID) bool, err error) int {
 	var failed []*pendingCall
 	p.mu.Lock()
 	for k, c := range p.m {

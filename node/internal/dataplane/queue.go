@@ -8,13 +8,13 @@ import (
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // delivery is one event waiting in an instance's queue.
 type delivery struct {
 	typ      edgelessapi.EventType // CAST or CALL
-	src      container.InstanceID
+	src      contract.InstanceID
 	stream   uint64
 	msg      []byte
 	deadline time.Time // calls only: when the caller stops waiting
@@ -132,7 +132,7 @@ func (h *Handle) deliverCast(it delivery) {
 	defer cancel()
 	if err := h.receiver().Cast(ctx, it.src, it.msg); err != nil {
 		h.d.stats.castsFailed.Add(1)
-		if errors.Is(err, container.ErrInstanceStopped) {
+		if errors.Is(err, contract.ErrInstanceStopped) {
 			// Expected while an instance is being stopped (e.g. a delayed
 			// cast to itself firing during its Stop).
 			h.log.Info("cast dropped: the instance is stopping", "src", it.src.FunctionID, "src_node", it.src.NodeID)
@@ -145,7 +145,7 @@ func (h *Handle) deliverCast(it delivery) {
 }
 
 func (h *Handle) deliverCall(it delivery) {
-	res := callResult{reply: container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}}
+	res := callResult{reply: contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}}
 	if time.Now().Before(it.deadline) {
 		ctx, cancel := context.WithDeadline(h.ctx, it.deadline)
 		r, err := h.receiver().Call(ctx, it.src, it.msg)

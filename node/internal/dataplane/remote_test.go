@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 func TestTwoNodes_CastsBothWaysInOrder(t *testing.T) {
@@ -25,8 +25,8 @@ func TestTwoNodes_CastsBothWaysInOrder(t *testing.T) {
 	d1, d2 := twoNodes(t, Config{}, Config{})
 	a, ra := instance(t, d1)
 	b, rb := instance(t, d2)
-	a.SetAliases(map[string]container.InstanceID{"out": b.ID()})
-	b.SetAliases(map[string]container.InstanceID{"out": a.ID()})
+	a.SetAliases(map[string]contract.InstanceID{"out": b.ID()})
+	b.SetAliases(map[string]contract.InstanceID{"out": a.ID()})
 	const n = 50
 	for i := range n {
 		if err := a.Cast(t.Context(), "out", []byte(strconv.Itoa(i))); err != nil {
@@ -52,11 +52,11 @@ func TestTwoNodes_CallsBothWaysAllReplyTypes(t *testing.T) {
 	a, ra := instance(t, d1)
 	b, rb := instance(t, d2)
 	ra.onCall, rb.onCall = replyByCommand, replyByCommand
-	a.SetAliases(map[string]container.InstanceID{"out": b.ID()})
+	a.SetAliases(map[string]contract.InstanceID{"out": b.ID()})
 	for _, dir := range []struct {
 		name string
 		from *Handle
-		to   container.InstanceID
+		to   contract.InstanceID
 	}{{"1to2", a, b.ID()}, {"2to1", b, a.ID()}} {
 		for _, tt := range replyCases {
 			t.Run(dir.name+"/"+tt.msg, func(t *testing.T) {
@@ -90,16 +90,16 @@ func TestTwoNodes_NonUTF8ToPeerRejected(t *testing.T) {
 	a, _ := instance(t, d1)
 	b, rb := instance(t, d2)
 	bad := []byte{'o', 0xff, 'k'}
-	if err := a.CastRaw(t.Context(), b.ID(), bad); !errors.Is(err, container.ErrInvalidPayload) {
+	if err := a.CastRaw(t.Context(), b.ID(), bad); !errors.Is(err, contract.ErrInvalidPayload) {
 		t.Errorf("CastRaw(non-UTF-8) to peer = %v, want ErrInvalidPayload", err)
 	}
-	if _, err := a.CallRaw(t.Context(), b.ID(), bad); !errors.Is(err, container.ErrInvalidPayload) {
+	if _, err := a.CallRaw(t.Context(), b.ID(), bad); !errors.Is(err, contract.ErrInvalidPayload) {
 		t.Errorf("CallRaw(non-UTF-8) to peer = %v, want ErrInvalidPayload", err)
 	}
 	// A reply the wire cannot carry reaches the remote caller as ERR.
-	rb.onCall = func(context.Context, container.InstanceID, []byte) (container.Reply, error) { return reply(bad), nil }
+	rb.onCall = func(context.Context, contract.InstanceID, []byte) (contract.Reply, error) { return reply(bad), nil }
 	got, err := a.CallRaw(t.Context(), b.ID(), []byte("ok"))
-	if want := (container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}); err != nil || !cmp.Equal(got, want) {
+	if want := (contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}); err != nil || !cmp.Equal(got, want) {
 		t.Errorf("CallRaw answered with non-UTF-8 = %v, %v, want %v", got, err, want)
 	}
 }
@@ -134,17 +134,17 @@ func TestRemote_WireFormat(t *testing.T) {
 	// Calls: stream ids count from 1 per source; replies come back as events.
 	replies := []struct {
 		ev   *edgelessapi.EventData
-		want container.Reply
+		want contract.Reply
 	}{
 		{&edgelessapi.EventData{EventType: edgelessapi.EventType_CALL_RET, Payload: "pong"}, reply([]byte("pong"))},
-		{&edgelessapi.EventData{EventType: edgelessapi.EventType_CALL_NO_RET}, container.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}},
-		{&edgelessapi.EventData{EventType: edgelessapi.EventType_ERR}, container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
-		{&edgelessapi.EventData{EventType: edgelessapi.EventType_CAST + 41}, container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
+		{&edgelessapi.EventData{EventType: edgelessapi.EventType_CALL_NO_RET}, contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_NO_REPLY}},
+		{&edgelessapi.EventData{EventType: edgelessapi.EventType_ERR}, contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
+		{&edgelessapi.EventData{EventType: edgelessapi.EventType_CAST + 41}, contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
 	}
 	client := grpcClient(url)
 	for i, r := range replies {
 		type result struct {
-			r   container.Reply
+			r   contract.Reply
 			err error
 		}
 		done := make(chan result, 1)
@@ -251,13 +251,13 @@ func TestTwoNodes_UnregisteredCalleeAnswersErr(t *testing.T) {
 	a, _ := instance(t, d1)
 	b, rb := instance(t, d2)
 	started := make(chan struct{})
-	rb.onCall = func(ctx context.Context, _ container.InstanceID, _ []byte) (container.Reply, error) {
+	rb.onCall = func(ctx context.Context, _ contract.InstanceID, _ []byte) (contract.Reply, error) {
 		close(started)
 		<-ctx.Done()
-		return container.Reply{}, ctx.Err()
+		return contract.Reply{}, ctx.Err()
 	}
 	type result struct {
-		r   container.Reply
+		r   contract.Reply
 		err error
 	}
 	done := make(chan result, 1)
@@ -268,7 +268,7 @@ func TestTwoNodes_UnregisteredCalleeAnswersErr(t *testing.T) {
 	<-started
 	d2.Unregister(b.ID())
 	res := <-done
-	if want := (container.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}); res.err != nil || !cmp.Equal(res.r, want) {
+	if want := (contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}); res.err != nil || !cmp.Equal(res.r, want) {
 		t.Errorf("CallRaw to a callee unregistered on its node = %v, %v, want %v", res.r, res.err, want)
 	}
 	// Now the peer answers NOT_FOUND, which maps back to ErrUnknownInstance.
@@ -287,7 +287,7 @@ func TestTwoNodes_RemoteBackPressure(t *testing.T) {
 	b, rb := instance(t, d2)
 	taken := make(chan struct{}, 4)
 	release := make(chan struct{})
-	rb.onCast = func(ctx context.Context, _ container.InstanceID, _ []byte) error {
+	rb.onCast = func(ctx context.Context, _ contract.InstanceID, _ []byte) error {
 		taken <- struct{}{}
 		select {
 		case <-release:
@@ -352,7 +352,7 @@ func TestPeers_UnreachablePeerDoesNotBlock(t *testing.T) {
 			d := newTestDataplane(t, Config{SendTimeout: 300 * time.Millisecond})
 			node := uuid.NewString()
 			a, _ := instance(t, d)
-			dst := container.InstanceID{NodeID: node, FunctionID: uuid.NewString()}
+			dst := contract.InstanceID{NodeID: node, FunctionID: uuid.NewString()}
 			done := make(chan error, 2)
 			go func() {
 				// AddPeer never dials; a send waits at most SendTimeout.
@@ -471,12 +471,12 @@ func TestServer_BothProtocols(t *testing.T) {
 	b, rb := instance(t, d)
 	block := make(chan struct{})
 	t.Cleanup(func() { close(block) })
-	src := container.InstanceID{NodeID: uuid.NewString(), FunctionID: uuid.NewString()}
-	ev := func(target container.InstanceID, payload string) *edgelessapi.Event {
+	src := contract.InstanceID{NodeID: uuid.NewString(), FunctionID: uuid.NewString()}
+	ev := func(target contract.InstanceID, payload string) *edgelessapi.Event {
 		return newEvent(src, target, 0, edgelessapi.EventType_CAST, []byte(payload), rootMetadata(spanCastRaw))
 	}
-	other := container.InstanceID{NodeID: uuid.NewString(), FunctionID: b.ID().FunctionID}
-	ghost := container.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
+	other := contract.InstanceID{NodeID: uuid.NewString(), FunctionID: b.ID().FunctionID}
+	ghost := contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
 	noTarget := ev(b.ID(), "x")
 	noTarget.Target = nil
 	badUUID := ev(b.ID(), "x")
@@ -530,7 +530,7 @@ func TestServer_BothProtocols(t *testing.T) {
 
 	// A full queue is RESOURCE_EXHAUSTED.
 	taken := make(chan struct{}, 4)
-	rb.onCast = func(ctx context.Context, _ container.InstanceID, _ []byte) error {
+	rb.onCast = func(ctx context.Context, _ contract.InstanceID, _ []byte) error {
 		taken <- struct{}{}
 		select {
 		case <-block:
@@ -561,7 +561,7 @@ func TestServer_UnmatchedReply(t *testing.T) {
 	d := newTestDataplane(t, Config{})
 	url := serve(t, d)
 	a, _ := instance(t, d)
-	src := container.InstanceID{NodeID: uuid.NewString(), FunctionID: uuid.NewString()}
+	src := contract.InstanceID{NodeID: uuid.NewString(), FunctionID: uuid.NewString()}
 	r := replyEvent(src, a.ID(), 9, reply([]byte("late")), nil)
 	if _, err := grpcClient(url).Handle(t.Context(), r); err != nil {
 		t.Fatalf("Handle(unmatched reply) = %v", err)
