@@ -50,7 +50,7 @@ func (h *hostServer) instanceFor(ctx context.Context, originator *edgelessapi.In
 	if originator == nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("missing originator"))
 	}
-	id, err := parseInstanceID(originator)
+	id, err := idFromWire(originator)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("originator: %w", err))
 	}
@@ -124,9 +124,9 @@ func isHostAddr(a netip.Addr) bool {
 	return false
 }
 
-// parseInstanceID validates an InstanceId and returns it in canonical
+// idFromWire validates an InstanceId and returns it in canonical
 // form (lower-case hyphenated UUIDs), so that any UUID spelling matches.
-func parseInstanceID(p *edgelessapi.InstanceId) (InstanceID, error) {
+func idFromWire(p *edgelessapi.InstanceId) (InstanceID, error) {
 	n, err := uuid.Parse(p.GetNodeId())
 	if err != nil {
 		return InstanceID{}, fmt.Errorf("node_id %q: %w", p.GetNodeId(), err)
@@ -299,7 +299,7 @@ func rawDestination(dst *edgelessapi.InstanceId) (InstanceID, error) {
 	if dst == nil {
 		return InstanceID{}, connect.NewError(connect.CodeInvalidArgument, errors.New("dst is missing"))
 	}
-	id, err := parseInstanceID(dst)
+	id, err := idFromWire(dst)
 	if err != nil {
 		return InstanceID{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("dst: %w", err))
 	}

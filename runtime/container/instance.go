@@ -29,7 +29,7 @@ type Instance struct {
 	limits Limits
 	port   uint16
 	log    *slog.Logger
-	logs   *logRing
+	logs   *outputRing
 
 	// conn is set once the function's endpoint is known; it is then
 	// routable by the GuestAPIHost server.
@@ -125,7 +125,7 @@ func (r *Runtime) newInstance(spec StartSpec) (*Instance, error) {
 		limits:    limits,
 		port:      port,
 		log:       r.log.With(slog.String("instance", spec.ID.FunctionID)),
-		logs:      newLogRing(r.cfg.LogLines),
+		logs:      newOutputRing(r.cfg.LogLines),
 		exited:    make(chan struct{}),
 		logsDone:  make(chan struct{}),
 		watchDone: make(chan struct{}),

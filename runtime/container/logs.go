@@ -19,22 +19,22 @@ const (
 	exitLogLines = 20
 )
 
-// logRing keeps the last lines a container wrote.
-type logRing struct {
+// outputRing keeps the last lines a container wrote.
+type outputRing struct {
 	mu    sync.Mutex
 	lines []LogLine
 	next  int
 	full  bool
 }
 
-func newLogRing(n int) *logRing {
+func newOutputRing(n int) *outputRing {
 	if n <= 0 {
 		n = defaultLogLines
 	}
-	return &logRing{lines: make([]LogLine, n)}
+	return &outputRing{lines: make([]LogLine, n)}
 }
 
-func (r *logRing) add(l LogLine) {
+func (r *outputRing) add(l LogLine) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lines[r.next] = l
@@ -45,7 +45,7 @@ func (r *logRing) add(l LogLine) {
 }
 
 // snapshot returns the kept lines, oldest first.
-func (r *logRing) snapshot() []LogLine {
+func (r *outputRing) snapshot() []LogLine {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.full {
@@ -57,7 +57,7 @@ func (r *logRing) snapshot() []LogLine {
 }
 
 // tail returns the text of the last n lines, oldest first.
-func (r *logRing) tail(n int) []string {
+func (r *outputRing) tail(n int) []string {
 	all := r.snapshot()
 	if len(all) > n {
 		all = all[len(all)-n:]
@@ -73,7 +73,7 @@ func (r *logRing) tail(n int) []string {
 // them with the instance's attributes.
 type lineWriter struct {
 	stream string
-	ring   *logRing
+	ring   *outputRing
 	log    *slog.Logger
 	buf    []byte
 }

@@ -10,7 +10,7 @@ import (
 
 func TestLineWriter(t *testing.T) {
 	t.Parallel()
-	ring := newLogRing(3)
+	ring := newOutputRing(3)
 	w := &lineWriter{stream: "stderr", ring: ring, log: slog.New(slog.DiscardHandler)}
 	for _, chunk := range []string{"one\ntw", "o\r\n", "three\nfo", "ur \xff"} {
 		w.Write([]byte(chunk))
@@ -34,7 +34,7 @@ func TestLineWriter(t *testing.T) {
 
 func TestLineWriter_LongLine(t *testing.T) {
 	t.Parallel()
-	ring := newLogRing(10)
+	ring := newOutputRing(10)
 	w := &lineWriter{stream: "stdout", ring: ring, log: slog.New(slog.DiscardHandler)}
 	w.Write([]byte(strings.Repeat("x", maxLogLine+10)))
 	w.flush()

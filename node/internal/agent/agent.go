@@ -193,7 +193,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		return startError(startFailed, err.Error()), nil
 	}
 
-	in.handle = a.cfg.Dataplane.Register(in.id)
+	in.mbox = a.cfg.Dataplane.Register(in.id)
 	startCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	in.cancelStart = cancel
@@ -213,7 +213,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		Annotations:  maps.Clone(req.GetAnnotations()),
 		InitPayload:  req.GetAnnotations()["init-payload"],
 		State:        initState,
-		Host:         instanceHost{a: a, in: in, mbox: in.handle},
+		Host:         instanceHost{a: a, in: in, mbox: in.mbox},
 		OnExit:       func(info contract.ExitInfo) { a.exited(in, info) },
 	})
 	if err != nil {
@@ -225,7 +225,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		return startError(startFailed, err.Error()), nil
 	}
 	in.setRunning(inst)
-	in.handle.Attach(&meteredReceiver{inst: inst, rec: a.cfg.Recorder})
+	in.mbox.Attach(&meteredReceiver{inst: inst, rec: a.cfg.Recorder})
 	close(in.started)
 	if in.currentState() == stateStopping {
 		// A Stop or Reset came while the instance was starting: it stops
@@ -406,7 +406,7 @@ func (a *Agent) Patch(ctx context.Context, req *edgelessapi.PatchRequest) (*empt
 		}
 		m[alias] = contract.InstanceID{NodeID: n.String(), FunctionID: f.String()}
 	}
-	in.handle.SetAliases(m)
+	in.mbox.SetAliases(m)
 	a.log.Info("instance patched", "instance", in.id.FunctionID, "outputs", len(m))
 	return &emptypb.Empty{}, nil
 }

@@ -12,6 +12,6 @@
 // itself included; local delivery needs no peer).
 //
 // The agent keeps a table of its instances (function id -> class, workflow,
-// state id, runtime instance, data-plane handle). A mutex guards the map
+// state id, runtime instance, data-plane mailbox). A mutex guards the map
 // only; no lock is held across a call.
 package agent

@@ -10,12 +10,12 @@ import (
 
 // instanceHost is the contract.Host the node gives one instance. It
 // combines the node's services: the data plane delivers the instance's
-// events (through its Handle, which resolves the instance's aliases), the
+// events (through its Mailbox, which resolves the instance's aliases), the
 // state store keeps its state, and telemetry records its log lines.
 type instanceHost struct {
 	a    *Agent
 	in   *instance
-	mbox *dataplane.Handle
+	mbox *dataplane.Mailbox
 }
 
 var _ contract.Host = instanceHost{}

@@ -31,7 +31,7 @@ type instance struct {
 	policy     edgelessapi.StatePolicy
 	code       string
 	requested  time.Time
-	handle     *dataplane.Handle
+	mbox       *dataplane.Mailbox
 
 	cancelStart context.CancelFunc
 	started     chan struct{} // closed when Start has finished, either way

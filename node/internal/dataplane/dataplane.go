@@ -19,12 +19,12 @@ type Dataplane struct {
 	nodeID string
 	log    *slog.Logger
 
-	mu      sync.RWMutex // guards handles and peers; never held across I/O
-	handles map[contract.InstanceID]*Handle
-	peers   map[string]*peer
+	mu        sync.RWMutex // guards mailboxes and peers; never held across I/O
+	mailboxes map[contract.InstanceID]*Mailbox
+	peers     map[string]*peer
 
 	pending    *pendingCalls
-	nextStream atomic.Uint64 // stream ids of sources that have no Handle
+	nextStream atomic.Uint64 // stream ids of sources that have no Mailbox
 	stats      counters
 }
 
@@ -33,30 +33,30 @@ type Dataplane struct {
 func New(cfg Config) *Dataplane {
 	cfg = cfg.withDefaults()
 	return &Dataplane{
-		cfg:     cfg,
-		nodeID:  cfg.NodeID,
-		log:     cfg.Logger.With("component", "dataplane"),
-		handles: make(map[contract.InstanceID]*Handle),
-		peers:   make(map[string]*peer),
-		pending: newPendingCalls(),
+		cfg:       cfg,
+		nodeID:    cfg.NodeID,
+		log:       cfg.Logger.With("component", "dataplane"),
+		mailboxes: make(map[contract.InstanceID]*Mailbox),
+		peers:     make(map[string]*peer),
+		pending:   newPendingCalls(),
 	}
 }
 
 // NodeID returns the node id events must target to be delivered here.
 func (d *Dataplane) NodeID() string { return d.nodeID }
 
-// Register creates the handle of instance id, before the instance starts;
+// Register creates the mailbox of instance id, before the instance starts;
 // its events queue until Attach. Registering an id again replaces (and
-// unregisters) the previous handle.
-func (d *Dataplane) Register(id contract.InstanceID) *Handle {
+// unregisters) the previous mailbox.
+func (d *Dataplane) Register(id contract.InstanceID) *Mailbox {
 	id = canonID(id)
-	h := newHandle(d, id)
+	h := newMailbox(d, id)
 	d.mu.Lock()
-	old := d.handles[id]
-	d.handles[id] = h
+	old := d.mailboxes[id]
+	d.mailboxes[id] = h
 	d.mu.Unlock()
 	if old != nil {
-		d.log.Warn("instance registered twice; replacing its handle", "instance", id.FunctionID)
+		d.log.Warn("instance registered twice; replacing its mailbox", "instance", id.FunctionID)
 		d.retire(old)
 	}
 	return h
@@ -70,15 +70,15 @@ func (d *Dataplane) Register(id contract.InstanceID) *Handle {
 func (d *Dataplane) Unregister(id contract.InstanceID) {
 	id = canonID(id)
 	d.mu.Lock()
-	h := d.handles[id]
-	delete(d.handles, id)
+	h := d.mailboxes[id]
+	delete(d.mailboxes, id)
 	d.mu.Unlock()
 	if h != nil {
 		d.retire(h)
 	}
 }
 
-func (d *Dataplane) retire(h *Handle) {
+func (d *Dataplane) retire(h *Mailbox) {
 	err := fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)
 	n := d.pending.failWhere(func(k pendingKey, dst contract.InstanceID) bool {
 		return k.src == h.id || dst == h.id
@@ -92,8 +92,8 @@ func (d *Dataplane) retire(h *Handle) {
 // Close unregisters every instance and drops every peer.
 func (d *Dataplane) Close() {
 	d.mu.Lock()
-	hs := d.handles
-	d.handles = make(map[contract.InstanceID]*Handle)
+	hs := d.mailboxes
+	d.mailboxes = make(map[contract.InstanceID]*Mailbox)
 	d.mu.Unlock()
 	for _, h := range hs {
 		d.retire(h)
@@ -101,14 +101,14 @@ func (d *Dataplane) Close() {
 	d.ClearPeers()
 }
 
-func (d *Dataplane) handle(id contract.InstanceID) *Handle {
+func (d *Dataplane) mailbox(id contract.InstanceID) *Mailbox {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.handles[id]
+	return d.mailboxes[id]
 }
 
 // Cast sends msg from src to dst (used by the admin API and tests; instances
-// send through their Handle).
+// send through their Mailbox).
 func (d *Dataplane) Cast(ctx context.Context, src, dst contract.InstanceID, msg []byte) error {
 	return d.cast(ctx, canonID(src), dst, msg, spanCastRaw)
 }
@@ -143,17 +143,17 @@ func (d *Dataplane) castRemote(ctx context.Context, src, dst contract.InstanceID
 }
 
 func (d *Dataplane) deliverLocal(ctx context.Context, dst contract.InstanceID, it delivery) error {
-	h := d.handle(dst)
+	h := d.mailbox(dst)
 	if h == nil {
 		return fmt.Errorf("instance %s on this node: %w", dst.FunctionID, ErrUnknownInstance)
 	}
 	return h.enqueue(ctx, it)
 }
 
-// streamFor returns the next stream id of src: its Handle's counter when it
+// streamFor returns the next stream id of src: its Mailbox's counter when it
 // is registered here, a node-wide counter otherwise.
 func (d *Dataplane) streamFor(src contract.InstanceID) func() uint64 {
-	if h := d.handle(src); h != nil {
+	if h := d.mailbox(src); h != nil {
 		return func() uint64 { return h.nextStream.Add(1) }
 	}
 	return func() uint64 { return d.nextStream.Add(1) }

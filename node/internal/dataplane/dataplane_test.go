@@ -39,7 +39,7 @@ func TestDataplane_LocalCastsInOrder(t *testing.T) {
 	}
 }
 
-func TestHandle_AliasesSelfAndReplace(t *testing.T) {
+func TestMailbox_AliasesSelfAndReplace(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
 	a, ra := instance(t, d)
@@ -86,7 +86,7 @@ func TestHandle_AliasesSelfAndReplace(t *testing.T) {
 	}
 }
 
-func TestHandle_LocalCallReplyTypes(t *testing.T) {
+func TestMailbox_LocalCallReplyTypes(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
 	a, _ := instance(t, d)
@@ -134,7 +134,7 @@ var replyCases = []struct {
 	{"error", contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
 }
 
-func TestHandle_LocalPayloadBytesUnchanged(t *testing.T) {
+func TestMailbox_LocalPayloadBytesUnchanged(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
 	a, _ := instance(t, d)
@@ -271,7 +271,7 @@ func TestDataplane_CallFromCastHandlerDoesNotDeadlock(t *testing.T) {
 	}
 }
 
-func TestHandle_EventsBeforeAttachWait(t *testing.T) {
+func TestMailbox_EventsBeforeAttachWait(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{})
 	a, _ := instance(t, d)
@@ -347,7 +347,7 @@ func TestDataplane_CallDeadline(t *testing.T) {
 	}
 }
 
-func TestHandle_QueueBackPressure(t *testing.T) {
+func TestMailbox_QueueBackPressure(t *testing.T) {
 	t.Parallel()
 	const size = 2
 	d := newTestDataplane(t, Config{QueueSize: size, SendTimeout: 200 * time.Millisecond})
@@ -403,7 +403,7 @@ func TestHandle_QueueBackPressure(t *testing.T) {
 	}
 }
 
-func TestHandle_CallQueueBackPressure(t *testing.T) {
+func TestMailbox_CallQueueBackPressure(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{QueueSize: 1, MaxConcurrentCalls: 1, SendTimeout: waitTimeout})
 	a, _ := instance(t, d)
@@ -483,7 +483,7 @@ func TestDataplane_CanonicalIDs(t *testing.T) {
 
 func bytesUpper(s string) string { return string(bytes.ToUpper([]byte(s))) }
 
-func TestHandle_CallConcurrencyBounded(t *testing.T) {
+func TestMailbox_CallConcurrencyBounded(t *testing.T) {
 	t.Parallel()
 	const limit, calls = 2, 5
 	d := newTestDataplane(t, Config{MaxConcurrentCalls: limit})

@@ -80,7 +80,7 @@
 // instances (RESOURCE_EXHAUSTED and NOT_FOUND).
 //
 // The data plane is the event half of the contract.Host a node gives an
-// instance: the agent combines a Handle with the state store (Sync) and
+// instance: the agent combines a Mailbox with the state store (Sync) and
 // telemetry (TelemetryLog).
 //
 // # Peers

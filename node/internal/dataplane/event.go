@@ -108,10 +108,10 @@ func decodeEvent(ev *edgelessapi.Event) (inbound, error) {
 		return in, fmt.Errorf("no event: %w", ErrMalformedEvent)
 	}
 	var err error
-	if in.target, err = parseInstanceID("target", ev.GetTarget()); err != nil {
+	if in.target, err = eventInstanceID("target", ev.GetTarget()); err != nil {
 		return in, err
 	}
-	if in.source, err = parseInstanceID("source", ev.GetSource()); err != nil {
+	if in.source, err = eventInstanceID("source", ev.GetSource()); err != nil {
 		return in, err
 	}
 	msg := ev.GetMsg()
@@ -133,7 +133,9 @@ func decodeEvent(ev *edgelessapi.Event) (inbound, error) {
 	return in, nil
 }
 
-func parseInstanceID(field string, id *edgelessapi.InstanceId) (contract.InstanceID, error) {
+// eventInstanceID validates the instance id in an incoming event's field
+// and returns it in canonical form; failures wrap ErrMalformedEvent.
+func eventInstanceID(field string, id *edgelessapi.InstanceId) (contract.InstanceID, error) {
 	if id == nil {
 		return contract.InstanceID{}, fmt.Errorf("event has no %s: %w", field, ErrMalformedEvent)
 	}

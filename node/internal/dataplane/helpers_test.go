@@ -82,7 +82,7 @@ func newTestDataplane(t testing.TB, cfg Config) *Dataplane {
 }
 
 // instance registers and attaches a fake receiver on d.
-func instance(t *testing.T, d *Dataplane) (*Handle, *fakeReceiver) {
+func instance(t *testing.T, d *Dataplane) (*Mailbox, *fakeReceiver) {
 	t.Helper()
 	r := newFakeReceiver()
 	h := d.Register(contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()})

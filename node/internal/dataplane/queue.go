@@ -22,7 +22,7 @@ type delivery struct {
 }
 
 // queueFor returns the queue of an event of type typ.
-func (h *Handle) queueFor(typ edgelessapi.EventType) chan delivery {
+func (h *Mailbox) queueFor(typ edgelessapi.EventType) chan delivery {
 	if typ == edgelessapi.EventType_CAST {
 		return h.casts
 	}
@@ -31,7 +31,7 @@ func (h *Handle) queueFor(typ edgelessapi.EventType) chan delivery {
 
 // enqueue puts it in its queue, waiting for space until ctx is done or
 // SendTimeout passes.
-func (h *Handle) enqueue(ctx context.Context, it delivery) error {
+func (h *Mailbox) enqueue(ctx context.Context, it delivery) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.closed {
@@ -60,7 +60,7 @@ func (h *Handle) enqueue(ctx context.Context, it delivery) error {
 
 // waitAttached waits for Attach; it reports false if the instance was
 // unregistered first.
-func (h *Handle) waitAttached() bool {
+func (h *Mailbox) waitAttached() bool {
 	select {
 	case <-h.attached:
 		return true
@@ -71,7 +71,7 @@ func (h *Handle) waitAttached() bool {
 
 // runCasts delivers the instance's casts one at a time, in arrival order,
 // until the instance is unregistered.
-func (h *Handle) runCasts() {
+func (h *Mailbox) runCasts() {
 	defer h.wg.Done()
 	if !h.waitAttached() {
 		return
@@ -95,7 +95,7 @@ func (h *Handle) runCasts() {
 // unregistered. A call waits neither for casts nor for earlier calls to
 // finish, so a handler that calls back into its own instance (directly or
 // through others) is served.
-func (h *Handle) runCalls() {
+func (h *Mailbox) runCalls() {
 	defer h.wg.Done()
 	if !h.waitAttached() {
 		return
@@ -125,9 +125,9 @@ func (h *Handle) runCalls() {
 	}
 }
 
-func (h *Handle) receiver() Receiver { return h.recv.Load().r }
+func (h *Mailbox) receiver() Receiver { return h.recv.Load().r }
 
-func (h *Handle) deliverCast(it delivery) {
+func (h *Mailbox) deliverCast(it delivery) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.d.cfg.CallTimeout)
 	defer cancel()
 	if err := h.receiver().Cast(ctx, it.src, it.msg); err != nil {
@@ -144,7 +144,7 @@ func (h *Handle) deliverCast(it delivery) {
 	h.d.stats.castsDelivered.Add(1)
 }
 
-func (h *Handle) deliverCall(it delivery) {
+func (h *Mailbox) deliverCall(it delivery) {
 	res := callResult{reply: contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}}
 	if time.Now().Before(it.deadline) {
 		ctx, cancel := context.WithDeadline(h.ctx, it.deadline)
@@ -173,7 +173,7 @@ func (h *Handle) deliverCall(it delivery) {
 
 // fail disposes of an event that will not be delivered: a cast is dropped,
 // a call is answered ERR.
-func (h *Handle) fail(it delivery) {
+func (h *Mailbox) fail(it delivery) {
 	if it.typ == edgelessapi.EventType_CAST {
 		h.d.stats.castsDropped.Add(1)
 		h.log.Warn("drop cast: instance unregistered", "src", it.src.FunctionID, "src_node", it.src.NodeID)
@@ -185,7 +185,7 @@ func (h *Handle) fail(it delivery) {
 
 // close cancels the deliveries in progress, waits for the worker and the
 // call goroutines, and disposes of what is left in the queue.
-func (h *Handle) close() {
+func (h *Mailbox) close() {
 	h.cancel()
 	h.mu.Lock() // waits for enqueuers, which return at once after cancel
 	h.closed = true

@@ -55,7 +55,7 @@ func TestTwoNodes_CallsBothWaysAllReplyTypes(t *testing.T) {
 	a.SetAliases(map[string]contract.InstanceID{"out": b.ID()})
 	for _, dir := range []struct {
 		name string
-		from *Handle
+		from *Mailbox
 		to   contract.InstanceID
 	}{{"1to2", a, b.ID()}, {"2to1", b, a.ID()}} {
 		for _, tt := range replyCases {

@@ -29,7 +29,7 @@ var _ edgelessapiconnect.FunctionInvocationHandler = (*invocationServer)(nil)
 
 // Handle accepts one event from a peer.
 func (s *invocationServer) Handle(ctx context.Context, ev *edgelessapi.Event) (*emptypb.Empty, error) {
-	if err := s.d.handleEvent(ctx, ev); err != nil {
+	if err := s.d.acceptEvent(ctx, ev); err != nil {
 		s.d.stats.rejected.Add(1)
 		code := codeOf(err)
 		s.d.log.Warn("reject incoming event", "code", code.String(), "err", err)
@@ -55,9 +55,9 @@ func codeOf(err error) connect.Code {
 	}
 }
 
-// handleEvent validates an incoming event and queues it for its target, or
+// acceptEvent validates an incoming event and queues it for its target, or
 // completes the call it answers.
-func (d *Dataplane) handleEvent(ctx context.Context, ev *edgelessapi.Event) error {
+func (d *Dataplane) acceptEvent(ctx context.Context, ev *edgelessapi.Event) error {
 	in, err := decodeEvent(ev)
 	if err != nil {
 		return err

@@ -22,11 +22,11 @@ type Receiver interface {
 	Call(ctx context.Context, src contract.InstanceID, msg []byte) (contract.Reply, error)
 }
 
-// Handle is one registered instance: its incoming queues and workers, its
+// Mailbox is one registered instance: its incoming queues and workers, its
 // alias table, and its way to send events (the event half of the
 // contract.Host the node gives the instance; the agent adds state and
 // telemetry).
-type Handle struct {
+type Mailbox struct {
 	d   *Dataplane
 	id  contract.InstanceID
 	log *slog.Logger
@@ -56,9 +56,9 @@ type Handle struct {
 
 type receiverBox struct{ r Receiver }
 
-func newHandle(d *Dataplane, id contract.InstanceID) *Handle {
+func newMailbox(d *Dataplane, id contract.InstanceID) *Mailbox {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Handle{
+	h := &Mailbox{
 		d:        d,
 		id:       id,
 		log:      d.log.With("instance", id.FunctionID),
@@ -77,12 +77,12 @@ func newHandle(d *Dataplane, id contract.InstanceID) *Handle {
 }
 
 // ID returns the instance's id.
-func (h *Handle) ID() contract.InstanceID { return h.id }
+func (h *Mailbox) ID() contract.InstanceID { return h.id }
 
 // Attach sets the receiver that gets the instance's events; events queued
 // before it wait until then. A later Attach replaces the receiver; nil is
 // ignored.
-func (h *Handle) Attach(r Receiver) {
+func (h *Mailbox) Attach(r Receiver) {
 	if r == nil {
 		return
 	}
@@ -92,7 +92,7 @@ func (h *Handle) Attach(r Receiver) {
 
 // SetAliases replaces the whole alias table (PatchRequest.output_mapping).
 // The alias "self" always names the instance and cannot be remapped.
-func (h *Handle) SetAliases(m map[string]contract.InstanceID) {
+func (h *Mailbox) SetAliases(m map[string]contract.InstanceID) {
 	t := make(map[string]contract.InstanceID, len(m))
 	for alias, id := range m {
 		t[alias] = canonID(id)
@@ -101,11 +101,11 @@ func (h *Handle) SetAliases(m map[string]contract.InstanceID) {
 }
 
 // Aliases returns a copy of the alias table.
-func (h *Handle) Aliases() map[string]contract.InstanceID {
+func (h *Mailbox) Aliases() map[string]contract.InstanceID {
 	return maps.Clone(*h.aliases.Load())
 }
 
-func (h *Handle) resolve(alias string) (contract.InstanceID, error) {
+func (h *Mailbox) resolve(alias string) (contract.InstanceID, error) {
 	if alias == SelfAlias {
 		return h.id, nil
 	}
@@ -117,7 +117,7 @@ func (h *Handle) resolve(alias string) (contract.InstanceID, error) {
 }
 
 // Cast sends msg to the instance mapped to alias.
-func (h *Handle) Cast(ctx context.Context, alias string, msg []byte) error {
+func (h *Mailbox) Cast(ctx context.Context, alias string, msg []byte) error {
 	dst, err := h.resolve(alias)
 	if err != nil {
 		return fmt.Errorf("cast: %w", err)
@@ -126,12 +126,12 @@ func (h *Handle) Cast(ctx context.Context, alias string, msg []byte) error {
 }
 
 // CastRaw sends msg to dst.
-func (h *Handle) CastRaw(ctx context.Context, dst contract.InstanceID, msg []byte) error {
+func (h *Mailbox) CastRaw(ctx context.Context, dst contract.InstanceID, msg []byte) error {
 	return h.d.cast(ctx, h.id, dst, msg, spanCastRaw)
 }
 
 // Call sends msg to the instance mapped to alias and waits for its reply.
-func (h *Handle) Call(ctx context.Context, alias string, msg []byte) (contract.Reply, error) {
+func (h *Mailbox) Call(ctx context.Context, alias string, msg []byte) (contract.Reply, error) {
 	dst, err := h.resolve(alias)
 	if err != nil {
 		return contract.Reply{}, fmt.Errorf("call: %w", err)
@@ -140,6 +140,6 @@ func (h *Handle) Call(ctx context.Context, alias string, msg []byte) (contract.R
 }
 
 // CallRaw sends msg to dst and waits for its reply.
-func (h *Handle) CallRaw(ctx context.Context, dst contract.InstanceID, msg []byte) (contract.Reply, error) {
+func (h *Mailbox) CallRaw(ctx context.Context, dst contract.InstanceID, msg []byte) (contract.Reply, error) {
 	return h.d.call(ctx, h.id, dst, msg)
 }
