@@ -1,5 +1,20 @@
 // Package container runs EDGELESS function instances as Docker containers
-// and serves the GuestAPIHost API they call back into.
+// and serves the GuestAPIHost API they call back into. It is the CONTAINER
+// runtime of the node: Runtime and Instance implement runtime/contract's
+// interfaces, and the contract's types appear here under their old names
+// (InstanceID, Reply, InstanceHost = contract.Host, StartSpec, ExitInfo,
+// InstanceInfo = contract.Info, LogLine).
+//
+// # Layout
+//
+// runtime.go holds the registry and Start/Close; instance.go the Instance
+// and its description; session.go the session with the function (boot,
+// init, cast, call, stop, teardown); handle.go and watch.go the
+// containerHandle (create, start, wait for the end, read the output,
+// remove), which knows nothing of the session, as Nomad's driver keeps a
+// task handle apart; docker.go the narrow Engine API calls; host.go the
+// GuestAPIHost server, the one place where the node's contract errors get
+// their wire codes.
 //
 // # Instances
 //
@@ -39,7 +54,7 @@
 // Runtime.Serve serves GuestAPIHost (gRPC over h2c, gRPC-Web and Connect)
 // on a listener that containers can reach, normally on the bridge gateway
 // (BridgeGateway). Each request is routed by its originator to that
-// instance's InstanceHost. There is no global lock: requests of different
+// instance's InstanceHost (contract.Host). There is no global lock: requests of different
 // instances, and nested calls (A calls B, which calls back into A), run
 // concurrently. Messages up to 2 GiB are read (upstream has no limit; the
 // Go default would be 4 MiB).

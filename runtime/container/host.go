@@ -65,14 +65,10 @@ func (h *hostServer) instanceFor(ctx context.Context, originator *edgelessapi.In
 		return nil, connect.NewError(connect.CodeUnavailable,
 			fmt.Errorf("instance %s is not booted yet", id.FunctionID))
 	}
-	if inst.code.kind == kindContainer {
-		select {
-		case <-inst.exited:
-			// Its address may already belong to a new container.
-			return nil, connect.NewError(connect.CodeUnavailable,
-				fmt.Errorf("instance %s has ended", id.FunctionID))
-		default:
-		}
+	if isClosed(inst.containerEnded()) {
+		// Its address may already belong to a new container.
+		return nil, connect.NewError(connect.CodeUnavailable,
+			fmt.Errorf("instance %s has ended", id.FunctionID))
 	}
 	peer := peerAddr(ctx)
 	if !inst.peerAllowed(cn, peer) {

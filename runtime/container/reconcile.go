@@ -88,8 +88,10 @@ func (r *Runtime) tracksContainer(cid, functionID string) bool {
 		return false
 	}
 	i := v.(*Instance)
-	i.mu.Lock()
-	defer i.mu.Unlock()
+	if i.ctr == nil {
+		return true
+	}
 	// A starting instance may not have its id yet: leave it alone.
-	return i.containerID == cid || i.containerID == ""
+	id := i.ctr.containerID()
+	return id == cid || id == ""
 }

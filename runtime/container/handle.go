@@ -1,0 +1,219 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// errHandleRemoved: the handle's removal began before the container was
+// created or started; the container, if any, has been removed.
+var errHandleRemoved = errors.New("container handle removed")
+
+// containerHandle is one instance's container, as Nomad's driver keeps a task
+// handle apart from the task: create, start, wait for its end, read its
+// output, remove. It knows nothing of Boot, Init, events or Stop; the
+// session (Instance) drives it. Its methods are safe for concurrent use.
+type containerHandle struct {
+	docker containerAPI
+	name   string
+	image  string
+	log    *slog.Logger
+	out    *outputRing
+	// oomPossible is set when the container has a memory limit: an exit
+	// by SIGKILL may then be an OOM kill reported just after it.
+	oomPossible bool
+
+	mu       sync.Mutex
+	id       string    // set once created
+	removing bool      // remove has begun: no container may be added
+	watching bool      // the waiter and the output reader run
+	exit     *ExitInfo // set, before exited closes, once the container ended
+
+	// exited is closed once the container has ended.
+	exited chan struct{}
+	// outputDone is closed once the container's output has been read.
+	outputDone chan struct{}
+	// waitDone is closed when the waiter goroutine returns.
+	waitDone chan struct{}
+	// bg is cancelled by remove; it bounds the waiter and the reader.
+	bg       context.Context
+	bgCancel context.CancelFunc
+}
+
+func newContainerHandle(docker containerAPI, name, image string, out *outputRing, oomPossible bool, log *slog.Logger) *containerHandle {
+	h := &containerHandle{
+		docker:      docker,
+		name:        name,
+		image:       image,
+		log:         log,
+		out:         out,
+		oomPossible: oomPossible,
+		exited:      make(chan struct{}),
+		outputDone:  make(chan struct{}),
+		waitDone:    make(chan struct{}),
+	}
+	h.bg, h.bgCancel = context.WithCancel(context.Background())
+	return h
+}
+
+// containerID returns the container's id; empty until it is created.
+func (h *containerHandle) containerID() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.id
+}
+
+// ended returns a channel closed once the container has ended.
+func (h *containerHandle) ended() <-chan struct{} { return h.exited }
+
+// exitInfo returns how the container ended; ok is false while it runs.
+func (h *containerHandle) exitInfo() (ExitInfo, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.exit == nil {
+		return ExitInfo{}, false
+	}
+	return *h.exit, true
+}
+
+// waitOutput waits up to d for the container's output to be read to its
+// end; it reports whether it was.
+func (h *containerHandle) waitOutput(d time.Duration) bool { return waitBounded(h.outputDone, d) }
+
+// create creates the container. Create is not cancelled with ctx: the
+// engine may create the container even when the request is abandoned, and
+// then its id is the only way to remove it. If remove has begun meanwhile,
+// create removes the container itself and returns errHandleRemoved.
+func (h *containerHandle) create(ctx context.Context, p createParams) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dockerTimeout)
+	defer cancel()
+	id, err := createContainer(cctx, h.docker, p)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	removing := h.removing
+	if !removing {
+		h.id = id
+	}
+	h.mu.Unlock()
+	if removing {
+		rctx, rcancel := context.WithTimeout(context.Background(), dockerTimeout)
+		defer rcancel()
+		if err := removeContainer(rctx, h.docker, id); err != nil {
+			return err
+		}
+		return errHandleRemoved
+	}
+	return nil
+}
+
+// start starts the created container, begins waiting for its end
+// (onExit is called once, from the waiter, when it ends unless remove came
+// first) and reading its output, and returns its address: the bridge
+// address and where the function port is reached.
+func (h *containerHandle) start(ctx context.Context, port uint16, publish bool, onExit func(ExitInfo)) (netip.Addr, netip.AddrPort, error) {
+	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	defer cancel()
+	id := h.containerID()
+	if _, err := h.docker.ContainerStart(dctx, id, startOptions); err != nil {
+		return netip.Addr{}, netip.AddrPort{}, fmt.Errorf("start container %s: %w", h.name, err)
+	}
+	ins, err := h.docker.ContainerInspect(dctx, id, inspectOptions)
+	h.mu.Lock()
+	if h.removing {
+		h.mu.Unlock()
+		return netip.Addr{}, netip.AddrPort{}, errHandleRemoved
+	}
+	h.watching = true
+	h.mu.Unlock()
+	// Notice the container's end at once (engine wait; an exit that came
+	// first is reported too), and read its output. Started after inspect
+	// so as not to queue behind it in the engine.
+	go h.wait(id, onExit)
+	go h.readOutput(id)
+	if err != nil {
+		return netip.Addr{}, netip.AddrPort{}, fmt.Errorf("inspect container %s: %w", h.name, err)
+	}
+	ip, ap, err := containerEndpoint(ins.Container, port, publish)
+	if err != nil {
+		if st := ins.Container.State; st != nil && !st.Running {
+			// Ended at once: let the waiter record how (the session turns
+			// that into a BootError with the last output).
+			waitBounded(h.exited, 2*time.Second)
+		}
+		return netip.Addr{}, netip.AddrPort{}, fmt.Errorf("container %s: %w", h.name, err)
+	}
+	return ip, ap, nil
+}
+
+// remove removes the container, once it exists: if graceful (and the
+// container was started and has not ended) it sends SIGTERM and waits up to
+// grace for the end; then it force-removes it, and waits for the waiter
+// and the output reader to return. byWaiter is set when the waiter's
+// onExit itself calls remove, which must then not wait for the waiter.
+// After remove no container can be added.
+func (h *containerHandle) remove(graceful bool, grace time.Duration, byWaiter bool) error {
+	h.mu.Lock()
+	h.removing = true
+	id, watching := h.id, h.watching
+	h.mu.Unlock()
+
+	var err error
+	if id != "" {
+		err = h.removeContainer(id, watching && graceful, grace)
+		// The output reader ends with the container's output stream.
+		if watching && !waitBounded(h.outputDone, 2*time.Second) {
+			h.log.Warn("container output still open after removal")
+		}
+	}
+	h.bgCancel()
+	if watching {
+		if !byWaiter {
+			<-h.waitDone
+		}
+		<-h.outputDone
+	}
+	return err
+}
+
+// removeContainer, if graceful, sends SIGTERM (unless the container has
+// ended) and waits up to grace for it to end; then it force-removes the
+// container.
+func (h *containerHandle) removeContainer(id string, graceful bool, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace+2*dockerTimeout)
+	defer cancel()
+	select {
+	case <-h.exited:
+	default:
+		if !graceful {
+			break
+		}
+		kctx, kcancel := context.WithTimeout(ctx, dockerTimeout)
+		_, err := h.docker.ContainerKill(kctx, id, killTerm)
+		kcancel()
+		if err == nil {
+			waitBounded(h.exited, grace)
+		}
+	}
+	rctx, rcancel := context.WithTimeout(ctx, dockerTimeout)
+	defer rcancel()
+	return removeContainer(rctx, h.docker, id)
+}
+
+// waitBounded waits for ch to close, at most d; it reports whether it did.
+func waitBounded(ch <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}

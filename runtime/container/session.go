@@ -1,0 +1,494 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"time"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+)
+
+// start brings the instance up: container (if any), Boot, Init.
+func (i *Instance) start(ctx context.Context) error {
+	// Abort as soon as the instance ends (exit, Stop, Close) or ctx is done.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(i.alive, func() { cancel(context.Cause(i.alive)) })
+	defer stop()
+
+	var err error
+	switch i.code.kind {
+	case kindContainer:
+		err = i.startContainer(ctx)
+	case kindGRPC:
+		i.setConn(i.code.url, netip.Addr{})
+	}
+	booting := time.Now()
+	if err == nil {
+		err = i.boot(ctx)
+	}
+	if err == nil {
+		i.mu.Lock()
+		i.bootDur = time.Since(booting)
+		i.mu.Unlock()
+		err = i.init(ctx)
+	}
+	if err != nil {
+		return i.startError(ctx, err)
+	}
+	// The watcher decides under the same lock whether an exit is a
+	// failed start or the end of a running instance.
+	i.mu.Lock()
+	ending, exited := i.ending, isClosed(i.containerEnded())
+	if !ending && !exited {
+		i.state = StateRunning
+	}
+	bootDur, initDur := i.bootDur, i.initDur
+	i.mu.Unlock()
+	switch {
+	case ending:
+		return fmt.Errorf("start instance %s: %w", i.id.FunctionID, context.Cause(i.alive))
+	case exited:
+		return i.startError(ctx, errors.New("container ended right after Init"))
+	}
+	i.log.Info("instance started", slog.String("code", i.spec.Code),
+		slog.Duration("boot", bootDur), slog.Duration("init", initDur))
+	return nil
+}
+
+// containerEnded returns a channel closed once the instance's container has
+// ended; nil (never ready) for grpc: instances.
+func (i *Instance) containerEnded() <-chan struct{} {
+	if i.ctr == nil {
+		return nil
+	}
+	return i.ctr.ended()
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// startError explains why the start failed: the container's exit (with its
+// last output), the instance being stopped, or err.
+func (i *Instance) startError(ctx context.Context, err error) error {
+	if ex, ok := i.containerExit(); ok {
+		i.ctr.waitOutput(time.Second)
+		return &BootError{ID: i.id, Image: i.code.image, Exited: true, ExitCode: ex.ExitCode,
+			Reason: ex.Reason, LastLogs: i.logs.tail(exitLogLines), Err: err}
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+		if errors.Is(cause, ErrInstanceStopped) || errors.Is(cause, ErrRuntimeClosed) {
+			return fmt.Errorf("start instance %s: %w", i.id.FunctionID, cause)
+		}
+	}
+	var be *BootError
+	if errors.As(err, &be) {
+		be.LastLogs = i.logs.tail(exitLogLines)
+		return be
+	}
+	return fmt.Errorf("start instance %s: %w", i.id.FunctionID, err)
+}
+
+// containerExit returns how the instance's container ended; ok is false
+// while it runs (or for grpc: instances).
+func (i *Instance) containerExit() (ExitInfo, bool) {
+	if i.ctr == nil {
+		return ExitInfo{}, false
+	}
+	return i.ctr.exitInfo()
+}
+
+// startContainer checks the image, creates and starts the container and
+// learns its address.
+func (i *Instance) startContainer(ctx context.Context) error {
+	t0 := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	err := checkImage(dctx, i.rt.docker, i.code.image)
+	cancel()
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	defer func() {
+		i.mu.Lock()
+		i.imageDur, i.createDur = t1.Sub(t0), time.Since(t1)
+		i.mu.Unlock()
+	}()
+	err = i.ctr.create(ctx, createParams{
+		name:  i.containerName(),
+		image: i.code.image,
+		labels: map[string]string{
+			LabelNodeID:        i.id.NodeID,
+			LabelInstanceID:    i.id.FunctionID,
+			LabelFunctionClass: i.spec.ClassID,
+			LabelImage:         i.code.image,
+			LabelStarted:       strconv.FormatInt(i.startedAt.Unix(), 10),
+		},
+		port:    i.port,
+		publish: i.rt.cfg.PublishPort,
+		limits:  i.limits,
+	})
+	if err != nil {
+		return i.handleError(err)
+	}
+	ip, ap, err := i.ctr.start(ctx, i.port, i.rt.cfg.PublishPort, i.containerEndedOnItsOwn)
+	if err != nil {
+		return i.handleError(err)
+	}
+	i.setConn("http://"+ap.String(), ip)
+	return nil
+}
+
+// handleError explains errHandleRemoved by the instance's end.
+func (i *Instance) handleError(err error) error {
+	if errors.Is(err, errHandleRemoved) {
+		return fmt.Errorf("start container %s: %w", i.containerName(), context.Cause(i.alive))
+	}
+	return err
+}
+
+// setConn makes the instance reachable and routable.
+func (i *Instance) setConn(endpoint string, peer netip.Addr) {
+	hc, tr := newFunctionHTTPClient()
+	cn := &connection{
+		fn:        newFunctionClient(hc, endpoint),
+		transport: tr,
+		endpoint:  endpoint,
+		peer:      peer,
+	}
+	if peer.IsValid() {
+		i.rt.byPeer.Store(peer, i)
+	}
+	i.conn.Store(cn)
+}
+
+// peerAllowed reports whether a request from peer may act as i. See
+// doc.go, "Who may call as an instance".
+func (i *Instance) peerAllowed(cn *connection, peer netip.Addr) bool {
+	if cn.peer.IsValid() {
+		if peer != cn.peer {
+			return false
+		}
+		// The address must still be this instance's, not a newer
+		// container's that Docker gave the same address.
+		owner, ok := i.rt.byPeer.Load(peer)
+		return ok && owner == i
+	}
+	return isHostAddr(peer)
+}
+
+// maxBootBackoff caps the pause between Boot attempts.
+const maxBootBackoff = 10 * time.Millisecond
+
+// boot calls Boot until it succeeds, with backoff from 2 ms, under the boot
+// deadline; it fails at once if the container ends.
+func (i *Instance) boot(ctx context.Context) error {
+	cn := i.conn.Load()
+	req := &edgelessapi.BootData{
+		GuestApiHostEndpoint: i.rt.cfg.GuestAPIHostURL,
+		InstanceId:           toProtoID(i.id),
+	}
+	deadline := i.startedAt.Add(i.rt.cfg.BootTimeout)
+	bctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	backoff := 2 * time.Millisecond
+	var t *time.Timer
+	for attempt := 1; ; attempt++ {
+		_, err := cn.fn.Boot(bctx, req)
+		if err == nil {
+			return nil
+		}
+		if !retryableBoot(err) {
+			return &BootError{ID: i.id, Image: i.code.image, Err: fmt.Errorf("boot rejected: %w", err)}
+		}
+		if t == nil {
+			t = time.NewTimer(backoff)
+			defer t.Stop()
+		} else {
+			t.Reset(backoff)
+		}
+		select {
+		case <-t.C:
+		case <-i.containerEnded():
+			return &BootError{ID: i.id, Image: i.code.image, Err: fmt.Errorf("last boot attempt: %w", err)}
+		case <-bctx.Done():
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return &BootError{ID: i.id, Image: i.code.image,
+				Err: fmt.Errorf("not booted within %v (%d attempts, last: %w)", i.rt.cfg.BootTimeout, attempt, err)}
+		}
+		// Refused attempts cost ~0.1 ms: keep polling fast, since every
+		// millisecond of lag adds to the cold start.
+		backoff = min(backoff*2, maxBootBackoff)
+	}
+}
+
+// init calls Init with the init payload and the saved state.
+func (i *Instance) init(ctx context.Context) error {
+	cn := i.conn.Load()
+	ictx, cancel := context.WithTimeout(ctx, i.rt.cfg.InitTimeout)
+	defer cancel()
+	t0 := time.Now()
+	_, err := cn.fn.Init(ictx, &edgelessapi.FunctionInstanceInit{
+		InitPayload:     i.spec.InitPayload,
+		SerializedState: i.spec.State,
+	})
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	i.mu.Lock()
+	i.initDur = time.Since(t0)
+	i.mu.Unlock()
+	return nil
+}
+
+// Cast forwards a one-way event from src to the instance, under the
+// runtime's call deadline. It fails at once if the instance has ended.
+func (i *Instance) Cast(ctx context.Context, src InstanceID, msg []byte) error {
+	cn, err := i.usable("cast")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := i.callContext(ctx)
+	defer cancel()
+	if _, err := cn.fn.Cast(ctx, &edgelessapi.InputEventData{Src: toProtoID(src), Msg: msg}); err != nil {
+		return i.callError(ctx, "cast", err)
+	}
+	return nil
+}
+
+// Call forwards an event from src to the instance and returns its reply,
+// under the runtime's call deadline. It fails at once if the instance has
+// ended, and a pending call fails as soon as the container dies.
+func (i *Instance) Call(ctx context.Context, src InstanceID, msg []byte) (Reply, error) {
+	cn, err := i.usable("call")
+	if err != nil {
+		return Reply{}, err
+	}
+	ctx, cancel := i.callContext(ctx)
+	defer cancel()
+	res, err := cn.fn.Call(ctx, &edgelessapi.InputEventData{Src: toProtoID(src), Msg: msg})
+	if err != nil {
+		return Reply{}, i.callError(ctx, "call", err)
+	}
+	if _, ok := edgelessapi.CallRetType_name[int32(res.GetType())]; !ok {
+		return Reply{}, fmt.Errorf("call instance %s: ill-formed CallReturn: type %d", i.id.FunctionID, res.GetType())
+	}
+	return Reply{Type: res.GetType(), Msg: res.GetMsg()}, nil
+}
+
+// usable returns the connection if the instance takes calls.
+func (i *Instance) usable(op string) (*connection, error) {
+	if err := context.Cause(i.alive); err != nil {
+		return nil, fmt.Errorf("%s instance %s: %w", op, i.id.FunctionID, err)
+	}
+	i.mu.Lock()
+	st := i.state
+	i.mu.Unlock()
+	cn := i.conn.Load()
+	if st == StateStopping {
+		return nil, fmt.Errorf("%s instance %s: %w (stopping)", op, i.id.FunctionID, ErrInstanceStopped)
+	}
+	if st != StateRunning || cn == nil {
+		return nil, fmt.Errorf("%s instance %s: %w (state %s)", op, i.id.FunctionID, ErrInstanceNotRunning, st)
+	}
+	return cn, nil
+}
+
+// callContext derives the context of a forwarded call: the caller's, ended
+// early when the instance ends, and bounded by the call deadline.
+func (i *Instance) callContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	stop := context.AfterFunc(i.alive, func() { cancel(context.Cause(i.alive)) })
+	tctx, tcancel := context.WithTimeout(ctx, i.rt.cfg.CallTimeout)
+	return tctx, func() {
+		tcancel()
+		stop()
+		cancel(nil)
+	}
+}
+
+// hostContext derives the context of a GuestAPIHost request: ended when
+// the instance ends, and bounded by the call deadline unless the function
+// sent a shorter one.
+func (i *Instance) hostContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return i.callContext(parent)
+}
+
+// callError explains a failed forwarded call, preferring the instance's
+// end (exit or stop) over the transport error it caused.
+func (i *Instance) callError(ctx context.Context, op string, err error) error {
+	if i.ctr != nil && context.Cause(i.alive) == nil && transportFailure(err) {
+		// A dead container breaks the connection, often just before the
+		// engine reports its end: give the waiter a moment to say why.
+		waitBounded(i.ctr.ended(), time.Second)
+		waitBounded(i.alive.Done(), 100*time.Millisecond)
+	}
+	if cause := context.Cause(i.alive); cause != nil {
+		return fmt.Errorf("%s instance %s: %w", op, i.id.FunctionID, cause)
+	}
+	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, context.DeadlineExceeded) {
+		return fmt.Errorf("%s instance %s: no answer within the call deadline: %w", op, i.id.FunctionID, err)
+	}
+	return fmt.Errorf("%s instance %s: %w", op, i.id.FunctionID, err)
+}
+
+// dropCast records a cast to an unmapped alias.
+func (i *Instance) dropCast(alias string) {
+	n := i.dropped.Add(1)
+	i.rt.droppedCasts.Add(1)
+	i.log.Info("cast to unmapped alias dropped", slog.String("alias", alias), slog.Int64("dropped", n))
+}
+
+// Stop stops the instance: the Stop RPC (bounded by Config.StopTimeout),
+// then SIGTERM and, after Config.StopGrace, SIGKILL, then the container is
+// removed. Calls in flight fail. Stop is idempotent; every caller waits
+// for the same outcome, or until its ctx is done. Stopping an instance that
+// has already ended returns nil.
+func (i *Instance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() {
+		go func() {
+			i.stopErr = i.stop()
+			close(i.stopDone)
+		}()
+	})
+	select {
+	case <-i.stopDone:
+		return i.stopErr
+	case <-ctx.Done():
+		return fmt.Errorf("stop instance %s: %w", i.id.FunctionID, ctx.Err())
+	}
+}
+
+func (i *Instance) stop() error {
+	i.mu.Lock()
+	st := i.state
+	ending := i.ending
+	if st == StateRunning {
+		i.state = StateStopping
+	}
+	i.mu.Unlock()
+	if ending {
+		<-i.done
+		return nil
+	}
+	if st == StateRunning {
+		if cn := i.conn.Load(); cn != nil {
+			// Let the function finish (and Sync) while its host requests
+			// are still served; give up early if the container ends.
+			sctx, cancel := context.WithTimeout(i.alive, i.rt.cfg.StopTimeout)
+			_, err := cn.fn.Stop(sctx, emptyMsg)
+			cancel()
+			if err != nil && context.Cause(i.alive) == nil {
+				i.log.Warn("stop rpc failed; stopping the container anyway", slog.Any("error", err))
+			}
+			// An HTTP/2 server shutting down on SIGTERM waits (about 1 s)
+			// for its clients to close idle connections: close ours now,
+			// so that the function exits at once instead of using up the
+			// stop grace.
+			cn.transport.CloseIdleConnections()
+		}
+	}
+	err := i.teardown(ErrInstanceStopped, StateStopped)
+	if err != nil {
+		return fmt.Errorf("stop instance %s: %w", i.id.FunctionID, err)
+	}
+	return nil
+}
+
+// teardown ends the instance once: pending work is cancelled with cause,
+// the container (if any) gets SIGTERM, then after the grace period is
+// force-removed, and the instance leaves the registry. Every caller waits
+// for it to finish.
+func (i *Instance) teardown(cause error, final InstanceState) error {
+	return i.teardownFrom(cause, final, false)
+}
+
+// teardownFrom is teardown; byWatcher is set when the container's waiter
+// goroutine itself calls it (through containerEndedOnItsOwn), which must
+// then not wait for the waiter to return.
+func (i *Instance) teardownFrom(cause error, final InstanceState, byWatcher bool) error {
+	i.teardownOnce.Do(func() {
+		i.mu.Lock()
+		i.ending = true
+		i.mu.Unlock()
+		i.kill(cause)
+
+		var errs []error
+		if i.ctr != nil {
+			// A failed start has nothing to shut down gracefully.
+			errs = append(errs, i.ctr.remove(final != StateFailed, i.rt.cfg.StopGrace, byWatcher))
+		}
+		i.rt.deregister(i)
+		if cn := i.conn.Load(); cn != nil {
+			cn.transport.CloseIdleConnections()
+		}
+		i.mu.Lock()
+		i.state = final
+		if final == StateExited || final == StateFailed {
+			if i.exit != nil && final == StateExited {
+				i.exit.LastLogs = i.logs.tail(exitLogLines)
+			}
+		}
+		i.mu.Unlock()
+		i.owned.Wait()
+		i.teardownErr = errors.Join(errs...)
+		if i.teardownErr != nil {
+			i.log.Error("instance teardown", slog.Any("error", i.teardownErr))
+		} else {
+			i.log.Debug("instance gone", slog.String("state", string(final)))
+		}
+		close(i.done)
+	})
+	<-i.done
+	return i.teardownErr
+}
+
+// containerEndedOnItsOwn is called by the container's waiter when the
+// container has ended without remove. If the instance was running and
+// nobody is stopping it, pending and later calls fail at once with an
+// ExitError, the container is removed and the owner is told through
+// OnExit. During start it only records the exit, which makes Start fail
+// with a BootError.
+func (i *Instance) containerEndedOnItsOwn(ex ExitInfo) {
+	ex.ID = i.id
+	i.mu.Lock()
+	published := ex // Info reads i.exit under i.mu; ex stays this goroutine's
+	i.exit = &published
+	running := i.state == StateRunning && !i.ending
+	if running {
+		// This goroutine tears the instance down: a Stop or Close from now
+		// on waits for it (instead of starting a teardown that would wait
+		// for this goroutine).
+		i.ending = true
+	}
+	i.mu.Unlock()
+	exitErr := &ExitError{Info: ex}
+	i.kill(exitErr)
+	if !running {
+		return
+	}
+	i.ctr.waitOutput(time.Second)
+	ex.LastLogs = i.logs.tail(exitLogLines)
+	i.mu.Lock()
+	i.exit.LastLogs = ex.LastLogs
+	i.mu.Unlock()
+	i.log.Warn("instance ended on its own", slog.String("reason", ex.Reason),
+		slog.Int("exit_code", ex.ExitCode), slog.Any("last_output", ex.LastLogs))
+	i.teardownFrom(exitErr, StateExited, true)
+	if i.spec.OnExit != nil {
+		i.spec.OnExit(ex)
+	}
+}
