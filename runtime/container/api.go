@@ -3,32 +3,11 @@ package container
 import (
 	"log/slog"
 	"time"
-
-	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // FunctionType is the function_type of container functions: the runtime
 // name a node with this runtime announces.
 const FunctionType = "CONTAINER"
-
-// The contract's names, as this package used them before the contract
-// moved to runtime/contract.
-type (
-	// InstanceID is contract.InstanceID.
-	InstanceID = contract.InstanceID
-	// Reply is contract.Reply.
-	Reply = contract.Reply
-	// InstanceHost is contract.Host: what the node provides to one
-	// instance. The runtime calls it when the instance's container calls
-	// GuestAPIHost.
-	InstanceHost = contract.Host
-	// StartSpec is contract.StartSpec. This runtime reads Code
-	// ("container:<image>" or "grpc:<url>") and its resource-limit
-	// annotations; it ignores Binary.
-	StartSpec = contract.StartSpec
-	// ExitInfo is contract.ExitInfo.
-	ExitInfo = contract.ExitInfo
-)
 
 // Config configures a Runtime.
 type Config struct {

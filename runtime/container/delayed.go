@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // DefaultMaxDelayedCasts is the default of Config.MaxDelayedCasts.
@@ -53,7 +55,7 @@ func (i *Instance) scheduleDelayedCast(alias string, msg []byte, delayMs uint64)
 		defer cancel()
 		err := i.spec.Host.Cast(ctx, alias, msg)
 		switch {
-		case errors.Is(err, ErrUnknownAlias):
+		case errors.Is(err, contract.ErrUnknownAlias):
 			i.dropCast(alias)
 		case err != nil && i.alive.Err() == nil:
 			i.log.Warn("delayed cast failed", slog.String("alias", alias), slog.Any("error", err))

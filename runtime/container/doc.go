@@ -1,9 +1,8 @@
 // Package container runs EDGELESS function instances as Docker containers
 // and serves the GuestAPIHost API they call back into. It is the CONTAINER
 // runtime of the node: Runtime and Instance implement runtime/contract's
-// interfaces, and the contract's types appear here under their old names
-// (InstanceID, Reply, InstanceHost = contract.Host, StartSpec, ExitInfo,
-// InstanceInfo = contract.Info, LogLine).
+// interfaces, and use the contract's types (InstanceID, Reply, Host,
+// StartSpec, ExitInfo, Info, LogLine) and error sentinels.
 //
 // # Layout
 //
@@ -54,7 +53,7 @@
 // Runtime.Serve serves GuestAPIHost (gRPC over h2c, gRPC-Web and Connect)
 // on a listener that containers can reach, normally on the bridge gateway
 // (BridgeGateway). Each request is routed by its originator to that
-// instance's InstanceHost (contract.Host). There is no global lock: requests of different
+// instance's contract.Host. There is no global lock: requests of different
 // instances, and nested calls (A calls B, which calls back into A), run
 // concurrently. Messages up to 2 GiB are read (upstream has no limit; the
 // Go default would be 4 MiB).

@@ -105,7 +105,7 @@ func TestContainer_Lifecycle(t *testing.T) {
 			spec.Annotations = map[string]string{container.AnnotationMemory: "64MiB", container.AnnotationCPUs: "0.5"}
 			inst := n.start(t, spec)
 			info := inst.Info()
-			if info.State != container.StateRunning || info.ContainerID == "" ||
+			if info.State != contract.StateRunning || info.ContainerID == "" ||
 				info.ContainerName != "edgeless-"+inst.ID().FunctionID || info.Image != img {
 				t.Fatalf("Info() = %+v, want running, container edgeless-%s from %s", info, inst.ID().FunctionID, img)
 			}
@@ -247,9 +247,9 @@ func TestContainer_BootDeadline(t *testing.T) {
 func TestContainer_KilledMidCall(t *testing.T) {
 	t.Parallel()
 	n, img, c := dockerNode(t, nil)
-	exits := make(chan container.ExitInfo, 1)
+	exits := make(chan contract.ExitInfo, 1)
 	spec := n.spec("container:" + img)
-	spec.OnExit = func(e container.ExitInfo) { exits <- e }
+	spec.OnExit = func(e contract.ExitInfo) { exits <- e }
 	inst := n.start(t, spec)
 
 	type result struct {
@@ -289,7 +289,7 @@ func TestContainer_KilledMidCall(t *testing.T) {
 	} else if _, ok := errorsAs[*container.ExitError](err); !ok {
 		t.Fatalf("Call after death: err = %v, want an ExitError", err)
 	}
-	if st := inst.Info().State; st != container.StateExited {
+	if st := inst.Info().State; st != contract.StateExited {
 		t.Fatalf("state = %q, want exited", st)
 	}
 	if err := inst.Stop(t.Context()); err != nil {
@@ -301,9 +301,9 @@ func TestContainer_KilledMidCall(t *testing.T) {
 func TestContainer_ExitCommand(t *testing.T) {
 	t.Parallel()
 	n, img, c := dockerNode(t, nil)
-	exits := make(chan container.ExitInfo, 1)
+	exits := make(chan contract.ExitInfo, 1)
 	spec := n.spec("container:" + img)
-	spec.OnExit = func(e container.ExitInfo) { exits <- e }
+	spec.OnExit = func(e contract.ExitInfo) { exits <- e }
 	inst := n.start(t, spec)
 	if _, err := inst.Call(t.Context(), n.sinkID(), []byte("exit 7")); err == nil {
 		t.Fatal("Call(exit 7) succeeded")
@@ -334,7 +334,7 @@ func TestContainer_StopDuringLongCall(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if !errors.Is(err, container.ErrInstanceStopped) {
+		if !errors.Is(err, contract.ErrInstanceStopped) {
 			t.Fatalf("long Call across Stop = %v, want ErrInstanceStopped", err)
 		}
 	case <-time.After(10 * time.Second):
@@ -501,7 +501,7 @@ func TestContainer_NonUTF8AndNested(t *testing.T) {
 }
 
 // loggedLine reports whether one of the lines contains text.
-func loggedLine(lines []container.LogLine, text string) bool {
+func loggedLine(lines []contract.LogLine, text string) bool {
 	for _, l := range lines {
 		if strings.Contains(l.Text, text) {
 			return true

@@ -8,7 +8,8 @@ import (
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
-// Errors returned by the runtime.
+// Errors returned by the runtime, besides the contract's (ErrInstanceStopped,
+// ErrInstanceNotRunning, ErrRuntimeClosed, ErrDuplicateInstance, ...).
 var (
 	// ErrImageNotFound: the image of a container: code string is not on
 	// the host. The runtime never pulls.
@@ -19,25 +20,12 @@ var (
 	// ErrBadAnnotation: a resource annotation has a value the runtime cannot
 	// use.
 	ErrBadAnnotation = errors.New("bad annotation")
-	// ErrInstanceStopped is contract.ErrInstanceStopped.
-	ErrInstanceStopped = contract.ErrInstanceStopped
-	// ErrInstanceNotRunning is contract.ErrInstanceNotRunning.
-	ErrInstanceNotRunning = contract.ErrInstanceNotRunning
-	// ErrRuntimeClosed is contract.ErrRuntimeClosed: Close was called; no
-	// instance can start.
-	ErrRuntimeClosed = contract.ErrRuntimeClosed
-	// ErrDuplicateInstance is contract.ErrDuplicateInstance.
-	ErrDuplicateInstance = contract.ErrDuplicateInstance
-	// ErrUnknownAlias is contract.ErrUnknownAlias.
-	ErrUnknownAlias = contract.ErrUnknownAlias
-	// ErrInvalidPayload is contract.ErrInvalidPayload.
-	ErrInvalidPayload = contract.ErrInvalidPayload
 )
 
 // ExitError says that an instance's container ended on its own. Calls that
 // were pending, and calls made afterwards, fail with it.
 type ExitError struct {
-	Info ExitInfo
+	Info contract.ExitInfo
 }
 
 // Error implements error.
@@ -49,7 +37,7 @@ func (e *ExitError) Error() string {
 // BootError says that an instance did not come up: its container exited
 // while booting, or Boot did not succeed before the deadline.
 type BootError struct {
-	ID    InstanceID
+	ID    contract.InstanceID
 	Image string
 	// Exited is true when the container ended during the boot; ExitCode
 	// and Reason are then set.

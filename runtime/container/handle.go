@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // errHandleRemoved: the handle's removal began before the container was
@@ -29,10 +31,10 @@ type containerHandle struct {
 	oomPossible bool
 
 	mu       sync.Mutex
-	id       string    // set once created
-	removing bool      // remove has begun: no container may be added
-	watching bool      // the waiter and the output reader run
-	exit     *ExitInfo // set, before exited closes, once the container ended
+	id       string             // set once created
+	removing bool               // remove has begun: no container may be added
+	watching bool               // the waiter and the output reader run
+	exit     *contract.ExitInfo // set, before exited closes, once the container ended
 
 	// exited is closed once the container has ended.
 	exited chan struct{}
@@ -72,11 +74,11 @@ func (h *containerHandle) containerID() string {
 func (h *containerHandle) ended() <-chan struct{} { return h.exited }
 
 // exitInfo returns how the container ended; ok is false while it runs.
-func (h *containerHandle) exitInfo() (ExitInfo, bool) {
+func (h *containerHandle) exitInfo() (contract.ExitInfo, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.exit == nil {
-		return ExitInfo{}, false
+		return contract.ExitInfo{}, false
 	}
 	return *h.exit, true
 }
@@ -117,7 +119,7 @@ func (h *containerHandle) create(ctx context.Context, p createParams) error {
 // (onExit is called once, from the waiter, when it ends unless remove came
 // first) and reading its output, and returns its address: the bridge
 // address and where the function port is reached.
-func (h *containerHandle) start(ctx context.Context, port uint16, publish bool, onExit func(ExitInfo)) (netip.Addr, netip.AddrPort, error) {
+func (h *containerHandle) start(ctx context.Context, port uint16, publish bool, onExit func(contract.ExitInfo)) (netip.Addr, netip.AddrPort, error) {
 	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
 	id := h.containerID()

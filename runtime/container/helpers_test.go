@@ -30,7 +30,7 @@ const sinkFunctionID = "00000000-0000-0000-0000-00000000510c"
 
 // event is what reached the sink.
 type event struct {
-	src   container.InstanceID
+	src   contract.InstanceID
 	alias string
 	msg   []byte
 	at    time.Time
@@ -47,7 +47,7 @@ type testNode struct {
 	sink    chan event
 
 	mu    sync.Mutex
-	hosts map[container.InstanceID]*testHost
+	hosts map[contract.InstanceID]*testHost
 }
 
 type nodeOptions struct {
@@ -97,7 +97,7 @@ func newTestNode(t testing.TB, o nodeOptions) *testNode {
 		t.Fatalf("New: %v", err)
 	}
 	n := &testNode{t: t, id: nodeID, rt: rt, hostURL: cfg.GuestAPIHostURL,
-		sink: make(chan event, 1024), hosts: map[container.InstanceID]*testHost{}}
+		sink: make(chan event, 1024), hosts: map[contract.InstanceID]*testHost{}}
 	sctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- rt.Serve(sctx, ln) }()
@@ -138,36 +138,36 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // newID returns a fresh instance id on this node.
-func (n *testNode) newID() container.InstanceID {
-	return container.InstanceID{NodeID: n.id, FunctionID: uuid.NewString()}
+func (n *testNode) newID() contract.InstanceID {
+	return contract.InstanceID{NodeID: n.id, FunctionID: uuid.NewString()}
 }
 
 // sinkID is the sink's instance id.
-func (n *testNode) sinkID() container.InstanceID {
-	return container.InstanceID{NodeID: n.id, FunctionID: sinkFunctionID}
+func (n *testNode) sinkID() contract.InstanceID {
+	return contract.InstanceID{NodeID: n.id, FunctionID: sinkFunctionID}
 }
 
 // spec returns a StartSpec for code with a fresh id and a host whose
 // "output" goes to the sink.
-func (n *testNode) spec(code string) container.StartSpec {
+func (n *testNode) spec(code string) contract.StartSpec {
 	id := n.newID()
-	h := &testHost{node: n, id: id, aliases: map[string]container.InstanceID{"output": n.sinkID()}}
+	h := &testHost{node: n, id: id, aliases: map[string]contract.InstanceID{"output": n.sinkID()}}
 	n.mu.Lock()
 	n.hosts[id] = h
 	n.mu.Unlock()
-	return container.StartSpec{ID: id, ClassID: "test-class", Code: code, Host: h,
+	return contract.StartSpec{ID: id, ClassID: "test-class", Code: code, Host: h,
 		Annotations: map[string]string{}}
 }
 
 // host returns the test host of an instance.
-func (n *testNode) host(id container.InstanceID) *testHost {
+func (n *testNode) host(id contract.InstanceID) *testHost {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.hosts[id]
 }
 
 // start starts an instance and stops it at the end of the test.
-func (n *testNode) start(t testing.TB, spec container.StartSpec) contract.Instance {
+func (n *testNode) start(t testing.TB, spec contract.StartSpec) contract.Instance {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -186,7 +186,7 @@ func (n *testNode) start(t testing.TB, spec container.StartSpec) contract.Instan
 }
 
 // link maps alias of from to the instance to.
-func (n *testNode) link(from container.InstanceID, alias string, to container.InstanceID) {
+func (n *testNode) link(from contract.InstanceID, alias string, to contract.InstanceID) {
 	h := n.host(from)
 	h.mu.Lock()
 	h.aliases[alias] = to
@@ -208,19 +208,19 @@ func (n *testNode) next(t testing.TB) event {
 // testHost is one instance's InstanceHost.
 type testHost struct {
 	node *testNode
-	id   container.InstanceID
+	id   contract.InstanceID
 
 	mu      sync.Mutex
-	aliases map[string]container.InstanceID
+	aliases map[string]contract.InstanceID
 	state   []byte
 	logs    []string
 	// block, if set, makes Call wait for it to close.
 	block chan struct{}
 }
 
-var _ container.InstanceHost = (*testHost)(nil)
+var _ contract.Host = (*testHost)(nil)
 
-func (h *testHost) resolve(alias string) (container.InstanceID, error) {
+func (h *testHost) resolve(alias string) (contract.InstanceID, error) {
 	if alias == "self" {
 		return h.id, nil
 	}
@@ -228,7 +228,7 @@ func (h *testHost) resolve(alias string) (container.InstanceID, error) {
 	defer h.mu.Unlock()
 	dst, ok := h.aliases[alias]
 	if !ok {
-		return container.InstanceID{}, fmt.Errorf("alias %q: %w", alias, container.ErrUnknownAlias)
+		return contract.InstanceID{}, fmt.Errorf("alias %q: %w", alias, contract.ErrUnknownAlias)
 	}
 	return dst, nil
 }
@@ -241,9 +241,9 @@ func (h *testHost) Cast(ctx context.Context, alias string, msg []byte) error {
 	return h.castTo(ctx, alias, dst, msg)
 }
 
-func (h *testHost) castTo(ctx context.Context, alias string, dst container.InstanceID, msg []byte) error {
+func (h *testHost) castTo(ctx context.Context, alias string, dst contract.InstanceID, msg []byte) error {
 	if bytes.HasPrefix(msg, []byte("needs-utf8")) {
-		return fmt.Errorf("peer protocol: %w", container.ErrInvalidPayload)
+		return fmt.Errorf("peer protocol: %w", contract.ErrInvalidPayload)
 	}
 	if dst == h.node.sinkID() {
 		h.node.sink <- event{src: h.id, alias: alias, msg: bytes.Clone(msg), at: time.Now()}
@@ -256,11 +256,11 @@ func (h *testHost) castTo(ctx context.Context, alias string, dst container.Insta
 	return inst.Cast(ctx, h.id, msg)
 }
 
-func (h *testHost) CastRaw(ctx context.Context, dst container.InstanceID, msg []byte) error {
+func (h *testHost) CastRaw(ctx context.Context, dst contract.InstanceID, msg []byte) error {
 	return h.castTo(ctx, "", dst, msg)
 }
 
-func (h *testHost) Call(ctx context.Context, alias string, msg []byte) (container.Reply, error) {
+func (h *testHost) Call(ctx context.Context, alias string, msg []byte) (contract.Reply, error) {
 	h.mu.Lock()
 	block := h.block
 	h.mu.Unlock()
@@ -268,31 +268,31 @@ func (h *testHost) Call(ctx context.Context, alias string, msg []byte) (containe
 		select {
 		case <-block:
 		case <-ctx.Done():
-			return container.Reply{}, ctx.Err()
+			return contract.Reply{}, ctx.Err()
 		}
 	}
 	dst, err := h.resolve(alias)
 	if err != nil {
-		return container.Reply{}, err
+		return contract.Reply{}, err
 	}
 	return h.callTo(ctx, dst, msg)
 }
 
-func (h *testHost) callTo(ctx context.Context, dst container.InstanceID, msg []byte) (container.Reply, error) {
+func (h *testHost) callTo(ctx context.Context, dst contract.InstanceID, msg []byte) (contract.Reply, error) {
 	if bytes.HasPrefix(msg, []byte("needs-utf8")) {
-		return container.Reply{}, fmt.Errorf("peer protocol: %w", container.ErrInvalidPayload)
+		return contract.Reply{}, fmt.Errorf("peer protocol: %w", contract.ErrInvalidPayload)
 	}
 	if dst == h.node.sinkID() {
-		return container.Reply{Type: edgelessapi.CallRetType_CALL_RET_REPLY, Msg: append([]byte("sink:"), msg...)}, nil
+		return contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_REPLY, Msg: append([]byte("sink:"), msg...)}, nil
 	}
 	inst, ok := h.node.rt.Instance(dst)
 	if !ok {
-		return container.Reply{}, fmt.Errorf("no instance %s", dst.FunctionID)
+		return contract.Reply{}, fmt.Errorf("no instance %s", dst.FunctionID)
 	}
 	return inst.Call(ctx, h.id, msg)
 }
 
-func (h *testHost) CallRaw(ctx context.Context, dst container.InstanceID, msg []byte) (container.Reply, error) {
+func (h *testHost) CallRaw(ctx context.Context, dst contract.InstanceID, msg []byte) (contract.Reply, error) {
 	return h.callTo(ctx, dst, msg)
 }
 
@@ -338,7 +338,7 @@ func wantCode(t testing.TB, what string, err error, code connect.Code) {
 }
 
 // call is Instance.Call with a bounded context; it fails the test on error.
-func call(t testing.TB, inst contract.Instance, src container.InstanceID, msg string) container.Reply {
+func call(t testing.TB, inst contract.Instance, src contract.InstanceID, msg string) contract.Reply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -350,7 +350,7 @@ func call(t testing.TB, inst contract.Instance, src container.InstanceID, msg st
 }
 
 // wantReply fails unless r is a REPLY with msg.
-func wantReply(t testing.TB, what string, r container.Reply, msg string) {
+func wantReply(t testing.TB, what string, r contract.Reply, msg string) {
 	t.Helper()
 	if r.Type != edgelessapi.CallRetType_CALL_RET_REPLY || string(r.Msg) != msg {
 		t.Fatalf("%s = %v %q, want CALL_RET_REPLY %q", what, r.Type, r.Msg, msg)

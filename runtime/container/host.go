@@ -26,7 +26,7 @@ import (
 const maxMessageBytes = math.MaxInt32
 
 // hostServer serves GuestAPIHost. It routes each request by its
-// originator to that instance's InstanceHost; there is no lock shared
+// originator to that instance's contract.Host; there is no lock shared
 // between instances, so requests of different instances (and concurrent
 // requests of one instance) proceed in parallel.
 type hostServer struct {
@@ -122,20 +122,20 @@ func isHostAddr(a netip.Addr) bool {
 
 // idFromWire validates an InstanceId and returns it in canonical
 // form (lower-case hyphenated UUIDs), so that any UUID spelling matches.
-func idFromWire(p *edgelessapi.InstanceId) (InstanceID, error) {
+func idFromWire(p *edgelessapi.InstanceId) (contract.InstanceID, error) {
 	n, err := uuid.Parse(p.GetNodeId())
 	if err != nil {
-		return InstanceID{}, fmt.Errorf("node_id %q: %w", p.GetNodeId(), err)
+		return contract.InstanceID{}, fmt.Errorf("node_id %q: %w", p.GetNodeId(), err)
 	}
 	f, err := uuid.Parse(p.GetFunctionId())
 	if err != nil {
-		return InstanceID{}, fmt.Errorf("function_id %q: %w", p.GetFunctionId(), err)
+		return contract.InstanceID{}, fmt.Errorf("function_id %q: %w", p.GetFunctionId(), err)
 	}
-	return InstanceID{NodeID: n.String(), FunctionID: f.String()}, nil
+	return contract.InstanceID{NodeID: n.String(), FunctionID: f.String()}, nil
 }
 
-// toProtoID converts an InstanceID for the wire.
-func toProtoID(id InstanceID) *edgelessapi.InstanceId {
+// toProtoID converts a contract.InstanceID for the wire.
+func toProtoID(id contract.InstanceID) *edgelessapi.InstanceId {
 	return &edgelessapi.InstanceId{NodeId: id.NodeID, FunctionId: id.FunctionID}
 }
 
@@ -150,7 +150,7 @@ func (h *hostServer) Cast(ctx context.Context, req *edgelessapi.OutputEventData)
 	ctx, cancel := inst.hostContext(ctx)
 	defer cancel()
 	if err := inst.spec.Host.Cast(ctx, req.GetAlias(), req.GetMsg()); err != nil {
-		if errors.Is(err, ErrUnknownAlias) {
+		if errors.Is(err, contract.ErrUnknownAlias) {
 			inst.dropCast(req.GetAlias())
 			return &emptypb.Empty{}, nil
 		}
@@ -291,19 +291,19 @@ func (h *hostServer) Sync(ctx context.Context, req *edgelessapi.SyncData) (*empt
 }
 
 // rawDestination validates the dst of a raw cast or call.
-func rawDestination(dst *edgelessapi.InstanceId) (InstanceID, error) {
+func rawDestination(dst *edgelessapi.InstanceId) (contract.InstanceID, error) {
 	if dst == nil {
-		return InstanceID{}, connect.NewError(connect.CodeInvalidArgument, errors.New("dst is missing"))
+		return contract.InstanceID{}, connect.NewError(connect.CodeInvalidArgument, errors.New("dst is missing"))
 	}
 	id, err := idFromWire(dst)
 	if err != nil {
-		return InstanceID{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("dst: %w", err))
+		return contract.InstanceID{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("dst: %w", err))
 	}
 	return id, nil
 }
 
-// callReturn maps the result of an InstanceHost call to the wire.
-func callReturn(ctx context.Context, op string, rep Reply, err error) (*edgelessapi.CallReturn, error) {
+// callReturn maps the result of a contract.Host call to the wire.
+func callReturn(ctx context.Context, op string, rep contract.Reply, err error) (*edgelessapi.CallReturn, error) {
 	switch {
 	case err == nil:
 		if _, ok := edgelessapi.CallRetType_name[int32(rep.Type)]; !ok {
@@ -311,7 +311,7 @@ func callReturn(ctx context.Context, op string, rep Reply, err error) (*edgeless
 				Msg: fmt.Appendf(nil, "ill-formed reply type %d", rep.Type)}, nil
 		}
 		return &edgelessapi.CallReturn{Type: rep.Type, Msg: rep.Msg}, nil
-	case errors.Is(err, ErrInvalidPayload):
+	case errors.Is(err, contract.ErrInvalidPayload):
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %w", op, err))
 	case ctx.Err() != nil:
 		// The caller gave up: it will not read a reply.
@@ -321,7 +321,7 @@ func callReturn(ctx context.Context, op string, rep Reply, err error) (*edgeless
 	}
 }
 
-// hostError maps an InstanceHost error to a connect error: this is the only
+// hostError maps a contract.Host error to a connect error: this is the only
 // place where the node's (contract) errors become GuestAPIHost codes. A
 // peer's answer that already carries a code keeps it.
 func hostError(ctx context.Context, op string, err error) error {
@@ -334,11 +334,11 @@ func hostError(ctx context.Context, op string, err error) error {
 		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, contract.ErrUnknownDestination):
 		return connect.NewError(connect.CodeNotFound, err)
-	case errors.Is(err, ErrInvalidPayload):
+	case errors.Is(err, contract.ErrInvalidPayload):
 		return connect.NewError(connect.CodeInvalidArgument, err)
-	case errors.Is(err, ErrUnknownAlias):
+	case errors.Is(err, contract.ErrUnknownAlias):
 		return connect.NewError(connect.CodeNotFound, err)
-	case errors.Is(err, ErrInstanceStopped):
+	case errors.Is(err, contract.ErrInstanceStopped):
 		return connect.NewError(connect.CodeUnavailable, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)

@@ -29,7 +29,7 @@ func grpcInstance(t *testing.T, n *testNode) (contract.Instance, *testFunction) 
 	return n.start(t, spec), f
 }
 
-func pid(id container.InstanceID) *edgelessapi.InstanceId {
+func pid(id contract.InstanceID) *edgelessapi.InstanceId {
 	return &edgelessapi.InstanceId{NodeId: id.NodeID, FunctionId: id.FunctionID}
 }
 
@@ -39,8 +39,8 @@ func TestGRPC_Lifecycle(t *testing.T) {
 	inst, f := grpcInstance(t, n)
 	src := n.sinkID()
 
-	if got := inst.Info().State; got != container.StateRunning {
-		t.Fatalf("Info().State = %q, want %q", got, container.StateRunning)
+	if got := inst.Info().State; got != contract.StateRunning {
+		t.Fatalf("Info().State = %q, want %q", got, contract.StateRunning)
 	}
 	wantReply(t, "Call(hello)", call(t, inst, src, "hello"), "hello")
 	wantReply(t, "Call(payload)", call(t, inst, src, "payload"), "k=v")
@@ -74,10 +74,10 @@ func TestGRPC_Lifecycle(t *testing.T) {
 	if booted, stopped := f.counts(); booted != 1 || stopped != 1 {
 		t.Fatalf("function saw %d Boot and %d Stop, want 1 and 1", booted, stopped)
 	}
-	if got := inst.Info().State; got != container.StateStopped {
-		t.Fatalf("Info().State after Stop = %q, want %q", got, container.StateStopped)
+	if got := inst.Info().State; got != contract.StateStopped {
+		t.Fatalf("Info().State after Stop = %q, want %q", got, contract.StateStopped)
 	}
-	if _, err := inst.Call(t.Context(), src, []byte("x")); !errors.Is(err, container.ErrInstanceStopped) {
+	if _, err := inst.Call(t.Context(), src, []byte("x")); !errors.Is(err, contract.ErrInstanceStopped) {
 		t.Fatalf("Call after Stop: err = %v, want ErrInstanceStopped", err)
 	}
 	if _, ok := n.rt.Instance(inst.ID()); ok {
@@ -365,7 +365,7 @@ func TestGRPC_StopDuringCall(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if !errors.Is(err, container.ErrInstanceStopped) {
+		if !errors.Is(err, contract.ErrInstanceStopped) {
 			t.Fatalf("pending Call: err = %v, want ErrInstanceStopped", err)
 		}
 	case <-time.After(10 * time.Second):
@@ -446,19 +446,19 @@ func TestRuntime_DuplicateAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.rt.Start(t.Context(), spec); !errors.Is(err, container.ErrDuplicateInstance) {
+	if _, err := n.rt.Start(t.Context(), spec); !errors.Is(err, contract.ErrDuplicateInstance) {
 		t.Fatalf("second Start with the same id = %v, want ErrDuplicateInstance", err)
 	}
 	if err := n.rt.Close(t.Context()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if got := inst.Info().State; got != container.StateStopped {
+	if got := inst.Info().State; got != contract.StateStopped {
 		t.Fatalf("state after Close = %q, want stopped", got)
 	}
 	if _, stopped := f.counts(); stopped != 1 {
 		t.Fatalf("function saw %d Stop, want 1", stopped)
 	}
-	if _, err := n.rt.Start(t.Context(), n.spec(f.code())); !errors.Is(err, container.ErrRuntimeClosed) {
+	if _, err := n.rt.Start(t.Context(), n.spec(f.code())); !errors.Is(err, contract.ErrRuntimeClosed) {
 		t.Fatalf("Start after Close = %v, want ErrRuntimeClosed", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // Instance is one function instance: the session with a function that the
@@ -23,8 +24,8 @@ import (
 // an already running server. Its methods are safe for concurrent use.
 type Instance struct {
 	rt     *Runtime
-	id     InstanceID
-	spec   StartSpec
+	id     contract.InstanceID
+	spec   contract.StartSpec
 	code   functionCode
 	limits Limits
 	port   uint16
@@ -44,14 +45,14 @@ type Instance struct {
 	ctr *containerHandle
 
 	mu        sync.Mutex
-	state     InstanceState
+	state     contract.State
 	ending    bool // teardown has begun
 	startedAt time.Time
 	imageDur  time.Duration
 	createDur time.Duration
 	bootDur   time.Duration
 	initDur   time.Duration
-	exit      *ExitInfo
+	exit      *contract.ExitInfo
 
 	// owned counts goroutines teardown waits for (delayed casts).
 	owned sync.WaitGroup
@@ -79,18 +80,18 @@ type connection struct {
 }
 
 // newInstance validates spec and builds an instance in state starting.
-func (r *Runtime) newInstance(spec StartSpec) (*Instance, error) {
+func (r *Runtime) newInstance(spec contract.StartSpec) (*Instance, error) {
 	n, err1 := uuid.Parse(spec.ID.NodeID)
 	f, err2 := uuid.Parse(spec.ID.FunctionID)
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("start instance %s/%s: bad id: %w", spec.ID.NodeID, spec.ID.FunctionID, err)
 	}
-	spec.ID = InstanceID{NodeID: n.String(), FunctionID: f.String()}
+	spec.ID = contract.InstanceID{NodeID: n.String(), FunctionID: f.String()}
 	if spec.ID.NodeID != r.cfg.NodeID {
 		return nil, fmt.Errorf("start instance %s: node id %s is not this node's (%s)", spec.ID.FunctionID, spec.ID.NodeID, r.cfg.NodeID)
 	}
 	if spec.Host == nil {
-		return nil, fmt.Errorf("start instance %s: no InstanceHost", spec.ID.FunctionID)
+		return nil, fmt.Errorf("start instance %s: no Host", spec.ID.FunctionID)
 	}
 	code, err := parseCode(spec.Code)
 	if err != nil {
@@ -118,7 +119,7 @@ func (r *Runtime) newInstance(spec StartSpec) (*Instance, error) {
 		logs:      newOutputRing(r.cfg.LogLines),
 		done:      make(chan struct{}),
 		stopDone:  make(chan struct{}),
-		state:     StateStarting,
+		state:     contract.StateStarting,
 		startedAt: time.Now(),
 	}
 	i.alive, i.kill = context.WithCancelCause(context.Background())
@@ -129,13 +130,13 @@ func (r *Runtime) newInstance(spec StartSpec) (*Instance, error) {
 }
 
 // ID returns the instance's identifier.
-func (i *Instance) ID() InstanceID { return i.id }
+func (i *Instance) ID() contract.InstanceID { return i.id }
 
 // Info returns a snapshot of the instance's description and state.
-func (i *Instance) Info() InstanceInfo {
+func (i *Instance) Info() contract.Info {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	info := InstanceInfo{
+	info := contract.Info{
 		ID:             i.id,
 		ClassID:        i.spec.ClassID,
 		Code:           i.spec.Code,
@@ -167,7 +168,7 @@ func (i *Instance) Limits() Limits { return i.limits }
 
 // Logs returns the most recent lines the instance's container wrote,
 // oldest first.
-func (i *Instance) Logs() []LogLine { return i.logs.snapshot() }
+func (i *Instance) Logs() []contract.LogLine { return i.logs.snapshot() }
 
 // containerName is the Docker name of the instance's container.
 func (i *Instance) containerName() string { return ContainerNamePrefix + i.id.FunctionID }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 const (
@@ -15,14 +17,14 @@ const (
 	defaultLogLines = 500
 	// maxLogLine caps one line; longer output is split.
 	maxLogLine = 16 << 10
-	// exitLogLines is how many lines an ExitInfo or BootError carries.
+	// exitLogLines is how many lines a contract.ExitInfo or BootError carries.
 	exitLogLines = 20
 )
 
 // outputRing keeps the last lines a container wrote.
 type outputRing struct {
 	mu    sync.Mutex
-	lines []LogLine
+	lines []contract.LogLine
 	next  int
 	full  bool
 }
@@ -31,10 +33,10 @@ func newOutputRing(n int) *outputRing {
 	if n <= 0 {
 		n = defaultLogLines
 	}
-	return &outputRing{lines: make([]LogLine, n)}
+	return &outputRing{lines: make([]contract.LogLine, n)}
 }
 
-func (r *outputRing) add(l LogLine) {
+func (r *outputRing) add(l contract.LogLine) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lines[r.next] = l
@@ -45,13 +47,13 @@ func (r *outputRing) add(l LogLine) {
 }
 
 // snapshot returns the kept lines, oldest first.
-func (r *outputRing) snapshot() []LogLine {
+func (r *outputRing) snapshot() []contract.LogLine {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.full {
-		return append([]LogLine(nil), r.lines[:r.next]...)
+		return append([]contract.LogLine(nil), r.lines[:r.next]...)
 	}
-	out := make([]LogLine, 0, len(r.lines))
+	out := make([]contract.LogLine, 0, len(r.lines))
 	out = append(out, r.lines[r.next:]...)
 	return append(out, r.lines[:r.next]...)
 }
@@ -112,7 +114,7 @@ func (w *lineWriter) emit(b []byte) {
 	if !utf8.ValidString(text) {
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
-	w.ring.add(LogLine{Time: time.Now(), Stream: w.stream, Text: text})
+	w.ring.add(contract.LogLine{Time: time.Now(), Stream: w.stream, Text: text})
 	w.log.LogAttrs(context.Background(), slog.LevelInfo, "container output",
 		slog.String("stream", w.stream), slog.String("text", text))
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/moby/moby/client"
 )
 
@@ -83,7 +84,7 @@ func (r *Runtime) Reconcile(ctx context.Context) (int, error) {
 
 // tracksContainer reports whether a live instance owns the container.
 func (r *Runtime) tracksContainer(cid, functionID string) bool {
-	v, ok := r.instances.Load(InstanceID{NodeID: r.cfg.NodeID, FunctionID: functionID})
+	v, ok := r.instances.Load(contract.InstanceID{NodeID: r.cfg.NodeID, FunctionID: functionID})
 	if !ok {
 		return false
 	}

@@ -40,7 +40,7 @@ type Runtime struct {
 	log    *slog.Logger
 	docker containerAPI // nil with Config.NoDocker
 
-	// instances maps InstanceID to *Instance, from Start until the
+	// instances maps contract.InstanceID to *Instance, from Start until the
 	// instance is torn down.
 	instances sync.Map
 	// byPeer maps a container's bridge address (netip.Addr) to its
@@ -155,7 +155,7 @@ func (r *Runtime) Serve(ctx context.Context, ln net.Listener) error {
 // Start creates an instance from spec and returns once it has been booted
 // and initialized. On any failure nothing is left behind: the container
 // (if created) is removed.
-func (r *Runtime) Start(ctx context.Context, spec StartSpec) (contract.Instance, error) {
+func (r *Runtime) Start(ctx context.Context, spec contract.StartSpec) (contract.Instance, error) {
 	i, err := r.start(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func (r *Runtime) Start(ctx context.Context, spec StartSpec) (contract.Instance,
 func (r *Runtime) FunctionType() string { return FunctionType }
 
 // start is Start with the concrete instance type.
-func (r *Runtime) start(ctx context.Context, spec StartSpec) (*Instance, error) {
+func (r *Runtime) start(ctx context.Context, spec contract.StartSpec) (*Instance, error) {
 	i, err := r.newInstance(spec)
 	if err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func (r *Runtime) start(ctx context.Context, spec StartSpec) (*Instance, error) 
 		return nil, err
 	}
 	if err := i.start(ctx); err != nil {
-		i.teardown(err, StateFailed)
+		i.teardown(err, contract.StateFailed)
 		return nil, err
 	}
 	return i, nil
@@ -188,10 +188,10 @@ func (r *Runtime) register(i *Instance) error {
 	r.life.RLock()
 	defer r.life.RUnlock()
 	if r.closed {
-		return fmt.Errorf("start instance %s: %w", i.id.FunctionID, ErrRuntimeClosed)
+		return fmt.Errorf("start instance %s: %w", i.id.FunctionID, contract.ErrRuntimeClosed)
 	}
 	if _, loaded := r.instances.LoadOrStore(i.id, i); loaded {
-		return fmt.Errorf("start instance %s: %w", i.id.FunctionID, ErrDuplicateInstance)
+		return fmt.Errorf("start instance %s: %w", i.id.FunctionID, contract.ErrDuplicateInstance)
 	}
 	return nil
 }
@@ -205,7 +205,7 @@ func (r *Runtime) deregister(i *Instance) {
 }
 
 // Instance returns the live instance with the given id.
-func (r *Runtime) Instance(id InstanceID) (*Instance, bool) {
+func (r *Runtime) Instance(id contract.InstanceID) (*Instance, bool) {
 	v, ok := r.instances.Load(id)
 	if !ok {
 		return nil, false

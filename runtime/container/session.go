@@ -10,6 +10,7 @@ import (
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // start brings the instance up: container (if any), Boot, Init.
@@ -45,7 +46,7 @@ func (i *Instance) start(ctx context.Context) error {
 	i.mu.Lock()
 	ending, exited := i.ending, isClosed(i.containerEnded())
 	if !ending && !exited {
-		i.state = StateRunning
+		i.state = contract.StateRunning
 	}
 	bootDur, initDur := i.bootDur, i.initDur
 	i.mu.Unlock()
@@ -88,7 +89,7 @@ func (i *Instance) startError(ctx context.Context, err error) error {
 			Reason: ex.Reason, LastLogs: i.logs.tail(exitLogLines), Err: err}
 	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
-		if errors.Is(cause, ErrInstanceStopped) || errors.Is(cause, ErrRuntimeClosed) {
+		if errors.Is(cause, contract.ErrInstanceStopped) || errors.Is(cause, contract.ErrRuntimeClosed) {
 			return fmt.Errorf("start instance %s: %w", i.id.FunctionID, cause)
 		}
 	}
@@ -102,9 +103,9 @@ func (i *Instance) startError(ctx context.Context, err error) error {
 
 // containerExit returns how the instance's container ended; ok is false
 // while it runs (or for grpc: instances).
-func (i *Instance) containerExit() (ExitInfo, bool) {
+func (i *Instance) containerExit() (contract.ExitInfo, bool) {
 	if i.ctr == nil {
-		return ExitInfo{}, false
+		return contract.ExitInfo{}, false
 	}
 	return i.ctr.exitInfo()
 }
@@ -256,7 +257,7 @@ func (i *Instance) init(ctx context.Context) error {
 
 // Cast forwards a one-way event from src to the instance, under the
 // runtime's call deadline. It fails at once if the instance has ended.
-func (i *Instance) Cast(ctx context.Context, src InstanceID, msg []byte) error {
+func (i *Instance) Cast(ctx context.Context, src contract.InstanceID, msg []byte) error {
 	cn, err := i.usable("cast")
 	if err != nil {
 		return err
@@ -272,21 +273,21 @@ func (i *Instance) Cast(ctx context.Context, src InstanceID, msg []byte) error {
 // Call forwards an event from src to the instance and returns its reply,
 // under the runtime's call deadline. It fails at once if the instance has
 // ended, and a pending call fails as soon as the container dies.
-func (i *Instance) Call(ctx context.Context, src InstanceID, msg []byte) (Reply, error) {
+func (i *Instance) Call(ctx context.Context, src contract.InstanceID, msg []byte) (contract.Reply, error) {
 	cn, err := i.usable("call")
 	if err != nil {
-		return Reply{}, err
+		return contract.Reply{}, err
 	}
 	ctx, cancel := i.callContext(ctx)
 	defer cancel()
 	res, err := cn.fn.Call(ctx, &edgelessapi.InputEventData{Src: toProtoID(src), Msg: msg})
 	if err != nil {
-		return Reply{}, i.callError(ctx, "call", err)
+		return contract.Reply{}, i.callError(ctx, "call", err)
 	}
 	if _, ok := edgelessapi.CallRetType_name[int32(res.GetType())]; !ok {
-		return Reply{}, fmt.Errorf("call instance %s: ill-formed CallReturn: type %d", i.id.FunctionID, res.GetType())
+		return contract.Reply{}, fmt.Errorf("call instance %s: ill-formed CallReturn: type %d", i.id.FunctionID, res.GetType())
 	}
-	return Reply{Type: res.GetType(), Msg: res.GetMsg()}, nil
+	return contract.Reply{Type: res.GetType(), Msg: res.GetMsg()}, nil
 }
 
 // usable returns the connection if the instance takes calls.
@@ -298,11 +299,11 @@ func (i *Instance) usable(op string) (*connection, error) {
 	st := i.state
 	i.mu.Unlock()
 	cn := i.conn.Load()
-	if st == StateStopping {
-		return nil, fmt.Errorf("%s instance %s: %w (stopping)", op, i.id.FunctionID, ErrInstanceStopped)
+	if st == contract.StateStopping {
+		return nil, fmt.Errorf("%s instance %s: %w (stopping)", op, i.id.FunctionID, contract.ErrInstanceStopped)
 	}
-	if st != StateRunning || cn == nil {
-		return nil, fmt.Errorf("%s instance %s: %w (state %s)", op, i.id.FunctionID, ErrInstanceNotRunning, st)
+	if st != contract.StateRunning || cn == nil {
+		return nil, fmt.Errorf("%s instance %s: %w (state %s)", op, i.id.FunctionID, contract.ErrInstanceNotRunning, st)
 	}
 	return cn, nil
 }
@@ -376,15 +377,15 @@ func (i *Instance) stop() error {
 	i.mu.Lock()
 	st := i.state
 	ending := i.ending
-	if st == StateRunning {
-		i.state = StateStopping
+	if st == contract.StateRunning {
+		i.state = contract.StateStopping
 	}
 	i.mu.Unlock()
 	if ending {
 		<-i.done
 		return nil
 	}
-	if st == StateRunning {
+	if st == contract.StateRunning {
 		if cn := i.conn.Load(); cn != nil {
 			// Let the function finish (and Sync) while its host requests
 			// are still served; give up early if the container ends.
@@ -401,7 +402,7 @@ func (i *Instance) stop() error {
 			cn.transport.CloseIdleConnections()
 		}
 	}
-	err := i.teardown(ErrInstanceStopped, StateStopped)
+	err := i.teardown(contract.ErrInstanceStopped, contract.StateStopped)
 	if err != nil {
 		return fmt.Errorf("stop instance %s: %w", i.id.FunctionID, err)
 	}
@@ -412,14 +413,14 @@ func (i *Instance) stop() error {
 // the container (if any) gets SIGTERM, then after the grace period is
 // force-removed, and the instance leaves the registry. Every caller waits
 // for it to finish.
-func (i *Instance) teardown(cause error, final InstanceState) error {
+func (i *Instance) teardown(cause error, final contract.State) error {
 	return i.teardownFrom(cause, final, false)
 }
 
 // teardownFrom is teardown; byWatcher is set when the container's waiter
 // goroutine itself calls it (through containerEndedOnItsOwn), which must
 // then not wait for the waiter to return.
-func (i *Instance) teardownFrom(cause error, final InstanceState, byWatcher bool) error {
+func (i *Instance) teardownFrom(cause error, final contract.State, byWatcher bool) error {
 	i.teardownOnce.Do(func() {
 		i.mu.Lock()
 		i.ending = true
@@ -429,7 +430,7 @@ func (i *Instance) teardownFrom(cause error, final InstanceState, byWatcher bool
 		var errs []error
 		if i.ctr != nil {
 			// A failed start has nothing to shut down gracefully.
-			errs = append(errs, i.ctr.remove(final != StateFailed, i.rt.cfg.StopGrace, byWatcher))
+			errs = append(errs, i.ctr.remove(final != contract.StateFailed, i.rt.cfg.StopGrace, byWatcher))
 		}
 		i.rt.deregister(i)
 		if cn := i.conn.Load(); cn != nil {
@@ -437,8 +438,8 @@ func (i *Instance) teardownFrom(cause error, final InstanceState, byWatcher bool
 		}
 		i.mu.Lock()
 		i.state = final
-		if final == StateExited || final == StateFailed {
-			if i.exit != nil && final == StateExited {
+		if final == contract.StateExited || final == contract.StateFailed {
+			if i.exit != nil && final == contract.StateExited {
 				i.exit.LastLogs = i.logs.tail(exitLogLines)
 			}
 		}
@@ -462,12 +463,12 @@ func (i *Instance) teardownFrom(cause error, final InstanceState, byWatcher bool
 // ExitError, the container is removed and the owner is told through
 // OnExit. During start it only records the exit, which makes Start fail
 // with a BootError.
-func (i *Instance) containerEndedOnItsOwn(ex ExitInfo) {
+func (i *Instance) containerEndedOnItsOwn(ex contract.ExitInfo) {
 	ex.ID = i.id
 	i.mu.Lock()
 	published := ex // Info reads i.exit under i.mu; ex stays this goroutine's
 	i.exit = &published
-	running := i.state == StateRunning && !i.ending
+	running := i.state == contract.StateRunning && !i.ending
 	if running {
 		// This goroutine tears the instance down: a Stop or Close from now
 		// on waits for it (instead of starting a teardown that would wait
@@ -487,7 +488,7 @@ func (i *Instance) containerEndedOnItsOwn(ex ExitInfo) {
 	i.mu.Unlock()
 	i.log.Warn("instance ended on its own", slog.String("reason", ex.Reason),
 		slog.Int("exit_code", ex.ExitCode), slog.Any("last_output", ex.LastLogs))
-	i.teardownFrom(exitErr, StateExited, true)
+	i.teardownFrom(exitErr, contract.StateExited, true)
 	if i.spec.OnExit != nil {
 		i.spec.OnExit(ex)
 	}

@@ -7,21 +7,22 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
 // wait waits, through the engine, for the container to end, records how
-// (ExitInfo without LastLogs), closes exited and calls onExit, unless
+// (contract.ExitInfo without LastLogs), closes exited and calls onExit, unless
 // remove came first (then the runtime removed the container itself).
-func (h *containerHandle) wait(id string, onExit func(ExitInfo)) {
+func (h *containerHandle) wait(id string, onExit func(contract.ExitInfo)) {
 	defer close(h.waitDone)
 	code, err := h.waitExit(id)
 	if h.bg.Err() != nil {
 		return // removed: the runtime ended the container itself
 	}
-	ex := ExitInfo{Reason: "exited", ExitCode: code}
+	ex := contract.ExitInfo{Reason: "exited", ExitCode: code}
 	if err != nil {
 		ex.Reason, ex.ExitCode = "vanished", -1
 	} else if st := h.inspectState(id); st != nil {

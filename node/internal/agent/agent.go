@@ -20,7 +20,6 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
 	"github.com/edgeless-go/edgeless/node/internal/state"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
-	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -165,11 +164,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 	}
 	if spec.GetCode() == "" && len(spec.GetBinary()) == 0 {
 		a.cfg.Recorder.StartFailed()
-		detail := fmt.Sprintf("function class %q has no code", spec.GetId())
-		if spec.GetFunctionType() == container.FunctionType {
-			detail += "; want container:<image>"
-		}
-		return startError(startFailed, detail), nil
+		return startError(startFailed, fmt.Sprintf("function class %q of type %s has no code", spec.GetId(), spec.GetFunctionType())), nil
 	}
 
 	in := &instance{

@@ -13,7 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -109,7 +109,7 @@ func TestAgent_StartPatchStop(t *testing.T) {
 		t.Errorf("init payload = %q, want p=1", got)
 	}
 	// Before Patch, "out" is unmapped: the call answers ERR.
-	rep, err := n.dp.Call(t.Context(), container.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()}, a, []byte("recall out hello"))
+	rep, err := n.dp.Call(t.Context(), contract.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()}, a, []byte("recall out hello"))
 	if err != nil || rep.Type != edgelessapi.CallRetType_CALL_RET_ERR {
 		t.Errorf("recall through an unmapped alias = %v, %v; want CALL_RET_ERR", rep, err)
 	}
@@ -133,7 +133,7 @@ func TestAgent_StartPatchStop(t *testing.T) {
 	if _, ok := n.agent.lookup(a.FunctionID); ok {
 		t.Error("instance still in the table after Stop")
 	}
-	if _, err := n.dp.Call(t.Context(), container.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()}, a, []byte("x")); err == nil {
+	if _, err := n.dp.Call(t.Context(), contract.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()}, a, []byte("x")); err == nil {
 		t.Error("call to a stopped instance succeeded")
 	}
 	if _, err := n.fi.Patch(t.Context(), &edgelessapi.PatchRequest{FunctionId: a.FunctionID}); connect.CodeOf(err) != connect.CodeNotFound {
@@ -154,8 +154,8 @@ func TestAgent_StopBadRequests(t *testing.T) {
 	}{
 		{"domain managed", &edgelessapi.InstanceIdVariant{InstanceIdType: &edgelessapi.InstanceIdVariant_DomainManagedInstanceId{
 			DomainManagedInstanceId: &edgelessapi.DomainManagedInstanceId{InstanceId: uuid.NewString()}}}},
-		{"bad uuid", variant(container.InstanceID{NodeID: n.nodeID, FunctionID: "f"})},
-		{"other node", variant(container.InstanceID{NodeID: uuid.NewString(), FunctionID: uuid.NewString()})},
+		{"bad uuid", variant(contract.InstanceID{NodeID: n.nodeID, FunctionID: "f"})},
+		{"other node", variant(contract.InstanceID{NodeID: uuid.NewString(), FunctionID: uuid.NewString()})},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := n.fi.Stop(t.Context(), tt.req); connect.CodeOf(err) != connect.CodeInvalidArgument {
@@ -164,7 +164,7 @@ func TestAgent_StopBadRequests(t *testing.T) {
 		})
 	}
 	// An unknown instance of this node: already stopped, fine.
-	if _, err := n.fi.Stop(t.Context(), variant(container.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()})); err != nil {
+	if _, err := n.fi.Stop(t.Context(), variant(contract.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()})); err != nil {
 		t.Errorf("Stop(unknown) = %v, want success", err)
 	}
 }
@@ -243,7 +243,7 @@ func TestAgent_TransientStateIsNotKept(t *testing.T) {
 		t.Fatalf("Start() = %v, %v", res, err)
 	}
 	id := res.GetInstanceId().GetInstanceId()
-	n.call(t, container.InstanceID{NodeID: id.GetNodeId(), FunctionID: id.GetFunctionId()}, "sync x")
+	n.call(t, contract.InstanceID{NodeID: id.GetNodeId(), FunctionID: id.GetFunctionId()}, "sync x")
 	if _, found, _ := n.states.Load(stateID); found {
 		t.Error("a TRANSIENT instance's Sync was persisted")
 	}
@@ -354,7 +354,7 @@ func TestAgent_ResourceConfiguration(t *testing.T) {
 	if err != nil || !strings.Contains(res.GetResponseError().GetDetail(), `no resource providers; cannot create a resource of class type "http-egress"`) {
 		t.Errorf("resource Start = %v, %v; want a ResponseError naming the class", res, err)
 	}
-	if _, err := n.rc.Stop(t.Context(), variant(container.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()})); connect.CodeOf(err) != connect.CodeNotFound {
+	if _, err := n.rc.Stop(t.Context(), variant(contract.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()})); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Errorf("resource Stop = %v, want NOT_FOUND", err)
 	}
 	if _, err := n.rc.Patch(t.Context(), &edgelessapi.PatchRequest{FunctionId: uuid.NewString()}); connect.CodeOf(err) != connect.CodeNotFound {

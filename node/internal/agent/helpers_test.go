@@ -148,7 +148,7 @@ func spawnRequest(code string, stateID string, annotations map[string]string) *e
 }
 
 // start starts an instance of fn and returns its id.
-func (n *testNode) start(t *testing.T, fn *testFunction, stateID string) container.InstanceID {
+func (n *testNode) start(t *testing.T, fn *testFunction, stateID string) contract.InstanceID {
 	t.Helper()
 	res, err := n.fi.Start(t.Context(), spawnRequest("grpc:"+fn.url, stateID, map[string]string{"init-payload": "p=1"}))
 	if err != nil {
@@ -161,10 +161,10 @@ func (n *testNode) start(t *testing.T, fn *testFunction, stateID string) contain
 	if id.GetNodeId() != n.nodeID {
 		t.Fatalf("Start() node_id = %q, want this node %q", id.GetNodeId(), n.nodeID)
 	}
-	return container.InstanceID{NodeID: id.GetNodeId(), FunctionID: id.GetFunctionId()}
+	return contract.InstanceID{NodeID: id.GetNodeId(), FunctionID: id.GetFunctionId()}
 }
 
-func (n *testNode) stop(t *testing.T, id container.InstanceID) {
+func (n *testNode) stop(t *testing.T, id contract.InstanceID) {
 	t.Helper()
 	if _, err := n.fi.Stop(t.Context(), variant(id)); err != nil {
 		t.Fatalf("Stop(%s) = %v", id.FunctionID, err)
@@ -172,9 +172,9 @@ func (n *testNode) stop(t *testing.T, id container.InstanceID) {
 }
 
 // call sends msg to id through the data plane, as another instance would.
-func (n *testNode) call(t *testing.T, id container.InstanceID, msg string) string {
+func (n *testNode) call(t *testing.T, id contract.InstanceID, msg string) string {
 	t.Helper()
-	rep, err := n.dp.Call(t.Context(), container.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()}, id, []byte(msg))
+	rep, err := n.dp.Call(t.Context(), contract.InstanceID{NodeID: n.nodeID, FunctionID: uuid.NewString()}, id, []byte(msg))
 	if err != nil {
 		t.Fatalf("Call(%q) = %v", msg, err)
 	}
