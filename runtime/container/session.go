@@ -41,7 +41,8 @@ func (i *Instance) start(ctx context.Context) error {
 	if err != nil {
 		return i.startError(ctx, err)
 	}
-	// The watcher decides under the same lock whether an exit is a
+	// containerEndedOnItsOwn, which runs after the container's end is
+	// visible here, decides under the same lock whether the exit is a
 	// failed start or the end of a running instance.
 	i.mu.Lock()
 	ending, exited := i.ending, isClosed(i.containerEnded())
