@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"time"
@@ -15,12 +14,6 @@ import (
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
-
-// MaxMessageBytes is the largest message the SDK sends or accepts, on both
-// the GuestAPIFunction server and the GuestAPIHost client. Upstream EDGELESS
-// has no limit; gRPC's usual default (4 MiB) would refuse payloads it
-// accepts, so the SDK allows the largest size a gRPC frame can declare.
-const MaxMessageBytes = math.MaxInt32
 
 // LogLevel is the severity of a telemetry log line sent with
 // Host.TelemetryLog.
@@ -50,7 +43,7 @@ type Host struct {
 // dialHost builds the client for the GuestAPIHost server at baseURL and
 // opens its HTTP/2 connection, so that the host is known to be reachable and
 // the first host call pays no connection set-up.
-func dialHost(ctx context.Context, baseURL string, id InstanceID, timeout time.Duration) (*Host, error) {
+func dialHost(ctx context.Context, baseURL string, id InstanceID, timeout time.Duration, maxBytes int) (*Host, error) {
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
 	transport := &http.Transport{
@@ -66,8 +59,9 @@ func dialHost(ctx context.Context, baseURL string, id InstanceID, timeout time.D
 		endpoint: baseURL,
 		client: edgelessapiconnect.NewGuestAPIHostClient(httpClient, baseURL,
 			connect.WithGRPC(),
-			connect.WithReadMaxBytes(MaxMessageBytes),
-			connect.WithSendMaxBytes(MaxMessageBytes),
+			connect.WithReadMaxBytes(maxBytes),
+			connect.WithSendMaxBytes(maxBytes),
+			connect.WithCompressMinBytes(compressMinBytes),
 		),
 		transport: transport,
 		timeout:   timeout,

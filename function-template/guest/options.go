@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -20,6 +21,9 @@ const (
 	DefaultMaxConcurrency = 64
 	DefaultHostTimeout    = 30 * time.Second
 	DefaultShutdownGrace  = 2 * time.Second
+	// DefaultMaxPayloadBytes is the node's default `[dataplane]
+	// max_payload_bytes` (16 MiB).
+	DefaultMaxPayloadBytes = 16 << 20
 )
 
 // Options configure a Server. The zero value is usable: every zero field
@@ -38,6 +42,11 @@ type Options struct {
 	// ShutdownGrace bounds how long Stop and a shutdown (SIGTERM) wait for
 	// the events in flight before cancelling them; default 2s.
 	ShutdownGrace time.Duration
+	// MaxPayloadBytes bounds every message the SDK reads or sends, on the
+	// GuestAPIFunction server and the GuestAPIHost client (after
+	// decompression); larger ones are refused with RESOURCE_EXHAUSTED.
+	// Default DefaultMaxPayloadBytes, the node's default: keep both the same.
+	MaxPayloadBytes int
 }
 
 func (o Options) withDefaults() Options {
@@ -56,6 +65,9 @@ func (o Options) withDefaults() Options {
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = DefaultShutdownGrace
 	}
+	if o.MaxPayloadBytes <= 0 {
+		o.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
 	return o
 }
 
@@ -69,6 +81,7 @@ func (o Options) withDefaults() Options {
 //	-max-concurrency N   MAX_CONCURRENCY  Cast/Call handlers at once (default 64)
 //	-host-timeout D      HOST_TIMEOUT     default deadline of host calls (default 30s)
 //	-shutdown-grace D    SHUTDOWN_GRACE   drain time on Stop and SIGTERM (default 2s)
+//	-max-payload-bytes N MAX_PAYLOAD_BYTES largest message read or sent (default 16 MiB)
 func ParseArgs(args []string, getenv func(string) string) (Options, slog.Level, error) {
 	fs := flag.NewFlagSet("function", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -79,6 +92,7 @@ func ParseArgs(args []string, getenv func(string) string) (Options, slog.Level, 
 	maxConc := fs.String("max-concurrency", envOr(getenv, "MAX_CONCURRENCY", strconv.Itoa(DefaultMaxConcurrency)), "concurrent Cast/Call handlers")
 	hostTimeout := fs.String("host-timeout", envOr(getenv, "HOST_TIMEOUT", DefaultHostTimeout.String()), "default deadline of host calls")
 	grace := fs.String("shutdown-grace", envOr(getenv, "SHUTDOWN_GRACE", DefaultShutdownGrace.String()), "drain time on Stop and SIGTERM")
+	maxPayload := fs.String("max-payload-bytes", envOr(getenv, "MAX_PAYLOAD_BYTES", strconv.Itoa(DefaultMaxPayloadBytes)), "largest message read or sent")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, 0, fmt.Errorf("parse arguments: %w", err)
 	}
@@ -108,6 +122,9 @@ func ParseArgs(args []string, getenv func(string) string) (Options, slog.Level, 
 		return Options{}, 0, fmt.Errorf("max concurrency %q (-max-concurrency or MAX_CONCURRENCY) is not a positive integer", *maxConc)
 	}
 	o.MaxConcurrency = n
+	if o.MaxPayloadBytes, err = strconv.Atoi(*maxPayload); err != nil || o.MaxPayloadBytes < 1 || o.MaxPayloadBytes > math.MaxInt32 {
+		return Options{}, 0, fmt.Errorf("max payload bytes %q (-max-payload-bytes or MAX_PAYLOAD_BYTES) is not in 1-%d", *maxPayload, math.MaxInt32)
+	}
 	if o.HostTimeout, err = parsePositiveDuration(*hostTimeout); err != nil {
 		return Options{}, 0, fmt.Errorf("host timeout (-host-timeout or HOST_TIMEOUT): %w", err)
 	}

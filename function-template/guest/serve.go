@@ -13,6 +13,11 @@ import (
 	"time"
 )
 
+// compressMinBytes is the smallest message gzip-compressed for a peer that
+// accepts gzip, as on the node (runtime/transport.CompressMinBytes): a few
+// bytes cost more to compress than they save.
+const compressMinBytes = 1024
+
 // Serve serves the GuestAPIFunction service on ln until ctx is done, then
 // shuts down: it stops accepting requests, lets those in flight finish
 // within Options.ShutdownGrace (then cancels them), calls Function.Stop if

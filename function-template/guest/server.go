@@ -68,8 +68,9 @@ func NewServer(fn Function, opts Options) *Server {
 // mount on an http.ServeMux. It serves gRPC, gRPC-Web and Connect.
 func (s *Server) Handler() (string, http.Handler) {
 	return edgelessapiconnect.NewGuestAPIFunctionHandler(&rpcHandler{s: s},
-		connect.WithReadMaxBytes(MaxMessageBytes),
-		connect.WithSendMaxBytes(MaxMessageBytes),
+		connect.WithReadMaxBytes(s.opts.MaxPayloadBytes),
+		connect.WithSendMaxBytes(s.opts.MaxPayloadBytes),
+		connect.WithCompressMinBytes(compressMinBytes),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
 			s.log.ErrorContext(ctx, "panic in guest API handler", "procedure", spec.Procedure, "panic", p, "stack", string(debug.Stack()))
 			return connect.NewError(connect.CodeInternal, fmt.Errorf("panic in %s", spec.Procedure))
@@ -127,7 +128,7 @@ func (s *Server) boot(ctx context.Context, req *edgelessapi.BootData) error {
 	if err != nil {
 		return &invalidArgumentError{err}
 	}
-	host, err := dialHost(ctx, baseURL, data.id, s.opts.HostTimeout)
+	host, err := dialHost(ctx, baseURL, data.id, s.opts.HostTimeout, s.opts.MaxPayloadBytes)
 	if err != nil {
 		return &unavailableError{err}
 	}

@@ -32,6 +32,11 @@ type Config struct {
 	// without bound; beyond it DelayedCast answers RESOURCE_EXHAUSTED
 	// (default DefaultMaxDelayedCasts).
 	MaxDelayedCasts int
+	// MaxPayloadBytes bounds the messages that carry event payloads, read or
+	// sent on the GuestAPIHost server and to functions; larger ones are
+	// refused with RESOURCE_EXHAUSTED (default
+	// transport.DefaultPayloadMaxBytes). Upstream has no limit.
+	MaxPayloadBytes int
 	// Defaults are the resource limits applied to every container unless an
 	// annotation overrides them; zero means unlimited.
 	Defaults Limits

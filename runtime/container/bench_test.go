@@ -3,7 +3,6 @@ package container_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
 // The benchmarks compare the runtime with floors measured in the same run,
@@ -98,9 +98,7 @@ func rawColdStart(b *testing.B, c *client.Client, n *testNode, img string, publi
 // rawClient is a plain gRPC client of a function, configured as the
 // runtime's.
 func rawClient(url string) edgelessapiconnect.GuestAPIFunctionClient {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return edgelessapiconnect.NewGuestAPIFunctionClient(&http.Client{Transport: &http.Transport{Protocols: &p}}, url, connect.WithGRPC())
+	return edgelessapiconnect.NewGuestAPIFunctionClient(transporttest.Client(), url, connect.WithGRPC())
 }
 
 func BenchmarkColdStart(b *testing.B) {

@@ -2,15 +2,14 @@ package container
 
 import (
 	"errors"
-	"net"
 	"net/http"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/moby/moby/client"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // Request options and messages that never change.
@@ -23,30 +22,15 @@ var (
 
 // newFunctionHTTPClient returns an HTTP client for one function's
 // GuestAPIFunction server: gRPC peers in other languages (tonic, grpcio)
-// speak HTTP/2 without TLS only. Pings notice a peer that vanished without
-// closing the connection.
+// speak HTTP/2 without TLS only.
 func newFunctionHTTPClient() (*http.Client, *http.Transport) {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{
-		Protocols: &p,
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		HTTP2: &http.HTTP2Config{
-			SendPingTimeout: 15 * time.Second,
-			PingTimeout:     5 * time.Second,
-		},
-	}
-	return &http.Client{Transport: tr}, tr
+	return transport.NewClient()
 }
 
-// newFunctionClient returns a gRPC client of a function at baseURL with no
-// message size limit short of the protobuf maximum.
-func newFunctionClient(hc *http.Client, baseURL string) edgelessapiconnect.GuestAPIFunctionClient {
-	return edgelessapiconnect.NewGuestAPIFunctionClient(hc, baseURL,
-		connect.WithGRPC(), connect.WithReadMaxBytes(maxMessageBytes))
+// newFunctionClient returns a gRPC client of a function at baseURL that
+// sends and reads messages of up to maxBytes.
+func newFunctionClient(hc *http.Client, baseURL string, maxBytes int) edgelessapiconnect.GuestAPIFunctionClient {
+	return edgelessapiconnect.NewGuestAPIFunctionClient(hc, baseURL, transport.ClientOptions(maxBytes)...)
 }
 
 // retryableBoot reports whether a failed Boot may succeed later: the

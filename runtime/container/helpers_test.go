@@ -22,6 +22,7 @@ import (
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
 // sinkFunctionID is the function id of the test node's sink: an alias
@@ -317,9 +318,7 @@ func (h *testHost) syncedState() []byte {
 
 // hostClients returns a gRPC and a Connect client of a GuestAPIHost server.
 func hostClients(url string) map[string]edgelessapiconnect.GuestAPIHostClient {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	h2c := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	h2c := transporttest.Client()
 	return map[string]edgelessapiconnect.GuestAPIHostClient{
 		"grpc":    edgelessapiconnect.NewGuestAPIHostClient(h2c, url, connect.WithGRPC()),
 		"connect": edgelessapiconnect.NewGuestAPIHostClient(http.DefaultClient, url),

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,13 +16,8 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
-
-// maxMessageBytes is the largest message the runtime reads, on the
-// GuestAPIHost server and from functions. Upstream (tonic with
-// max_decoding_message_size(usize::MAX)) has no limit; 2 GiB - 1 is the
-// most a protobuf message can hold.
-const maxMessageBytes = math.MaxInt32
 
 // hostServer serves GuestAPIHost. It routes each request by its
 // originator to that instance's contract.Host; there is no lock shared
@@ -39,7 +33,7 @@ var _ edgelessapiconnect.GuestAPIHostHandler = (*hostServer)(nil)
 // the path to mount it on, for a node that serves it on its own server.
 func (r *Runtime) Handler() (string, http.Handler) {
 	return edgelessapiconnect.NewGuestAPIHostHandler(&hostServer{rt: r},
-		connect.WithReadMaxBytes(maxMessageBytes))
+		transport.HandlerOptions(r.cfg.MaxPayloadBytes)...)
 }
 
 // instanceFor finds the instance that sent a request and checks that the

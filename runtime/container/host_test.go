@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
 // grpcInstance starts a grpc: instance on a Docker-less node.
@@ -470,9 +470,7 @@ func TestHost_InvalidUTF8InStringField(t *testing.T) {
 	// TelemetryLogEvent.target (field 3) is a string; OutputEventData.msg
 	// (also field 3) is bytes: sending the latter to TelemetryLog puts
 	// invalid UTF-8 where the server expects a string.
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	hc := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	hc := transporttest.Client()
 	c := connect.NewClient[edgelessapi.OutputEventData, emptypb.Empty](hc,
 		n.hostURL+edgelessapiconnect.GuestAPIHostTelemetryLogProcedure, connect.WithGRPC())
 	_, err := c.CallUnary(t.Context(), connect.NewRequest(&edgelessapi.OutputEventData{

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeless-go/edgeless/runtime/transport"
 	"github.com/google/uuid"
 
 	"github.com/edgeless-go/edgeless/runtime/contract"
@@ -109,6 +110,9 @@ func (c *Config) fill() error {
 	if c.LogLines <= 0 {
 		c.LogLines = defaultLogLines
 	}
+	if c.MaxPayloadBytes <= 0 {
+		c.MaxPayloadBytes = transport.DefaultPayloadMaxBytes
+	}
 	if c.MaxDelayedCasts <= 0 {
 		c.MaxDelayedCasts = DefaultMaxDelayedCasts
 	}
@@ -118,38 +122,9 @@ func (c *Config) fill() error {
 // Serve serves GuestAPIHost (gRPC over h2c, gRPC-Web and Connect) on ln
 // until ctx is done, then shuts the server down. It closes ln.
 func (r *Runtime) Serve(ctx context.Context, ln net.Listener) error {
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
 	mux := http.NewServeMux()
 	mux.Handle(r.Handler())
-	srv := &http.Server{
-		Handler:           mux,
-		Protocols:         &p,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		HTTP2: &http.HTTP2Config{
-			// Nested calls hold a stream each while they wait.
-			MaxConcurrentStreams: 1000,
-		},
-		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve guest api host on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve guest api host on %s: %w", ln.Addr(), err)
-	}
-	return nil
+	return transport.Serve(ctx, transport.NewServer(mux, r.log), ln, "guest api host")
 }
 
 // Start creates an instance from spec and returns once it has been booted

@@ -164,7 +164,7 @@ func (i *Instance) handleError(err error) error {
 func (i *Instance) setConn(endpoint string, peer netip.Addr) {
 	hc, tr := newFunctionHTTPClient()
 	cn := &connection{
-		fn:        newFunctionClient(hc, endpoint),
+		fn:        newFunctionClient(hc, endpoint, i.rt.cfg.MaxPayloadBytes),
 		transport: tr,
 		endpoint:  endpoint,
 		peer:      peer,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
 // testFunction is an in-process GuestAPIFunction server for grpc:
@@ -43,13 +43,7 @@ func newTestFunction(t testing.TB) *testFunction {
 	f := &testFunction{}
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewGuestAPIFunctionHandler(f))
-	srv := httptest.NewUnstartedServer(mux)
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv.Config.Protocols = &p
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv := transporttest.NewServer(t, mux)
 	f.url = srv.URL
 	return f
 }
@@ -66,9 +60,7 @@ func (f *testFunction) Boot(_ context.Context, req *edgelessapi.BootData) (*empt
 	if req.GetInstanceId() == nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("missing instance_id"))
 	}
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	hc := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	hc := transporttest.Client()
 	f.host = edgelessapiconnect.NewGuestAPIHostClient(hc, req.GetGuestApiHostEndpoint(), connect.WithGRPC())
 	f.id = req.GetInstanceId()
 	f.booted++

@@ -55,7 +55,7 @@ func NewClient(t testing.TB, protocol, url string) edgelessapiconnect.GuestAPIFu
 		tr := &http.Transport{Protocols: &p}
 		t.Cleanup(tr.CloseIdleConnections)
 		return edgelessapiconnect.NewGuestAPIFunctionClient(&http.Client{Transport: tr}, url,
-			connect.WithGRPC(), connect.WithReadMaxBytes(guest.MaxMessageBytes), connect.WithSendMaxBytes(guest.MaxMessageBytes))
+			connect.WithGRPC(), connect.WithReadMaxBytes(guest.DefaultMaxPayloadBytes), connect.WithSendMaxBytes(guest.DefaultMaxPayloadBytes))
 	}
 	t.Fatalf("unknown protocol %q, want one of %q", protocol, Protocols)
 	return nil

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 	"github.com/google/uuid"
 	"github.com/moby/moby/client"
 )
@@ -214,9 +214,7 @@ func (n *node) wait(t *testing.T) error {
 
 func (n *node) start(t *testing.T, image string) string {
 	t.Helper()
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	fi := edgelessapiconnect.NewFunctionInstanceClient(&http.Client{Transport: &http.Transport{Protocols: &p}}, n.agent, connect.WithGRPC())
+	fi := edgelessapiconnect.NewFunctionInstanceClient(transporttest.Client(), n.agent, connect.WithGRPC())
 	res, err := fi.Start(t.Context(), &edgelessapi.SpawnFunctionRequest{
 		Code:               &edgelessapi.FunctionClassSpecification{Id: "example", FunctionType: "CONTAINER", Code: "container:" + image},
 		StateSpecification: &edgelessapi.StateSpecification{StateId: uuid.NewString(), Policy: edgelessapi.StatePolicy_NODE_LOCAL},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -21,13 +20,11 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/state"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// MaxMessageBytes is the largest agent request read. Upstream has no limit;
-// this is the largest size a protobuf message can have.
-const MaxMessageBytes = math.MaxInt32
 
 // DefaultStopTimeout bounds the wait for one instance to stop.
 const DefaultStopTimeout = time.Minute
@@ -122,7 +119,7 @@ func (a *Agent) Runtimes() []string {
 // Handler returns the agent API: the three gRPC services and the admin API,
 // on one mux.
 func (a *Agent) Handler() http.Handler {
-	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxMessageBytes)}
+	opts := transport.HandlerOptions(transport.ControlMaxBytes)
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewFunctionInstanceHandler(a, opts...))
 	mux.Handle(edgelessapiconnect.NewNodeManagementHandler(a, opts...))

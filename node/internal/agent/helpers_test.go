@@ -21,6 +21,7 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -28,20 +29,12 @@ import (
 // h2cServer serves h on 127.0.0.1 with HTTP/1 and plaintext HTTP/2.
 func h2cServer(t *testing.T, h http.Handler) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
+	return transporttest.NewServer(t, h)
 }
 
 // grpcClient is an h2c client as the orchestrator uses.
 func grpcClient() *http.Client {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+	return transporttest.Client()
 }
 
 // syncBuffer is a log sink safe for concurrent writes.

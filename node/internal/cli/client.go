@@ -16,6 +16,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -28,17 +29,15 @@ type controller struct {
 }
 
 func newController(rawURL string) (*controller, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("controller URL %q: want http://<host>:<port>", rawURL)
+	var tc transport.Config // plain-text HTTP/2; TLS will be set here
+	if err := tc.CheckURL(rawURL); err != nil {
+		return nil, fmt.Errorf("controller %w", err)
 	}
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	grpcHTTP := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	grpcHTTP, _ := transport.NewClient()
 	base := strings.TrimSuffix(rawURL, "/")
 	return &controller{
 		url:   base,
-		wf:    edgelessapiconnect.NewWorkflowInstanceClient(grpcHTTP, base, connect.WithGRPC(), connect.WithReadMaxBytes(orchestrator.MaxMessageBytes)),
+		wf:    edgelessapiconnect.NewWorkflowInstanceClient(grpcHTTP, base, transport.ClientOptions(transport.ControlMaxBytes)...),
 		admin: &http.Client{},
 	}, nil
 }

@@ -3,13 +3,13 @@ package cli
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -52,11 +52,7 @@ func TestCLI_UpstreamController(t *testing.T) {
 	u := &upstreamController{}
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewWorkflowInstanceHandler(u))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv := transporttest.NewH2COnlyServer(t, mux)
 
 	path := writeFile(t, "w.json", `{"functions": [{"name": "sink", "class_specification": {"id": "sink",
 	  "function_type": "CONTAINER", "version": "0.1", "code": "container:edgeless-example-sink:dev", "outputs": []},

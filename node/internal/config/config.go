@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/edgeless-go/edgeless/runtime/transport"
 	"github.com/google/uuid"
 )
 
@@ -114,6 +115,11 @@ type Dataplane struct {
 	// QueueSize is the number of events queued per instance before senders
 	// wait.
 	QueueSize int `toml:"queue_size"`
+	// MaxPayloadBytes bounds every message that carries an event, on every
+	// hop: the FunctionInvocation server and peer clients, the GuestAPIHost
+	// server and the clients of functions. Larger ones are refused with
+	// RESOURCE_EXHAUSTED. Upstream has no limit.
+	MaxPayloadBytes int `toml:"max_payload_bytes"`
 }
 
 // Resources is the [resources] section of upstream's config. The node has no
@@ -218,8 +224,9 @@ func base() *Config {
 			StopGraceSec:    2,
 		},
 		Dataplane: Dataplane{
-			CallTimeoutSec: 60,
-			QueueSize:      1024,
+			CallTimeoutSec:  60,
+			QueueSize:       1024,
+			MaxPayloadBytes: transport.DefaultPayloadMaxBytes,
 		},
 		Resources: Resources{PrependHostname: true},
 	}

@@ -205,6 +205,10 @@ default_pids = {{v .ContainerRuntime.DefaultPids}}
 call_timeout_sec = {{v .Dataplane.CallTimeoutSec}}
 # Events queued per instance before senders wait.
 queue_size = {{v .Dataplane.QueueSize}}
+# Largest message carrying an event, on every hop (peers, functions); larger
+# ones are refused with RESOURCE_EXHAUSTED. Functions built with the Go SDK
+# need the same limit (guest.Options.MaxPayloadBytes, default 16 MiB).
+max_payload_bytes = {{v .Dataplane.MaxPayloadBytes}}
 
 [resources]
 # Accepted for compatibility with upstream configs. This node has no

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -106,8 +107,15 @@ func (c *Config) Validate() error {
 	if q := c.Dataplane.QueueSize; q < 1 || q > 1<<20 {
 		bad("dataplane.queue_size", "want 1 to %d, got %d", 1<<20, q)
 	}
+	if n := c.Dataplane.MaxPayloadBytes; n < minPayloadBytes || n > math.MaxInt32 {
+		bad("dataplane.max_payload_bytes", "want %d to %d, got %d", minPayloadBytes, math.MaxInt32, n)
+	}
 	return errors.Join(errs...)
 }
+
+// minPayloadBytes is the smallest max_payload_bytes accepted: room for an
+// event's ids and metadata.
+const minPayloadBytes = 4 << 10
 
 // Warnings lists settings that are accepted but have no effect on this node,
 // each naming its key (and line, for a loaded file).

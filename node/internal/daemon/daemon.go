@@ -18,6 +18,7 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -149,6 +150,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 			CallTimeout:     sec(cr.CallTimeoutSec),
 			StopTimeout:     sec(cr.StopTimeoutSec),
 			StopGrace:       sec(cr.StopGraceSec),
+			MaxPayloadBytes: cfg.Dataplane.MaxPayloadBytes,
 			Defaults: container.Limits{
 				MemoryBytes: mem,
 				NanoCPUs:    int64(cr.DefaultCPUs * 1e9),
@@ -163,10 +165,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 	}
 
 	d.dp = dataplane.New(dataplane.Config{
-		NodeID:      g.NodeID,
-		CallTimeout: cfg.Dataplane.CallTimeout(),
-		QueueSize:   cfg.Dataplane.QueueSize,
-		Logger:      log.With(slog.String("component", "dataplane")),
+		NodeID:          g.NodeID,
+		CallTimeout:     cfg.Dataplane.CallTimeout(),
+		QueueSize:       cfg.Dataplane.QueueSize,
+		MaxPayloadBytes: cfg.Dataplane.MaxPayloadBytes,
+		Logger:          log.With(slog.String("component", "dataplane")),
 	})
 	d.exportDataplaneStats()
 	d.agent, err = agent.New(agent.Config{
@@ -213,20 +216,6 @@ func (d *Daemon) closeListeners() {
 	}
 }
 
-func newServer(h http.Handler, log *slog.Logger) *http.Server {
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	return &http.Server{
-		Handler:           h,
-		Protocols:         &p,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 1000},
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-}
-
 // Serve runs the node until ctx is done or a server fails. It then refuses
 // new instances, stops every instance and removes its container, closes the
 // runtime and shuts the servers down, and returns the first failure (nil
@@ -237,8 +226,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		srv *http.Server
 		ln  net.Listener
 	}{
-		"agent":      {newServer(d.agent.Handler(), d.log), d.agentLn},
-		"invocation": {newServer(d.invocationHandler(), d.log), d.invocationLn},
+		"agent":      {transport.NewServer(d.agent.Handler(), d.log), d.agentLn},
+		"invocation": {transport.NewServer(d.invocationHandler(), d.log), d.invocationLn},
 	}
 	if d.metricsLn != nil {
 		mux := http.NewServeMux()
@@ -247,7 +236,17 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		servers["metrics"] = struct {
 			srv *http.Server
 			ln  net.Listener
-		}{newServer(mux, d.log), d.metricsLn}
+		}{transport.NewServer(mux, d.log), d.metricsLn}
+	}
+	if d.rt != nil {
+		// The runtime's GuestAPIHost on the node's own server; it is shut
+		// down with the others, after every instance has stopped.
+		mux := http.NewServeMux()
+		mux.Handle(d.rt.Handler())
+		servers["guest api host"] = struct {
+			srv *http.Server
+			ln  net.Listener
+		}{transport.NewServer(mux, d.log), d.guestLn}
 	}
 	for name, s := range servers {
 		g.Go(func() error {
@@ -256,11 +255,6 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			}
 			return nil
 		})
-	}
-	guestCtx, stopGuest := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopGuest()
-	if d.rt != nil {
-		g.Go(func() error { return d.rt.Serve(guestCtx, d.guestLn) })
 	}
 	if d.reg != nil {
 		g.Go(func() error { return d.reg.Run(gctx) })
@@ -285,9 +279,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("close %s runtime: %w", rt.FunctionType(), err))
 			}
 		}
-		stopGuest()
 		for _, s := range servers {
-			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), transport.ShutdownGrace)
 			if err := s.srv.Shutdown(hctx); err != nil {
 				s.srv.Close()
 			}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/config"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
 // syncBuffer is a log sink safe for concurrent writes.
@@ -108,9 +108,7 @@ func (n *testNode) shutdown() error {
 }
 
 func grpcClient() *http.Client {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+	return transporttest.Client()
 }
 
 // fakeOrc is a NodeRegistration server that records the updates it gets.
@@ -126,12 +124,7 @@ func startOrc(t *testing.T) *fakeOrc {
 	o := &fakeOrc{got: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewNodeRegistrationHandler(o))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv := transporttest.NewServer(t, mux)
 	o.url = srv.URL
 	return o
 }

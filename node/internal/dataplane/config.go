@@ -3,10 +3,10 @@ package dataplane
 import (
 	"errors"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -16,11 +16,6 @@ const (
 	DefaultSendTimeout        = 5 * time.Second
 	DefaultMaxConcurrentCalls = 64
 )
-
-// MaxMessageBytes is the largest event the FunctionInvocation server and the
-// peer clients read. Upstream sets no limit (usize::MAX); we take the largest
-// size a protobuf message can have.
-const MaxMessageBytes = math.MaxInt32
 
 // Config configures a Dataplane.
 type Config struct {
@@ -41,6 +36,11 @@ type Config struct {
 	// MaxConcurrentCalls bounds the calls delivered at once to one instance
 	// (default 64).
 	MaxConcurrentCalls int
+	// MaxPayloadBytes bounds the events the FunctionInvocation server reads
+	// and the peer clients send and read; larger ones are refused with
+	// RESOURCE_EXHAUSTED (default transport.DefaultPayloadMaxBytes).
+	// Upstream has no limit.
+	MaxPayloadBytes int
 }
 
 func (c Config) withDefaults() Config {
@@ -58,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConcurrentCalls <= 0 {
 		c.MaxConcurrentCalls = DefaultMaxConcurrentCalls
+	}
+	if c.MaxPayloadBytes <= 0 {
+		c.MaxPayloadBytes = transport.DefaultPayloadMaxBytes
 	}
 	c.NodeID = canonUUID(c.NodeID)
 	return c

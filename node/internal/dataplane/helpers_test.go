@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
 // waitTimeout guards every wait in the tests: a failure, never a measurement.
@@ -94,17 +94,7 @@ func instance(t *testing.T, d *Dataplane) (*Mailbox, *fakeReceiver) {
 // the node does, and returns its URL.
 func serveH2C(t testing.TB, path string, h http.Handler) string {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.Handle(path, h)
-	srv := httptest.NewUnstartedServer(mux)
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv.Config.Protocols = &p
-	srv.Config.ReadHeaderTimeout = 5 * time.Second
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return transporttest.Serve(t, path, h)
 }
 
 func serve(t testing.TB, d *Dataplane) string {
@@ -133,9 +123,7 @@ func twoNodes(t testing.TB, cfg1, cfg2 Config) (*Dataplane, *Dataplane) {
 // grpcClient is a FunctionInvocation client as other-language peers use it:
 // gRPC over h2c only.
 func grpcClient(url string) edgelessapiconnect.FunctionInvocationClient {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return edgelessapiconnect.NewFunctionInvocationClient(&http.Client{Transport: &http.Transport{Protocols: &p}}, url, connect.WithGRPC())
+	return edgelessapiconnect.NewFunctionInvocationClient(transporttest.Client(), url, connect.WithGRPC())
 }
 
 // connectClient is a FunctionInvocation client speaking the Connect

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -15,6 +13,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // peer is another node's FunctionInvocation endpoint.
@@ -57,21 +56,13 @@ func (d *Dataplane) AddPeer(nodeID, invocationURL string) error {
 }
 
 func (d *Dataplane) newPeer(nodeID, invocationURL string) *peer {
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{
-		Protocols:   &protocols,
-		DialContext: (&net.Dialer{Timeout: d.cfg.SendTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		// Detect a peer that vanished without closing the connection.
-		HTTP2:           &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 5 * time.Second},
-		IdleConnTimeout: 90 * time.Second,
-	}
+	hc, tr, _ := transport.ClientConfig{DialTimeout: d.cfg.SendTimeout}.NewClient() // no TLS: cannot fail
 	return &peer{
 		nodeID:    nodeID,
 		url:       invocationURL,
 		transport: tr,
-		client: edgelessapiconnect.NewFunctionInvocationClient(&http.Client{Transport: tr}, invocationURL,
-			connect.WithGRPC(), connect.WithReadMaxBytes(MaxMessageBytes)),
+		client: edgelessapiconnect.NewFunctionInvocationClient(hc, invocationURL,
+			transport.ClientOptions(d.cfg.MaxPayloadBytes)...),
 	}
 }
 

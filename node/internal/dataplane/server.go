@@ -12,13 +12,14 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // Handler returns the FunctionInvocation service, to mount on the node's
 // invocation_url server (gRPC, gRPC-Web and Connect).
 func (d *Dataplane) Handler() (string, http.Handler) {
 	return edgelessapiconnect.NewFunctionInvocationHandler(&invocationServer{d: d},
-		connect.WithReadMaxBytes(MaxMessageBytes))
+		transport.HandlerOptions(d.cfg.MaxPayloadBytes)...)
 }
 
 // invocationServer is the RPC edge: it maps the data plane's errors to

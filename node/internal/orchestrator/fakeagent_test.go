@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -56,12 +57,7 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 	mux.Handle(edgelessapiconnect.NewFunctionInstanceHandler(a))
 	mux.Handle(edgelessapiconnect.NewNodeManagementHandler(a))
 	mux.HandleFunc("GET /admin/v1/instances", a.adminInstances)
-	a.srv = httptest.NewUnstartedServer(mux)
-	a.srv.Config.Protocols = new(http.Protocols)
-	a.srv.Config.Protocols.SetHTTP1(true)
-	a.srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	a.srv.Start()
-	t.Cleanup(a.srv.Close)
+	a.srv = transporttest.NewServer(t, mux)
 	return a
 }
 
@@ -248,9 +244,7 @@ func startOrc(t *testing.T, cfg Config) *testOrc {
 // grpcClient returns an h2c HTTP client and the gRPC option, as a Rust peer
 // would talk.
 func grpcClient() (*http.Client, []connect.ClientOption) {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &p}}, []connect.ClientOption{connect.WithGRPC()}
+	return transporttest.Client(), []connect.ClientOption{connect.WithGRPC()}
 }
 
 func (o *testOrc) registration() edgelessapiconnect.NodeRegistrationClient {

@@ -2,8 +2,6 @@ package orchestrator
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -107,22 +106,10 @@ func (o *Orchestrator) Serve(ctx context.Context, controllerLn, registerLn net.L
 		if ln == nil {
 			return
 		}
-		srv := newServer(h)
+		srv := transport.NewServer(h, o.log)
 		g.Go(func() error {
 			o.log.Info("orchestrator listening", "endpoint", name, "addr", ln.Addr().String())
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve %s on %s: %w", name, ln.Addr(), err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				_ = srv.Close()
-			}
-			return nil
+			return transport.Serve(ctx, srv, ln, name)
 		})
 	}
 	serve("controller", controllerLn, o.ControllerHandler())
@@ -140,12 +127,4 @@ func (o *Orchestrator) Serve(ctx context.Context, controllerLn, registerLn net.L
 		}
 	})
 	return g.Wait()
-}
-
-// newServer returns an HTTP server for gRPC peers: HTTP/1.1 and h2c.
-func newServer(h http.Handler) *http.Server {
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 10 * time.Second}
 }

@@ -10,6 +10,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/workflow"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -23,7 +24,7 @@ type workflowServer struct {
 var _ edgelessapiconnect.WorkflowInstanceHandler = (*workflowServer)(nil)
 
 func handlerOptions() []connect.HandlerOption {
-	return []connect.HandlerOption{connect.WithReadMaxBytes(MaxMessageBytes)}
+	return transport.HandlerOptions(transport.ControlMaxBytes)
 }
 
 // Start answers failures as upstream's controller does: in

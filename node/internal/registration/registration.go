@@ -13,14 +13,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"time"
 
-	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // Config configures a Registrar.
@@ -76,7 +75,7 @@ func New(cfg Config) *Registrar {
 	}
 	return &Registrar{
 		cfg:    cfg,
-		client: edgelessapiconnect.NewNodeRegistrationClient(newH2CClient(), cfg.RegisterURL, connect.WithGRPC()),
+		client: edgelessapiconnect.NewNodeRegistrationClient(newH2CClient(), cfg.RegisterURL, transport.ClientOptions(transport.ControlMaxBytes)...),
 		health: newHealthProbe(cfg.StateDir),
 		log:    cfg.Logger.With(slog.String("component", "registration"), slog.String("orchestrator", cfg.RegisterURL)),
 	}
@@ -85,14 +84,8 @@ func New(cfg Config) *Registrar {
 // newH2CClient speaks gRPC over plaintext HTTP/2, as upstream's tonic
 // servers expect.
 func newH2CClient() *http.Client {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{
-		Protocols:           &p,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 5 * time.Second,
-	}}
+	hc, _ := transport.NewClient()
+	return hc
 }
 
 // Nonce returns the nonce sent in every update.

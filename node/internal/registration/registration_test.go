@@ -15,6 +15,7 @@ import (
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 	"github.com/google/uuid"
 )
 
@@ -58,12 +59,7 @@ func startOrc(t *testing.T, o *fakeOrc) string {
 	o.got = make(chan struct{}, 1)
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewNodeRegistrationHandler(o))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv := transporttest.NewServer(t, mux)
 	return srv.URL
 }
 

@@ -1,0 +1,17 @@
+// Package transport builds every HTTP/2 server and client of the node, the
+// runtime, the orchestrator and the CLI: gRPC (and gRPC-Web and Connect) over
+// plain-text HTTP/2 (h2c), which is what upstream's tonic servers and clients
+// speak.
+//
+// It is the one place for the transport's knobs: read and send limits
+// (applied by connect after decompression, so a small gzip body that unpacks
+// to gigabytes is refused with RESOURCE_EXHAUSTED before it is held in
+// memory), header and idle timeouts, HTTP/2 settings, the compression policy
+// (messages under CompressMinBytes are sent uncompressed), and the URL
+// schemes a client accepts. TLS will be added here and nowhere else: Config
+// carries the field it will use, and today refuses it.
+//
+// The choice of RPC library (connect-go today) stays behind HandlerOptions
+// and ClientOptions, so that another one can be measured per path without
+// touching the callers.
+package transport

@@ -1,0 +1,54 @@
+// Package transporttest serves handlers and builds clients for tests, on
+// real 127.0.0.1 sockets with the node's transport settings, so that tests
+// do not copy the h2c set-up.
+package transporttest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/edgeless-go/edgeless/runtime/transport"
+)
+
+// NewServer serves h on 127.0.0.1 as the node's servers do
+// (transport.NewServer: HTTP/1.1 and h2c, header and idle timeouts, HTTP/2
+// settings) and closes it when the test ends.
+func NewServer(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config = transport.NewServer(h, nil)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// NewH2COnlyServer serves h on 127.0.0.1 with plain-text HTTP/2 only, as
+// upstream's tonic servers do, and closes it when the test ends.
+func NewH2COnlyServer(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Serve mounts h on path (as returned by a connect New…Handler) on a new
+// server (see NewServer) and returns its URL.
+func Serve(t testing.TB, path string, h http.Handler) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	return NewServer(t, mux).URL
+}
+
+// Client returns a bare h2c client, as gRPC peers in other languages (tonic,
+// grpcio) use: no limits or options of this project's transport, so that a
+// test can send what a foreign peer could.
+func Client() *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+}
