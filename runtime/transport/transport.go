@@ -98,7 +98,9 @@ func (c Config) CheckURL(raw string) error {
 // and sends messages of up to maxBytes (ControlMaxBytes or a payload limit),
 // followed by extra.
 func HandlerOptions(maxBytes int, extra ...connect.HandlerOption) []connect.HandlerOption {
+	dec, comp := gzipCodec(maxBytes)
 	return append([]connect.HandlerOption{
+		connect.WithCompression("gzip", dec, comp),
 		connect.WithReadMaxBytes(maxBytes),
 		connect.WithSendMaxBytes(maxBytes),
 		connect.WithCompressMinBytes(CompressMinBytes),
@@ -108,7 +110,9 @@ func HandlerOptions(maxBytes int, extra ...connect.HandlerOption) []connect.Hand
 // ClientOptions returns the connect options of a gRPC client (the protocol
 // upstream's peers speak) that reads and sends messages of up to maxBytes.
 func ClientOptions(maxBytes int) []connect.ClientOption {
+	dec, comp := gzipCodec(maxBytes)
 	return []connect.ClientOption{
+		connect.WithAcceptCompression("gzip", dec, comp),
 		connect.WithGRPC(),
 		connect.WithReadMaxBytes(maxBytes),
 		connect.WithSendMaxBytes(maxBytes),
