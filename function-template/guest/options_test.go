@@ -47,6 +47,28 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
+func TestParseArgs_MaxPayloadBytes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{"default", nil, nil, guest.DefaultMaxPayloadBytes},
+		{"env", nil, map[string]string{"MAX_PAYLOAD_BYTES": "1048576"}, 1 << 20},
+		{"flag wins", []string{"-max-payload-bytes", "2048"}, map[string]string{"MAX_PAYLOAD_BYTES": "1048576"}, 2048},
+	} {
+		opts, _, err := guest.ParseArgs(tt.args, func(k string) string { return tt.env[k] })
+		if err != nil {
+			t.Fatalf("%s: ParseArgs(%q) error = %v", tt.name, tt.args, err)
+		}
+		if opts.MaxPayloadBytes != tt.want {
+			t.Errorf("%s: ParseArgs(%q).MaxPayloadBytes = %d, want %d", tt.name, tt.args, opts.MaxPayloadBytes, tt.want)
+		}
+	}
+}
+
 func TestParseArgs_Invalid(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -60,6 +82,8 @@ func TestParseArgs_Invalid(t *testing.T) {
 		{"endpoint without port", []string{"-endpoint", "http://0.0.0.0"}, nil, "no port"},
 		{"bad level", nil, map[string]string{"LOG_LEVEL": "loud"}, `log level "loud"`},
 		{"bad concurrency", []string{"-max-concurrency", "0"}, nil, `max concurrency "0"`},
+		{"bad max payload", []string{"-max-payload-bytes", "0"}, nil, `max payload bytes "0"`},
+		{"max payload not a number", nil, map[string]string{"MAX_PAYLOAD_BYTES": "16MiB"}, `max payload bytes "16MiB"`},
 		{"bad grace", nil, map[string]string{"SHUTDOWN_GRACE": "2"}, `"2" is not a duration`},
 		{"unknown flag", []string{"-verbose"}, nil, "-verbose"},
 		{"extra argument", []string{"serve"}, nil, `unexpected argument "serve"`},

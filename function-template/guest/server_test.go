@@ -26,14 +26,14 @@ type instance struct {
 	fn   *recorder
 	c    edgelessapiconnect.GuestAPIFunctionClient
 	boot *edgelessapi.BootData
+	url  string // the server's base URL
 }
 
 func newInstance(t *testing.T, protocol string, opts guest.Options) *instance {
 	t.Helper()
 	in := &instance{host: guesttest.NewHost(t), fn: &recorder{}}
-	var url string
-	in.s, url = guesttest.StartServer(t, in.fn, opts)
-	in.c = guesttest.NewClient(t, protocol, url)
+	in.s, in.url = guesttest.StartServer(t, in.fn, opts)
+	in.c = guesttest.NewClient(t, protocol, in.url)
 	in.boot = guesttest.BootData(in.host)
 	return in
 }

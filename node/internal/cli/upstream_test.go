@@ -92,4 +92,8 @@ func TestCLI_NoController(t *testing.T) {
 	if _, err := runCLI(t, "127.0.0.1:7001", "workflow", "list"); err == nil || !strings.Contains(err.Error(), `controller URL "127.0.0.1:7001": want http://<host>:<port>`) {
 		t.Errorf("bad controller URL = %v", err)
 	}
+	// Plain-text HTTP/2 only: https would be dialled as h2c and fail obscurely.
+	if _, err := runCLI(t, "https://127.0.0.1:7001", "workflow", "list"); err == nil || !strings.Contains(err.Error(), `controller URL "https://127.0.0.1:7001": https is not supported`) {
+		t.Errorf("https controller URL = %v", err)
+	}
 }

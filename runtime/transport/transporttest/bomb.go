@@ -71,7 +71,9 @@ func PostGRPC(t testing.TB, baseURL, procedure string, body []byte, gz bool) (co
 	if gz {
 		req.Header.Set("Grpc-Encoding", "gzip")
 	}
-	resp, err := Client().Do(req)
+	hc := Client()
+	defer hc.CloseIdleConnections() // an idle h2c connection would delay the server's shutdown
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", procedure, err)
 	}
