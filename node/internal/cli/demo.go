@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/inabox"
-	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 )
@@ -172,7 +172,7 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 	step("Events reaching the sink for %s (its TelemetryLog lines, reported by the node to the orchestrator):", opts.duration)
 	ectx, cancel := context.WithTimeout(ctx, opts.duration)
 	n := 0
-	err = followTelemetry(ectx, c, id, "sink", true, 250*time.Millisecond, 10*time.Second, func(e orchestrator.LogEntry) {
+	err = followTelemetry(ectx, c, id, "sink", true, 250*time.Millisecond, 10*time.Second, func(e adminapi.LogEntry) {
 		n++
 		fmt.Fprintf(out, "    %s %s: %s\n", e.Time.Local().Format("15:04:05.000"), e.Target, e.Msg)
 	})
@@ -183,7 +183,7 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	f, err := c.function(ctx, id, "sink")
+	f, err := c.admin.Function(ctx, id, "sink")
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/daemon"
-	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
 )
 
@@ -92,9 +92,9 @@ func TestE2E_SecondNodeJoins(t *testing.T) {
 			t.Errorf("node %s: containers %v (%v) after stop, want none", node, ids, err)
 		}
 	}
-	var nodes []orchestrator.NodeInfo
+	var nodes []adminapi.NodeInfo
 	c, _ := newController(url)
-	if err := c.getJSON(t.Context(), "/admin/v1/nodes", &nodes); err != nil || len(nodes) != 2 {
+	if err := c.admin.Get(t.Context(), "/admin/v1/nodes", &nodes); err != nil || len(nodes) != 2 {
 		t.Errorf("admin nodes = %v, %v", nodes, err)
 	}
 }

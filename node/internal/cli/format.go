@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 )
 
 // fmtMS renders milliseconds for people: "3ms", "412ms", "1.43s".
@@ -23,7 +23,7 @@ func fmtMS(ms float64) string {
 func fmtDuration(d time.Duration) string { return fmtMS(float64(d.Microseconds()) / 1000) }
 
 // fmtSteps renders the step durations a node reported, in order.
-func fmtSteps(s *orchestrator.Steps) string {
+func fmtSteps(s *adminapi.Steps) string {
 	if s == nil {
 		return ""
 	}

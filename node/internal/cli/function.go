@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
-	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/spf13/cobra"
 )
 
@@ -56,7 +55,7 @@ func newFunctionEvent(opts *options, kind string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, err := c.function(ctx, args[0], args[1])
+			f, err := c.admin.Function(ctx, args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -108,7 +107,7 @@ new lines until interrupted.`,
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
 			if telemetry {
-				return followTelemetry(ctx, c, args[0], args[1], follow, interval, opts.timeout, func(e orchestrator.LogEntry) {
+				return followTelemetry(ctx, c, args[0], args[1], follow, interval, opts.timeout, func(e adminapi.LogEntry) {
 					fmt.Fprintf(out, "%s %s: %s\n", e.Time.Local().Format("15:04:05.000"), e.Target, e.Msg)
 				})
 			}
@@ -124,14 +123,11 @@ new lines until interrupted.`,
 // followTelemetry prints a function's TelemetryLog entries, then, with
 // follow, new ones every interval until ctx is done.
 func followTelemetry(ctx context.Context, c *controller, wfID, name string, follow bool, interval, timeout time.Duration,
-	print func(orchestrator.LogEntry)) error {
+	print func(adminapi.LogEntry)) error {
 	var after uint64
 	for {
 		rctx, cancel := context.WithTimeout(ctx, timeout)
-		var got struct {
-			Entries []orchestrator.LogEntry `json:"entries"`
-		}
-		err := c.getJSON(rctx, fmt.Sprintf("/admin/v1/workflows/%s/functions/%s/telemetry?after=%s", wfID, name, strconv.FormatUint(after, 10)), &got)
+		entries, err := c.admin.Telemetry(rctx, wfID, name, after)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -139,7 +135,7 @@ func followTelemetry(ctx context.Context, c *controller, wfID, name string, foll
 			}
 			return fmt.Errorf("telemetry of %s: %w", name, err)
 		}
-		for _, e := range got.Entries {
+		for _, e := range entries {
 			print(e)
 			after = e.Seq
 		}
@@ -152,13 +148,13 @@ func followTelemetry(ctx context.Context, c *controller, wfID, name string, foll
 // followOutput prints a function's container output lines.
 func followOutput(ctx context.Context, c *controller, wfID, name string, follow bool, interval, timeout time.Duration, out io.Writer) error {
 	rctx, cancel := context.WithTimeout(ctx, timeout)
-	f, err := c.function(rctx, wfID, name)
+	f, err := c.admin.Function(rctx, wfID, name)
 	cancel()
 	if err != nil {
 		return err
 	}
 	node := c.nodeAdmin(f.AgentURL)
-	var last *orchestrator.NodeLogLine
+	var last *adminapi.LogLine
 	for {
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		lines, err := node.Logs(rctx, f.FunctionID)
@@ -188,7 +184,7 @@ func followOutput(ctx context.Context, c *controller, wfID, name string, follow 
 // newLines returns the lines after last (the last line printed before):
 // those after its latest occurrence, or, if the node's buffer has dropped
 // it, those written later.
-func newLines(lines []orchestrator.NodeLogLine, last *orchestrator.NodeLogLine) []orchestrator.NodeLogLine {
+func newLines(lines []adminapi.LogLine, last *adminapi.LogLine) []adminapi.LogLine {
 	if last == nil {
 		return lines
 	}

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/spf13/cobra"
 )
 
@@ -29,8 +29,8 @@ func newNodeCommand(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var nodes []orchestrator.NodeInfo
-			if err := c.getJSON(ctx, "/admin/v1/nodes", &nodes); err != nil {
+			var nodes []adminapi.NodeInfo
+			if err := c.admin.Get(ctx, "/admin/v1/nodes", &nodes); err != nil {
 				return fmt.Errorf("list nodes: %w", err)
 			}
 			out := cmd.OutOrStdout()

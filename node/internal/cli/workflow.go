@@ -12,7 +12,7 @@ import (
 
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/workflow"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -75,7 +75,7 @@ func startWorkflow(ctx context.Context, c *controller, path string, out io.Write
 	if progress {
 		id, err = c.startStream(ctx, req, progressPrinter(out))
 	}
-	if !progress || errors.Is(err, errNoAdmin) {
+	if !progress || errors.Is(err, adminapi.ErrNoAdmin) {
 		var st *edgelessapi.WorkflowInstanceStatus
 		st, err = c.start(ctx, req)
 		if err == nil {
@@ -96,30 +96,30 @@ func startWorkflow(ctx context.Context, c *controller, path string, out io.Write
 }
 
 // progressPrinter prints each start step as it ends.
-func progressPrinter(out io.Writer) func(orchestrator.Progress) {
-	return func(p orchestrator.Progress) {
+func progressPrinter(out io.Writer) func(adminapi.Progress) {
+	return func(p adminapi.Progress) {
 		switch p.Type {
-		case orchestrator.ProgressPlaced:
+		case adminapi.ProgressPlaced:
 			what := p.Image
 			if what == "" {
 				what = "function"
 			}
 			fmt.Fprintf(out, "  %-14s starting %s on node %s\n", p.Function, what, shortID(p.NodeID))
-		case orchestrator.ProgressStarted:
+		case adminapi.ProgressStarted:
 			steps := fmtSteps(p.Steps)
 			if steps != "" {
 				steps = " (" + steps + ")"
 			}
 			fmt.Fprintf(out, "  %-14s started in %s%s, instance %s\n", p.Function, fmtMS(p.DurationMS), steps, p.FunctionID)
-		case orchestrator.ProgressFailed:
+		case adminapi.ProgressFailed:
 			fmt.Fprintf(out, "  %-14s FAILED: %s\n", p.Function, p.Error)
-		case orchestrator.ProgressRolledBack:
+		case adminapi.ProgressRolledBack:
 			if p.Error != "" {
 				fmt.Fprintf(out, "  %-14s rollback: stop FAILED: %s\n", p.Function, p.Error)
 			} else {
 				fmt.Fprintf(out, "  %-14s rolled back (stopped)\n", p.Function)
 			}
-		case orchestrator.ProgressPatched:
+		case adminapi.ProgressPatched:
 			fmt.Fprintf(out, "  %-14s outputs wired in %s\n", "", fmtMS(p.DurationMS))
 		}
 	}
@@ -183,8 +183,8 @@ func newWorkflowList(opts *options) *cobra.Command {
 			default:
 				return fmt.Errorf("--output %q: want table or json", output)
 			}
-			var infos []orchestrator.WorkflowInfo
-			if err := c.getJSON(ctx, "/admin/v1/workflows", &infos); err != nil {
+			var infos []adminapi.WorkflowInfo
+			if err := c.admin.Get(ctx, "/admin/v1/workflows", &infos); err != nil {
 				// Upstream's controller: ids only.
 				for _, id := range ids {
 					fmt.Fprintln(out, id)
@@ -195,7 +195,7 @@ func newWorkflowList(opts *options) *cobra.Command {
 			fmt.Fprintln(tw, "WORKFLOW\tFUNCTIONS\tCREATED")
 			now := time.Now()
 			for _, id := range ids {
-				i := slices.IndexFunc(infos, func(w orchestrator.WorkflowInfo) bool { return w.WorkflowID == id })
+				i := slices.IndexFunc(infos, func(w adminapi.WorkflowInfo) bool { return w.WorkflowID == id })
 				if i < 0 {
 					fmt.Fprintf(tw, "%s\t?\t?\n", id)
 					continue
@@ -226,17 +226,17 @@ func joinNames(names []string) string {
 
 // InstanceView is one function of `workflow inspect -o json`.
 type InstanceView struct {
-	Name          string             `json:"name"`
-	FunctionID    string             `json:"function_id"`
-	NodeID        string             `json:"node_id,omitempty"`
-	AgentURL      string             `json:"agent_url,omitempty"`
-	State         string             `json:"state"`
-	Image         string             `json:"image,omitempty"`
-	ContainerID   string             `json:"container_id,omitempty"`
-	ContainerName string             `json:"container_name,omitempty"`
-	StartedAt     time.Time          `json:"started_at"`
-	StartMS       float64            `json:"start_ms,omitempty"`
-	Steps         orchestrator.Steps `json:"steps"`
+	Name          string         `json:"name"`
+	FunctionID    string         `json:"function_id"`
+	NodeID        string         `json:"node_id,omitempty"`
+	AgentURL      string         `json:"agent_url,omitempty"`
+	State         string         `json:"state"`
+	Image         string         `json:"image,omitempty"`
+	ContainerID   string         `json:"container_id,omitempty"`
+	ContainerName string         `json:"container_name,omitempty"`
+	StartedAt     time.Time      `json:"started_at"`
+	StartMS       float64        `json:"start_ms,omitempty"`
+	Steps         adminapi.Steps `json:"steps"`
 	// Error says why the node could not be asked about the instance.
 	Error string `json:"error,omitempty"`
 }
@@ -298,17 +298,17 @@ func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowVi
 		v.Domain = m.GetDomainId()
 		v.Functions = append(v.Functions, InstanceView{Name: m.GetName(), FunctionID: m.GetFunctionId(), State: "?"})
 	}
-	wi, err := c.workflowInfo(ctx, id)
+	wi, err := c.admin.Workflow(ctx, id)
 	if err != nil {
 		// Upstream's controller: what Inspect says is all there is.
 		return v, nil
 	}
 	v.CreatedAt = wi.CreatedAt
-	nodes := map[string][]orchestrator.NodeInstance{}
+	nodes := map[string][]adminapi.Instance{}
 	nodeErr := map[string]error{}
 	for i := range v.Functions {
 		f := &v.Functions[i]
-		j := slices.IndexFunc(wi.Functions, func(fi orchestrator.FunctionInfo) bool { return fi.FunctionID == f.FunctionID })
+		j := slices.IndexFunc(wi.Functions, func(fi adminapi.FunctionInfo) bool { return fi.FunctionID == f.FunctionID })
 		if j < 0 {
 			continue
 		}
@@ -330,7 +330,7 @@ func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowVi
 			f.Error = err.Error()
 			continue
 		}
-		k := slices.IndexFunc(nodes[fi.AgentURL], func(n orchestrator.NodeInstance) bool { return n.FunctionID == f.FunctionID })
+		k := slices.IndexFunc(nodes[fi.AgentURL], func(n adminapi.Instance) bool { return n.FunctionID == f.FunctionID })
 		if k < 0 {
 			f.State = "unknown to its node"
 			continue

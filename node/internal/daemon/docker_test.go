@@ -9,7 +9,7 @@ import (
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/node/internal/agent"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
 	"github.com/google/uuid"
@@ -71,10 +71,10 @@ func (n *testNode) instanceID(functionID string) *edgelessapi.InstanceId {
 	return &edgelessapi.InstanceId{NodeId: n.cfg.General.NodeID, FunctionId: functionID}
 }
 
-func (n *testNode) instances(t *testing.T) []agent.InstanceJSON {
+func (n *testNode) instances(t *testing.T) []adminapi.Instance {
 	t.Helper()
 	code, body := n.admin(t, "GET", "/admin/v1/instances", "")
-	var out []agent.InstanceJSON
+	var out []adminapi.Instance
 	if err := json.Unmarshal(body, &out); code != 200 || err != nil {
 		t.Fatalf("GET instances = %d %s", code, body)
 	}

@@ -2,7 +2,6 @@ package orchestrator
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,10 +9,12 @@ import (
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// The orchestrator's JSON admin API, served beside WorkflowInstance:
+// The orchestrator's JSON admin API, served beside WorkflowInstance (its
+// types and client are in package adminapi):
 //
 //	GET  /admin/v1/nodes            -> []NodeInfo
 //	GET  /admin/v1/workflows        -> []WorkflowInfo
@@ -38,7 +39,7 @@ func (o *Orchestrator) adminHandler() http.Handler {
 	mux.HandleFunc("POST /admin/v1/workflows", o.adminStart)
 	mux.HandleFunc("GET /admin/v1/workflows/{id}/functions/{name}/telemetry", o.adminTelemetry)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Errorf("no admin endpoint %s %s", r.Method, r.URL.Path))
+		adminapi.WriteError(w, http.StatusNotFound, fmt.Errorf("no admin endpoint %s %s", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -51,9 +52,9 @@ func (o *Orchestrator) adminNodes(w http.ResponseWriter, _ *http.Request) {
 			load[in.nodeID]++
 		}
 	}
-	out := []NodeInfo{}
+	out := []adminapi.NodeInfo{}
 	for _, n := range o.sortedNodesLocked() {
-		out = append(out, NodeInfo{
+		out = append(out, adminapi.NodeInfo{
 			NodeID: n.id, AgentURL: n.agentURL, InvocationURL: n.invocationURL,
 			Status: string(n.status), Error: n.lastErr,
 			Runtimes: n.caps.GetRuntimes(), Labels: n.caps.GetLabels(),
@@ -62,39 +63,39 @@ func (o *Orchestrator) adminNodes(w http.ResponseWriter, _ *http.Request) {
 		})
 	}
 	o.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	adminapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (o *Orchestrator) adminWorkflows(w http.ResponseWriter, _ *http.Request) {
-	out := []WorkflowInfo{}
+	out := []adminapi.WorkflowInfo{}
 	for _, r := range o.records() {
 		out = append(out, o.info(r))
 	}
-	writeJSON(w, http.StatusOK, out)
+	adminapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (o *Orchestrator) adminWorkflow(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	rec := o.record(id)
 	if rec == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", ErrUnknownWorkflow, id))
+		adminapi.WriteError(w, http.StatusNotFound, fmt.Errorf("%w %q", ErrUnknownWorkflow, id))
 		return
 	}
-	writeJSON(w, http.StatusOK, o.info(rec))
+	adminapi.WriteJSON(w, http.StatusOK, o.info(rec))
 }
 
 func (o *Orchestrator) adminTelemetry(w http.ResponseWriter, r *http.Request) {
 	id, name := r.PathValue("id"), r.PathValue("name")
 	rec := o.record(id)
 	if rec == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", ErrUnknownWorkflow, id))
+		adminapi.WriteError(w, http.StatusNotFound, fmt.Errorf("%w %q", ErrUnknownWorkflow, id))
 		return
 	}
 	var after uint64
 	if v := r.URL.Query().Get("after"); v != "" {
 		var err error
 		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("after=%q: want a sequence number", v))
+			adminapi.WriteError(w, http.StatusBadRequest, fmt.Errorf("after=%q: want a sequence number", v))
 			return
 		}
 	}
@@ -102,20 +103,20 @@ func (o *Orchestrator) adminTelemetry(w http.ResponseWriter, r *http.Request) {
 		if in.name == name {
 			entries, _ := o.Logs(in.functionID, after)
 			if entries == nil {
-				entries = []LogEntry{}
+				entries = []adminapi.LogEntry{}
 			}
-			writeJSON(w, http.StatusOK, map[string][]LogEntry{"entries": entries})
+			adminapi.WriteJSON(w, http.StatusOK, map[string][]adminapi.LogEntry{"entries": entries})
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, fmt.Errorf("workflow %s has no function %q", id, name))
+	adminapi.WriteError(w, http.StatusNotFound, fmt.Errorf("workflow %s has no function %q", id, name))
 }
 
 // info is a record as WorkflowInfo.
-func (o *Orchestrator) info(r *workflowRecord) WorkflowInfo {
-	wi := WorkflowInfo{WorkflowID: r.id, CreatedAt: r.created, Functions: []FunctionInfo{}}
+func (o *Orchestrator) info(r *workflowRecord) adminapi.WorkflowInfo {
+	wi := adminapi.WorkflowInfo{WorkflowID: r.id, CreatedAt: r.created, Functions: []adminapi.FunctionInfo{}}
 	for _, in := range r.funcs {
-		wi.Functions = append(wi.Functions, FunctionInfo{
+		wi.Functions = append(wi.Functions, adminapi.FunctionInfo{
 			Name: in.name, ClassID: in.classID, FunctionType: in.functionType, Code: in.code,
 			NodeID: in.nodeID, AgentURL: in.agentURL, FunctionID: in.functionID,
 			StartedAt: in.startedAt, StartMS: ms(in.startDuration), Steps: in.steps,
@@ -130,19 +131,19 @@ func (o *Orchestrator) info(r *workflowRecord) WorkflowInfo {
 func (o *Orchestrator) adminStart(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("read workflow: %w", err))
+		adminapi.WriteError(w, http.StatusBadRequest, fmt.Errorf("read workflow: %w", err))
 		return
 	}
 	req := &edgelessapi.SpawnWorkflowRequest{}
 	if err := protojson.Unmarshal(body, req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("decode SpawnWorkflowRequest (protojson): %w", err))
+		adminapi.WriteError(w, http.StatusBadRequest, fmt.Errorf("decode SpawnWorkflowRequest (protojson): %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
-	send := func(p Progress) {
+	send := func(p adminapi.Progress) {
 		// A client that stops reading must not stall the start (nor its
 		// rollback): each line gets a write deadline.
 		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -152,20 +153,6 @@ func (o *Orchestrator) adminStart(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := o.StartWorkflow(r.Context(), req, send); err != nil {
 		summary, detail := describeStartError(err)
-		send(Progress{Type: ProgressError, Error: summary, Detail: detail})
+		send(adminapi.Progress{Type: adminapi.ProgressError, Error: summary, Detail: detail})
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, err error) {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		status = http.StatusRequestEntityTooLarge
-	}
-	writeJSON(w, status, map[string]string{"error": err.Error()})
 }

@@ -8,21 +8,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-func postWorkflow(t *testing.T, o *testOrc, body []byte) (*http.Response, []Progress) {
+func postWorkflow(t *testing.T, o *testOrc, body []byte) (*http.Response, []adminapi.Progress) {
 	t.Helper()
 	resp, err := http.Post(o.controllerURL+"/admin/v1/workflows", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("POST: %v", err)
 	}
 	defer resp.Body.Close()
-	var ps []Progress
+	var ps []adminapi.Progress
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		var p Progress
+		var p adminapi.Progress
 		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
@@ -62,17 +63,17 @@ func TestAdmin_StartStreamsProgress(t *testing.T) {
 	}
 	wfID := ps[len(ps)-1].WorkflowID
 
-	var wi WorkflowInfo
+	var wi adminapi.WorkflowInfo
 	getJSON(t, o.controllerURL+"/admin/v1/workflows/"+wfID, http.StatusOK, &wi)
 	if len(wi.Functions) != 3 || wi.Functions[2].Name != "sink" || wi.Functions[2].AgentURL != a.url() {
 		t.Errorf("workflow info = %+v, want 3 functions on %s", wi, a.url())
 	}
-	var list []WorkflowInfo
+	var list []adminapi.WorkflowInfo
 	getJSON(t, o.controllerURL+"/admin/v1/workflows", http.StatusOK, &list)
 	if len(list) != 1 || list[0].WorkflowID != wfID {
 		t.Errorf("workflow list = %+v, want [%s]", list, wfID)
 	}
-	var nodes []NodeInfo
+	var nodes []adminapi.NodeInfo
 	getJSON(t, o.controllerURL+"/admin/v1/nodes", http.StatusOK, &nodes)
 	if len(nodes) != 1 || nodes[0].NodeID != a.nodeID || nodes[0].Status != "ready" || nodes[0].Instances != 3 {
 		t.Errorf("nodes = %+v, want the ready node with 3 instances", nodes)
@@ -93,7 +94,7 @@ func TestAdmin_StartErrors(t *testing.T) {
 	}
 	body, _ := protojson.Marshal(threeFunctions())
 	_, ps := postWorkflow(t, o, body)
-	if len(ps) != 1 || ps[0].Type != ProgressError || !strings.Contains(ps[0].Detail, "no node is registered") {
+	if len(ps) != 1 || ps[0].Type != adminapi.ProgressError || !strings.Contains(ps[0].Detail, "no node is registered") {
 		t.Errorf("progress = %+v, want one error line saying no node is registered", ps)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 )
 
 // workflowRecord is a running workflow. Immutable once stored, except that
@@ -31,7 +32,7 @@ type instance struct {
 	startedAt   time.Time
 	// startDuration is how long FunctionInstance.Start took.
 	startDuration time.Duration
-	steps         Steps
+	steps         adminapi.Steps
 }
 
 func (in *instance) id() *edgelessapi.InstanceId {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/workflow"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -57,9 +58,9 @@ func (e *ResponseError) Error() string {
 // in reverse order and the error says which function failed and why
 // (*StartError, *PlacementError, *workflow.ValidationError or
 // ErrResourcesUnsupported).
-func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.SpawnWorkflowRequest, progress func(Progress)) (*edgelessapi.WorkflowInstanceStatus, error) {
+func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.SpawnWorkflowRequest, progress func(adminapi.Progress)) (*edgelessapi.WorkflowInstanceStatus, error) {
 	if progress == nil {
-		progress = func(Progress) {}
+		progress = func(adminapi.Progress) {}
 	}
 	if err := workflow.Validate(req); err != nil {
 		return nil, err
@@ -87,7 +88,7 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 	fail := func(err error) (*edgelessapi.WorkflowInstanceStatus, error) {
 		var se *StartError
 		if errors.As(err, &se) {
-			progress(Progress{Type: ProgressFailed, WorkflowID: rec.id, Function: se.Function, NodeID: se.NodeID, Error: se.Err.Error()})
+			progress(adminapi.Progress{Type: adminapi.ProgressFailed, WorkflowID: rec.id, Function: se.Function, NodeID: se.NodeID, Error: se.Err.Error()})
 		}
 		log.Warn("workflow failed to start; stopping its started instances", "err", err, "started", len(rec.funcs))
 		o.rollback(ctx, rec, progress)
@@ -95,7 +96,7 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 	}
 	for i, f := range fns {
 		n := nodes[i]
-		progress(Progress{Type: ProgressPlaced, WorkflowID: rec.id, Function: f.GetName(), NodeID: n.id, Image: image(f)})
+		progress(adminapi.Progress{Type: adminapi.ProgressPlaced, WorkflowID: rec.id, Function: f.GetName(), NodeID: n.id, Image: image(f)})
 		in, err := o.startFunction(ctx, rec.id, f, n)
 		if in != nil {
 			rec.funcs = append(rec.funcs, in)
@@ -105,19 +106,19 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 		}
 		log.Info("function started", "function", f.GetName(), "node", n.id, "instance", in.functionID, "took", in.startDuration)
 		steps := in.steps
-		progress(Progress{Type: ProgressStarted, WorkflowID: rec.id, Function: f.GetName(), NodeID: n.id,
+		progress(adminapi.Progress{Type: adminapi.ProgressStarted, WorkflowID: rec.id, Function: f.GetName(), NodeID: n.id,
 			FunctionID: in.functionID, Image: image(f), DurationMS: ms(in.startDuration), Steps: &steps})
 	}
 	t0 := time.Now()
 	if err := o.patch(ctx, rec); err != nil {
 		return fail(err)
 	}
-	progress(Progress{Type: ProgressPatched, WorkflowID: rec.id, DurationMS: ms(time.Since(t0))})
+	progress(adminapi.Progress{Type: adminapi.ProgressPatched, WorkflowID: rec.id, DurationMS: ms(time.Since(t0))})
 	o.mu.Lock()
 	o.workflows[rec.id] = rec
 	o.mu.Unlock()
 	log.Info("workflow started")
-	progress(Progress{Type: ProgressDone, WorkflowID: rec.id})
+	progress(adminapi.Progress{Type: adminapi.ProgressDone, WorkflowID: rec.id})
 	return rec.status(o.cfg.DomainID), nil
 }
 
@@ -199,11 +200,11 @@ func (o *Orchestrator) patch(ctx context.Context, rec *workflowRecord) error {
 // rollback stops a failed workflow's started instances in reverse order.
 // It runs even when ctx is cancelled (the client went away): the instances
 // must not outlive the failed start.
-func (o *Orchestrator) rollback(ctx context.Context, rec *workflowRecord, progress func(Progress)) {
+func (o *Orchestrator) rollback(ctx context.Context, rec *workflowRecord, progress func(adminapi.Progress)) {
 	ctx = context.WithoutCancel(ctx)
 	for i := len(rec.funcs) - 1; i >= 0; i-- {
 		in := rec.funcs[i]
-		p := Progress{Type: ProgressRolledBack, WorkflowID: rec.id, Function: in.name, NodeID: in.nodeID, FunctionID: in.functionID}
+		p := adminapi.Progress{Type: adminapi.ProgressRolledBack, WorkflowID: rec.id, Function: in.name, NodeID: in.nodeID, FunctionID: in.functionID}
 		if err := o.stopInstance(ctx, in); err != nil {
 			o.log.Error("cannot stop instance of failed workflow", "workflow", rec.id, "function", in.name,
 				"node", in.nodeID, "instance", in.functionID, "err", err)

@@ -9,6 +9,7 @@ import (
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -139,7 +140,7 @@ func TestStart_FailureRollsBack(t *testing.T) {
 		}}, nil
 	}
 	var progress []string
-	_, err := o.StartWorkflow(t.Context(), threeFunctions(), func(p Progress) {
+	_, err := o.StartWorkflow(t.Context(), threeFunctions(), func(p adminapi.Progress) {
 		progress = append(progress, p.Type+" "+p.Function)
 	})
 	var se *StartError

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 )
 
 // maxLogEntries bounds the TelemetryLog entries kept per instance.
@@ -14,24 +15,13 @@ const maxLogEntries = 1000
 // they are tracked; the oldest are forgotten first.
 const maxEarlyInstances = 64
 
-// LogEntry is one TelemetryLog line of an instance, as its node reported it
-// in UpdateNode's performance samples (function_log_entries).
-type LogEntry struct {
-	// Seq numbers the entries of one instance from 1, so that a reader can
-	// ask for what came after the last one it saw.
-	Seq    uint64    `json:"seq"`
-	Time   time.Time `json:"time"`
-	Target string    `json:"target"`
-	Msg    string    `json:"msg"`
-}
-
 // logRing holds an instance's most recent entries.
 type logRing struct {
 	next    uint64
-	entries []LogEntry
+	entries []adminapi.LogEntry
 }
 
-func (r *logRing) add(e LogEntry) {
+func (r *logRing) add(e adminapi.LogEntry) {
 	r.next++
 	e.Seq = r.next
 	if len(r.entries) == maxLogEntries {
@@ -42,13 +32,13 @@ func (r *logRing) add(e LogEntry) {
 }
 
 // after returns the entries with Seq > seq.
-func (r *logRing) after(seq uint64) []LogEntry {
+func (r *logRing) after(seq uint64) []adminapi.LogEntry {
 	for i, e := range r.entries {
 		if e.Seq > seq {
-			return append([]LogEntry(nil), r.entries[i:]...)
+			return append([]adminapi.LogEntry(nil), r.entries[i:]...)
 		}
 	}
-	return []LogEntry{}
+	return []adminapi.LogEntry{}
 }
 
 // recordLogsLocked keeps the function log entries of instances that belong
@@ -61,7 +51,7 @@ func (o *Orchestrator) recordLogsLocked(s *edgelessapi.NodePerformanceSamples) {
 			r = o.earlyRingLocked(fl.GetId())
 		}
 		for _, e := range fl.GetEntries() {
-			r.add(LogEntry{
+			r.add(adminapi.LogEntry{
 				Time:   time.Unix(e.GetTimestampSec(), int64(e.GetTimestampNs())),
 				Target: e.GetTarget(),
 				Msg:    e.GetMsg(),
@@ -115,7 +105,7 @@ func (o *Orchestrator) forgetLogs(ins []*instance) {
 
 // Logs returns the TelemetryLog entries of an instance with Seq > after,
 // and false if the orchestrator does not track the instance.
-func (o *Orchestrator) Logs(functionID string, after uint64) ([]LogEntry, bool) {
+func (o *Orchestrator) Logs(functionID string, after uint64) ([]adminapi.LogEntry, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r := o.logs[functionID]

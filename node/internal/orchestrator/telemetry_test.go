@@ -7,6 +7,7 @@ import (
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -36,9 +37,9 @@ func TestTelemetry_FromPerformanceSamples(t *testing.T) {
 		t.Fatalf("UpdateNode = %v, %v", resp, err)
 	}
 	url := fmt.Sprintf("%s/admin/v1/workflows/%s/functions/sink/telemetry", o.controllerURL, wfID)
-	var got struct{ Entries []LogEntry }
+	var got struct{ Entries []adminapi.LogEntry }
 	getJSON(t, url, http.StatusOK, &got)
-	want := []LogEntry{
+	want := []adminapi.LogEntry{
 		{Seq: 1, Time: at, Target: "sink", Msg: "event 1: TICK 1"},
 		{Seq: 2, Time: at, Target: "sink", Msg: "event 2: TICK 2"},
 	}
@@ -66,7 +67,7 @@ func TestLogRing_Bounded(t *testing.T) {
 	t.Parallel()
 	var r logRing
 	for i := range maxLogEntries + 10 {
-		r.add(LogEntry{Msg: fmt.Sprint(i)})
+		r.add(adminapi.LogEntry{Msg: fmt.Sprint(i)})
 	}
 	all := r.after(0)
 	if len(all) != maxLogEntries || all[0].Seq != 11 || all[len(all)-1].Seq != maxLogEntries+10 {

@@ -1,0 +1,156 @@
+package adminapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxAnswer bounds an admin answer a client reads.
+const maxAnswer = 64 << 20
+
+// Instance is one entry of the node's GET /admin/v1/instances.
+type Instance struct {
+	FunctionID    string `json:"function_id"`
+	NodeID        string `json:"node_id"`
+	ClassID       string `json:"class_id"`
+	Image         string `json:"image"`
+	ContainerID   string `json:"container_id"`
+	ContainerName string `json:"container_name"`
+	State         string `json:"state"`
+	// StartedAt is when the container started (else when Start was asked
+	// for), to the second.
+	StartedAt  time.Time `json:"started_at"`
+	WorkflowID string    `json:"workflow_id"`
+	Steps
+}
+
+// LogLine is one output line of an instance.
+type LogLine struct {
+	Time   time.Time `json:"time"`
+	Stream string    `json:"stream"`
+	Text   string    `json:"text"`
+}
+
+// Logs is the answer of GET /admin/v1/instances/{id}/logs.
+type Logs struct {
+	Lines []LogLine `json:"lines"`
+}
+
+// CallResult is the answer of POST /admin/v1/instances/{id}/call.
+type CallResult struct {
+	// Type is "REPLY", "NO_REPLY" or "ERR".
+	Type string `json:"type"`
+	// Msg is a UTF-8 reply; MsgBase64 any other.
+	Msg       string `json:"msg,omitempty"`
+	MsgBase64 string `json:"msg_base64,omitempty"`
+}
+
+// Payload returns the reply's bytes.
+func (r CallResult) Payload() ([]byte, error) {
+	if r.MsgBase64 != "" {
+		b, err := base64.StdEncoding.DecodeString(r.MsgBase64)
+		if err != nil {
+			return nil, fmt.Errorf("decode msg_base64: %w", err)
+		}
+		return b, nil
+	}
+	return []byte(r.Msg), nil
+}
+
+// Node is a client of one node's admin API.
+type Node struct {
+	// BaseURL is the node's agent URL, e.g. "http://127.0.0.1:7005".
+	BaseURL string
+	// HTTP is the client to use (http.DefaultClient when nil).
+	HTTP *http.Client
+}
+
+// Instances lists the node's instances.
+func (c Node) Instances(ctx context.Context) ([]Instance, error) {
+	var out []Instance
+	err := c.do(ctx, http.MethodGet, "/admin/v1/instances", nil, &out)
+	return out, err
+}
+
+// Instance returns one instance of the node.
+func (c Node) Instance(ctx context.Context, functionID string) (Instance, error) {
+	all, err := c.Instances(ctx)
+	if err != nil {
+		return Instance{}, err
+	}
+	for _, in := range all {
+		if in.FunctionID == functionID {
+			return in, nil
+		}
+	}
+	return Instance{}, fmt.Errorf("node %s has no instance %s", c.BaseURL, functionID)
+}
+
+// Logs returns an instance's recent output lines.
+func (c Node) Logs(ctx context.Context, functionID string) ([]LogLine, error) {
+	var out Logs
+	err := c.do(ctx, http.MethodGet, "/admin/v1/instances/"+url.PathEscape(functionID)+"/logs", nil, &out)
+	return out.Lines, err
+}
+
+// Cast sends payload to the instance as a cast.
+func (c Node) Cast(ctx context.Context, functionID string, payload []byte) error {
+	return c.do(ctx, http.MethodPost, "/admin/v1/instances/"+url.PathEscape(functionID)+"/cast", payload, nil)
+}
+
+// Call sends payload to the instance as a call and returns its reply.
+func (c Node) Call(ctx context.Context, functionID string, payload []byte) (CallResult, error) {
+	var r CallResult
+	err := c.do(ctx, http.MethodPost, "/admin/v1/instances/"+url.PathEscape(functionID)+"/call", payload, &r)
+	return r, err
+}
+
+func (c Node) do(ctx context.Context, method, path string, body []byte, out any) error {
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	u := strings.TrimSuffix(c.BaseURL, "/") + path
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return fmt.Errorf("node admin %s %s: %w", method, u, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("node admin %s %s: %w", method, u, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("node admin %s %s: read answer: %w", method, u, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e Error
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("node admin %s %s: %s: %s", method, u, resp.Status, e.Error)
+		}
+		return fmt.Errorf("node admin %s %s: %s: %s", method, u, resp.Status, strings.TrimSpace(string(data)))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("node admin %s %s: decode answer: %w", method, u, err)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package adminapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Steps are the durations of an instance's start steps in milliseconds, as
+// its node reports them; a nil field was not reported. Boot includes
+// whatever the node does before Boot answers (image check, container create
+// and start) unless the node reports those separately.
+type Steps struct {
+	ImageMS  *float64 `json:"image_ms,omitempty"`
+	CreateMS *float64 `json:"create_ms,omitempty"`
+	BootMS   *float64 `json:"boot_ms,omitempty"`
+	InitMS   *float64 `json:"init_ms,omitempty"`
+}
+
+// Progress is one line of the start stream (POST /admin/v1/workflows).
+type Progress struct {
+	// Type is one of the Progress* constants.
+	Type       string `json:"type"`
+	WorkflowID string `json:"workflow_id,omitempty"`
+	Function   string `json:"function,omitempty"`
+	Image      string `json:"image,omitempty"`
+	NodeID     string `json:"node_id,omitempty"`
+	FunctionID string `json:"function_id,omitempty"`
+	// DurationMS is the duration of the step the event ends.
+	DurationMS float64 `json:"duration_ms,omitempty"`
+	Steps      *Steps  `json:"steps,omitempty"`
+	Error      string  `json:"error,omitempty"`
+	// Detail is the longer explanation of an error.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Progress types, in the order they occur.
+const (
+	// ProgressPlaced: a node was chosen for Function.
+	ProgressPlaced = "placed"
+	// ProgressStarted: Function is running (DurationMS, Steps).
+	ProgressStarted = "started"
+	// ProgressFailed: Function did not start or could not be wired (Error).
+	ProgressFailed = "failed"
+	// ProgressRolledBack: Function, started earlier, was stopped because
+	// the workflow failed (Error set if the stop failed).
+	ProgressRolledBack = "rolled_back"
+	// ProgressPatched: every output mapping is in place (DurationMS).
+	ProgressPatched = "patched"
+	// ProgressDone: the workflow runs (WorkflowID).
+	ProgressDone = "done"
+	// ProgressError: the workflow did not start (Error, Detail). Last line.
+	ProgressError = "error"
+)
+
+// WorkflowInfo is GET /admin/v1/workflows/{id}.
+type WorkflowInfo struct {
+	WorkflowID string         `json:"workflow_id"`
+	CreatedAt  time.Time      `json:"created_at"`
+	Functions  []FunctionInfo `json:"functions"`
+}
+
+// FunctionInfo is one function of a workflow as the orchestrator sees it.
+type FunctionInfo struct {
+	Name         string    `json:"name"`
+	ClassID      string    `json:"class_id"`
+	FunctionType string    `json:"function_type"`
+	Code         string    `json:"code"`
+	NodeID       string    `json:"node_id"`
+	AgentURL     string    `json:"agent_url"`
+	FunctionID   string    `json:"function_id"`
+	StartedAt    time.Time `json:"started_at"`
+	// StartMS is how long FunctionInstance.Start took.
+	StartMS float64 `json:"start_ms"`
+	Steps   Steps   `json:"steps"`
+	// NodeGone is true when the hosting node has left the registry (or
+	// restarted): the instance no longer exists.
+	NodeGone bool `json:"node_gone,omitempty"`
+}
+
+// LogEntry is one TelemetryLog line of an instance, as its node reported it
+// in UpdateNode's performance samples (function_log_entries).
+type LogEntry struct {
+	// Seq numbers the entries of one instance from 1, so that a reader can
+	// ask for what came after the last one it saw.
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Target string    `json:"target"`
+	Msg    string    `json:"msg"`
+}
+
+// Telemetry is the answer of GET
+// /admin/v1/workflows/{id}/functions/{name}/telemetry.
+type Telemetry struct {
+	Entries []LogEntry `json:"entries"`
+}
+
+// NodeInfo is one entry of GET /admin/v1/nodes.
+type NodeInfo struct {
+	NodeID        string    `json:"node_id"`
+	AgentURL      string    `json:"agent_url"`
+	InvocationURL string    `json:"invocation_url"`
+	Status        string    `json:"status"`
+	Error         string    `json:"error,omitempty"`
+	Runtimes      []string  `json:"runtimes"`
+	Labels        []string  `json:"labels"`
+	RegisteredAt  time.Time `json:"registered_at"`
+	LastSeen      time.Time `json:"last_seen"`
+	Deadline      time.Time `json:"deadline"`
+	Instances     int       `json:"instances"`
+}
+
+// ErrNoAdmin: the controller does not serve the admin API (e.g. it is
+// upstream's ε-CON).
+var ErrNoAdmin = errors.New("the controller has no admin API (is it upstream's controller?)")
+
+// StartError is a workflow start the controller refused.
+type StartError struct {
+	Summary, Detail string
+}
+
+func (e *StartError) Error() string {
+	if e.Detail == "" {
+		return "workflow not started: " + e.Summary
+	}
+	return "workflow not started: " + e.Detail
+}
+
+// Controller is a client of the orchestrator's admin API.
+type Controller struct {
+	// BaseURL is the controller URL, e.g. "http://127.0.0.1:7001".
+	BaseURL string
+	// HTTP is the client to use (http.DefaultClient when nil).
+	HTTP *http.Client
+}
+
+func (c Controller) client() *http.Client {
+	if c.HTTP == nil {
+		return http.DefaultClient
+	}
+	return c.HTTP
+}
+
+// Get GETs an admin path (e.g. "/admin/v1/nodes") into out.
+func (c Controller) Get(ctx context.Context, path string, out any) error {
+	u := strings.TrimSuffix(c.BaseURL, "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	return decodeAnswer(resp, out)
+}
+
+// Nodes lists the registered nodes.
+func (c Controller) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	var out []NodeInfo
+	return out, c.Get(ctx, "/admin/v1/nodes", &out)
+}
+
+// Workflows lists the running workflows.
+func (c Controller) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
+	var out []WorkflowInfo
+	return out, c.Get(ctx, "/admin/v1/workflows", &out)
+}
+
+// Workflow returns the orchestrator's view of a workflow.
+func (c Controller) Workflow(ctx context.Context, id string) (*WorkflowInfo, error) {
+	var wi WorkflowInfo
+	if err := c.Get(ctx, "/admin/v1/workflows/"+url.PathEscape(id), &wi); err != nil {
+		return nil, err
+	}
+	return &wi, nil
+}
+
+// Function finds a function of a workflow by name.
+func (c Controller) Function(ctx context.Context, workflowID, name string) (*FunctionInfo, error) {
+	wi, err := c.Workflow(ctx, workflowID)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for i := range wi.Functions {
+		if wi.Functions[i].Name == name {
+			return &wi.Functions[i], nil
+		}
+		names = append(names, wi.Functions[i].Name)
+	}
+	return nil, fmt.Errorf("workflow %s has no function %q (it has: %s)", workflowID, name, strings.Join(names, ", "))
+}
+
+// Telemetry returns a function's TelemetryLog entries after seq after.
+func (c Controller) Telemetry(ctx context.Context, workflowID, name string, after uint64) ([]LogEntry, error) {
+	var got Telemetry
+	err := c.Get(ctx, "/admin/v1/workflows/"+url.PathEscape(workflowID)+"/functions/"+url.PathEscape(name)+"/telemetry?after="+strconv.FormatUint(after, 10), &got)
+	return got.Entries, err
+}
+
+// Start starts a workflow (spawnRequest: a SpawnWorkflowRequest in
+// protojson) and calls progress for each step. It returns the workflow id,
+// a *StartError if the controller refused, or ErrNoAdmin (before anything
+// started) when the controller does not serve the admin API.
+func (c Controller) Start(ctx context.Context, spawnRequest []byte, progress func(Progress)) (string, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+"/admin/v1/workflows", bytes.NewReader(spawnRequest))
+	if err != nil {
+		return "", err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := c.client().Do(hreq)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNoAdmin, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") {
+		var dummy any
+		if err := decodeAnswer(resp, &dummy); err != nil {
+			return "", err
+		}
+		return "", ErrNoAdmin
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var p Progress
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			return "", fmt.Errorf("start progress: bad line %q: %w", sc.Text(), err)
+		}
+		progress(p)
+		switch p.Type {
+		case ProgressDone:
+			return p.WorkflowID, nil
+		case ProgressError:
+			return "", &StartError{Summary: p.Error, Detail: p.Detail}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("start progress: %w", err)
+	}
+	return "", errors.New("start progress: the controller closed the stream before the workflow started or failed")
+}
+
+func decodeAnswer(resp *http.Response, out any) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", resp.Request.Method, resp.Request.URL, err)
+	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") &&
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") {
+		return fmt.Errorf("%s %s: %w", resp.Request.Method, resp.Request.URL, ErrNoAdmin)
+	}
+	if resp.StatusCode >= 300 {
+		var e Error
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", resp.Request.Method, resp.Request.URL, resp.Status)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", resp.Request.Method, resp.Request.URL, err)
+	}
+	return nil
+}
