@@ -23,34 +23,53 @@ type functionCode struct {
 	url   string // kindGRPC: the base URL of the function's server
 }
 
+// CodeError is a code string the runtime refuses; it wraps ErrBadCode.
+type CodeError struct {
+	// Code is the code string; Reason says what is wrong with it.
+	Code, Reason string
+}
+
+func (e *CodeError) Error() string { return fmt.Sprintf("%v %q: %s", ErrBadCode, e.Code, e.Reason) }
+
+// Unwrap returns ErrBadCode.
+func (e *CodeError) Unwrap() error { return ErrBadCode }
+
+// CheckCode reports whether the runtime can run code: nil, or a
+// *CodeError. Workflow validators use it so that they accept exactly what
+// the runtime does.
+func CheckCode(code string) error {
+	_, err := parseCode(code)
+	return err
+}
+
 // parseCode parses "container:<image>" or "grpc:<url>". Like upstream it
 // splits at the first colon, so an image may carry a registry host:port and
 // a tag ("container:localhost:5000/fn:1.0"). A grpc: URL must be
 // http://<host>:<port> (gRPC over plain HTTP/2).
 func parseCode(s string) (functionCode, error) {
+	bad := func(format string, args ...any) (functionCode, error) {
+		return functionCode{}, &CodeError{Code: s, Reason: fmt.Sprintf(format, args...)}
+	}
 	kind, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return functionCode{}, fmt.Errorf("%w %q: want container:<image> or grpc:<url>", ErrBadCode, s)
+		return bad(`want "container:<image>" or "grpc:<url>"`)
 	}
 	switch kind {
 	case "container":
 		if rest == "" {
-			return functionCode{}, fmt.Errorf("%w %q: empty image", ErrBadCode, s)
+			return bad(`no image after "container:"`)
 		}
 		if strings.ContainsFunc(rest, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-			return functionCode{}, fmt.Errorf("%w %q: image name contains a space or control character", ErrBadCode, s)
+			return bad("image name contains a space or control character")
 		}
 		return functionCode{kind: kindContainer, image: rest}, nil
 	case "grpc":
 		u, err := url.Parse(rest)
-		if err != nil {
-			return functionCode{}, fmt.Errorf("%w %q: %w", ErrBadCode, s, err)
-		}
-		if u.Scheme != "http" || u.Hostname() == "" || u.Port() == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return functionCode{}, fmt.Errorf("%w %q: want grpc:http://<host>:<port>", ErrBadCode, s)
+		if err != nil || u.Scheme != "http" || u.Hostname() == "" || u.Port() == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return bad(`want "grpc:http://<host>:<port>"`)
 		}
 		return functionCode{kind: kindGRPC, url: strings.TrimRight(rest, "/")}, nil
 	default:
-		return functionCode{}, fmt.Errorf("%w %q: unknown kind %q, want container:<image> or grpc:<url>", ErrBadCode, s, kind)
+		return bad(`unknown kind %q, want "container:<image>" or "grpc:<url>"`, kind)
 	}
 }

@@ -32,8 +32,8 @@ const (
 // GuestAPIFunction on by convention (the template's EXPOSE 7101).
 const DefaultFunctionPort = 7101
 
-// minMemoryBytes is the engine's smallest memory limit.
-const minMemoryBytes = 6 << 20
+// MinMemoryBytes is the engine's smallest memory limit.
+const MinMemoryBytes = 6 << 20
 
 // LimitsFromAnnotations returns defaults overridden by the resource
 // annotations present in annotations. A bad value is an error naming the
@@ -77,8 +77,8 @@ func portFromAnnotations(annotations map[string]string) (uint16, error) {
 	return uint16(n), nil
 }
 
-// memoryUnits maps a lower-case unit to its multiplier.
-var memoryUnits = map[string]float64{
+// sizeUnits maps a lower-case unit to its multiplier.
+var sizeUnits = map[string]float64{
 	"": 1, "b": 1,
 	"k": 1 << 10, "ki": 1 << 10, "kib": 1 << 10, "kb": 1e3,
 	"m": 1 << 20, "mi": 1 << 20, "mib": 1 << 20, "mb": 1e6,
@@ -86,17 +86,17 @@ var memoryUnits = map[string]float64{
 	"t": 1 << 40, "ti": 1 << 40, "tib": 1 << 40, "tb": 1e12,
 }
 
-// ParseMemory parses a memory size: bytes, or a number with a unit as
-// described at AnnotationMemory. The result is at least 6 MiB, the
-// engine's minimum.
-func ParseMemory(s string) (int64, error) {
+// ParseSize parses a byte count: bytes, or a number with a unit as
+// described at AnnotationMemory. It is the one size syntax of the node (the
+// container.memory annotation, the config's default_memory).
+func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
 	num, unit := t, ""
 	if i >= 0 {
 		num, unit = t[:i], strings.TrimSpace(t[i:])
 	}
-	mult, ok := memoryUnits[strings.ToLower(unit)]
+	mult, ok := sizeUnits[strings.ToLower(unit)]
 	if !ok {
 		return 0, fmt.Errorf("unknown unit %q (want B, k/KiB, m/MiB, g/GiB, t/TiB, kB, MB, GB or TB)", unit)
 	}
@@ -108,8 +108,17 @@ func ParseMemory(s string) (int64, error) {
 	if b > math.MaxInt64/2 {
 		return 0, fmt.Errorf("size too large")
 	}
-	n := int64(b)
-	if n < minMemoryBytes {
+	return int64(b), nil
+}
+
+// ParseMemory parses a memory limit (see ParseSize) of at least
+// MinMemoryBytes, the engine's minimum.
+func ParseMemory(s string) (int64, error) {
+	n, err := ParseSize(s)
+	if err != nil {
+		return 0, err
+	}
+	if n < MinMemoryBytes {
 		return 0, fmt.Errorf("size %d bytes is below the engine's minimum of 6MiB", n)
 	}
 	return n, nil

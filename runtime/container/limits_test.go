@@ -36,6 +36,24 @@ func TestParseMemory(t *testing.T) {
 	}
 }
 
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"1024", 1024, false}, {"256MiB", 256 << 20, false}, {"256m", 256 << 20, false}, {"1GB", 1e9, false},
+		{"1.5GiB", 3 << 29, false}, {" 2 KiB ", 2048, false}, {"1KiB", 1024, false}, {"2Ki", 2048, false},
+		{"", 0, true}, {"-1", 0, true}, {"MiB", 0, true}, {"1e400", 0, true}, {"5XB", 0, true},
+	} {
+		got, err := ParseSize(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
 func TestParseCPUs(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]int64{"0.5": 5e8, "2": 2e9, "0.01": 1e7, " 1.25 ": 1.25e9} {

@@ -45,6 +45,11 @@ type Host interface {
 	TelemetryLog(ctx context.Context, level edgelessapi.TelemetryLogLevel, target, msg string)
 }
 
+// AnnotationInitPayload is the function annotation whose value the node
+// passes to Init as init_payload (StartSpec.InitPayload), whatever the
+// runtime; upstream's name.
+const AnnotationInitPayload = "init-payload"
+
 // StartSpec is what Runtime.Start needs to create one instance. It is
 // runtime-neutral: each runtime reads the fields it understands.
 type StartSpec struct {

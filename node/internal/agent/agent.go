@@ -25,7 +25,6 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-
 // DefaultStopTimeout bounds the wait for one instance to stop.
 const DefaultStopTimeout = time.Minute
 
@@ -203,7 +202,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		Code:         in.code,
 		Binary:       spec.GetBinary(),
 		Annotations:  maps.Clone(req.GetAnnotations()),
-		InitPayload:  req.GetAnnotations()["init-payload"],
+		InitPayload:  req.GetAnnotations()[contract.AnnotationInitPayload],
 		State:        initState,
 		Host:         instanceHost{a: a, in: in, mbox: in.mbox},
 		OnExit:       func(info contract.ExitInfo) { a.exited(in, info) },

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/runtime/transport"
+	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -75,4 +76,16 @@ func (c *controller) rpcError(op string, err error) error {
 // nodeAdmin returns the admin client of the node at agentURL.
 func (c *controller) nodeAdmin(agentURL string) adminapi.Node {
 	return adminapi.Node{BaseURL: agentURL, HTTP: c.admin.HTTP}
+}
+
+// dial is the preamble of a command that talks to the controller: a client
+// of --controller-url and a ctx bounded by --timeout, which the caller must
+// cancel once dial succeeded.
+func (o *options) dial(cmd *cobra.Command) (context.Context, *controller, context.CancelFunc, error) {
+	c, err := newController(o.controllerURL)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	return ctx, c, cancel, nil
 }

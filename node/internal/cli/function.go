@@ -45,12 +45,11 @@ func newFunctionEvent(opts *options, kind string) *cobra.Command {
 		Long:  short + `. PAYLOAD "-" reads the payload from standard input.`,
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
-			c, err := newController(opts.controllerURL)
+			ctx, c, cancel, err := opts.dial(cmd)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			payload, err := payloadArg(cmd, args[2])
 			if err != nil {
 				return err

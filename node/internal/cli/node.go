@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -23,12 +22,11 @@ func newNodeCommand(opts *options) *cobra.Command {
 		Short: "List the registered nodes, their status and runtimes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
-			c, err := newController(opts.controllerURL)
+			ctx, c, cancel, err := opts.dial(cmd)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			var nodes []adminapi.NodeInfo
 			if err := c.admin.Get(ctx, "/admin/v1/nodes", &nodes); err != nil {
 				return fmt.Errorf("list nodes: %w", err)

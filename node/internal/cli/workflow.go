@@ -37,12 +37,11 @@ checked first; then each function's progress is shown as it starts, with the
 time each step took. The workflow's id is printed last (alone with --quiet).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
-			c, err := newController(opts.controllerURL)
+			ctx, c, cancel, err := opts.dial(cmd)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			out := cmd.OutOrStdout()
 			if quiet {
 				out = io.Discard
@@ -131,12 +130,11 @@ func newWorkflowStop(opts *options) *cobra.Command {
 		Short: "Stop a workflow and all its function instances",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
-			c, err := newController(opts.controllerURL)
+			ctx, c, cancel, err := opts.dial(cmd)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			return stopWorkflow(ctx, c, args[0], cmd.OutOrStdout())
 		},
 	}
@@ -161,12 +159,11 @@ func newWorkflowList(opts *options) *cobra.Command {
 		Short: "List the running workflows",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
-			c, err := newController(opts.controllerURL)
+			ctx, c, cancel, err := opts.dial(cmd)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			list, err := c.wf.List(ctx, &emptypb.Empty{})
 			if err != nil {
 				return c.rpcError("list workflows", err)
@@ -256,12 +253,11 @@ func newWorkflowInspect(opts *options) *cobra.Command {
 		Short: "Show a workflow's functions: instance, node, state, container, start time",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
-			c, err := newController(opts.controllerURL)
+			ctx, c, cancel, err := opts.dial(cmd)
 			if err != nil {
 				return err
 			}
+			defer cancel()
 			v, err := inspectWorkflow(ctx, c, args[0])
 			if err != nil {
 				return err

@@ -269,24 +269,6 @@ func TestLoad_MissingFile(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"1024", 1024, false}, {"256MiB", 256 << 20, false}, {"256m", 256 << 20, false}, {"1GB", 1e9, false},
-		{"1.5GiB", 3 << 29, false}, {" 2 KiB ", 2048, false}, {"", 0, true}, {"-1", 0, true}, {"MiB", 0, true},
-		{"1e400", 0, true}, {"5XB", 0, true},
-	} {
-		got, err := ParseSize(tt.in)
-		if (err != nil) != tt.err || got != tt.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
-		}
-	}
-}
-
 func TestParseURL(t *testing.T) {
 	t.Parallel()
 	u, err := ParseURL("http://[::1]:7005/")

@@ -23,8 +23,9 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// Parse decodes and validates a configuration document; name is used in
-// error messages (usually the file path).
+// Parse decodes and validates a configuration document and spells the node
+// id canonically (see CanonicalNodeID); name is used in error messages
+// (usually the file path).
 func Parse(name string, data []byte) (*Config, error) {
 	c := base()
 	dec := toml.NewDecoder(bytes.NewReader(data))
@@ -39,6 +40,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, c.withLines(name, err)
 	}
+	c.General.NodeID = CanonicalNodeID(c.General.NodeID)
 	return c, nil
 }
 

@@ -29,6 +29,12 @@ func Template(c *Config, detected UserNodeCapabilities) []byte {
 // WriteTemplate writes Template(c, detected) to path and refuses to
 // overwrite an existing file.
 func WriteTemplate(path string, c *Config, detected UserNodeCapabilities) error {
+	return WriteNewFile(path, Template(c, detected))
+}
+
+// WriteNewFile writes a configuration template to path and refuses to
+// overwrite an existing file: the one writer of both binaries' templates.
+func WriteNewFile(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("cannot overwrite configuration file %s", path)
@@ -36,7 +42,7 @@ func WriteTemplate(path string, c *Config, detected UserNodeCapabilities) error 
 	if err != nil {
 		return fmt.Errorf("write template: %w", err)
 	}
-	if _, err := f.Write(Template(c, detected)); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return fmt.Errorf("write template %s: %w", path, err)
 	}

@@ -23,7 +23,8 @@ type FieldError struct {
 // Error returns "key: msg".
 func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
 
-// Validate checks every value; the error joins one FieldError per bad key.
+// Validate checks every value, changing none; the error joins one
+// FieldError per bad key.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -35,12 +36,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	if u, err := uuid.Parse(c.General.NodeID); err != nil {
+	if _, err := uuid.Parse(c.General.NodeID); err != nil {
 		bad("general.node_id", "want a UUID, got %q", c.General.NodeID)
-	} else {
-		// One spelling everywhere (upper case, braces and urn: forms are
-		// accepted): the node's id is compared as text on the wire.
-		c.General.NodeID = u.String()
 	}
 	g := c.General
 	check("general.agent_url", checkBind(g.AgentURL))
@@ -91,12 +88,8 @@ func (c *Config) Validate() error {
 			bad(t.key, "want 1 to 86400 seconds, got %d", t.v)
 		}
 	}
-	if cr.DefaultMemory != "" {
-		if n, err := ParseSize(cr.DefaultMemory); err != nil {
-			bad("container_runtime.default_memory", "%v", err)
-		} else if n < 6<<20 {
-			bad("container_runtime.default_memory", "Docker needs at least 6MiB, got %q", cr.DefaultMemory)
-		}
+	if _, err := cr.defaultMemory(); err != nil {
+		bad("container_runtime.default_memory", "%v", err)
 	}
 	if cr.DefaultCPUs < 0 || cr.DefaultCPUs > 1024 {
 		bad("container_runtime.default_cpus", "want 0 (unlimited) to 1024, got %g", cr.DefaultCPUs)

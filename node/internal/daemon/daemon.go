@@ -83,6 +83,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 		log.Warn("config: " + w)
 	}
 	g := cfg.General
+	g.NodeID = config.CanonicalNodeID(g.NodeID)
 	log = log.With(slog.String("node", g.NodeID))
 	d := &Daemon{cfg: cfg, log: log}
 	defer func() {
@@ -135,29 +136,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 			return nil, err
 		}
 		log.Info("guest API host chosen", "url", d.urls.GuestAPIHost, "how", how, "configured", cr.GuestAPIHostURL)
-		var mem int64
-		if cr.DefaultMemory != "" {
-			if mem, err = config.ParseSize(cr.DefaultMemory); err != nil {
-				return nil, fmt.Errorf("container_runtime.default_memory: %w", err)
-			}
+		var rcfg container.Config
+		if rcfg, err = cfg.RuntimeConfig(d.urls.GuestAPIHost, log); err != nil {
+			return nil, err
 		}
-		sec := func(v uint64) time.Duration { return time.Duration(v) * time.Second }
-		d.rt, err = container.New(ctx, container.Config{
-			NodeID:          g.NodeID,
-			GuestAPIHostURL: d.urls.GuestAPIHost,
-			BootTimeout:     sec(cr.BootTimeoutSec),
-			InitTimeout:     sec(cr.InitTimeoutSec),
-			CallTimeout:     sec(cr.CallTimeoutSec),
-			StopTimeout:     sec(cr.StopTimeoutSec),
-			StopGrace:       sec(cr.StopGraceSec),
-			MaxPayloadBytes: cfg.Dataplane.MaxPayloadBytes,
-			Defaults: container.Limits{
-				MemoryBytes: mem,
-				NanoCPUs:    int64(cr.DefaultCPUs * 1e9),
-				PidsLimit:   cr.DefaultPids,
-			},
-			Logger: log,
-		})
+		d.rt, err = container.New(ctx, rcfg)
 		if err != nil {
 			return nil, fmt.Errorf("container runtime: %w", err)
 		}

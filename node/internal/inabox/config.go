@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"regexp"
@@ -222,19 +221,5 @@ stop_timeout_sec = %d
 // WriteTemplate writes Template(c, detected) to path and refuses to
 // overwrite an existing file.
 func WriteTemplate(path string, c *Config, detected config.UserNodeCapabilities) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("cannot overwrite configuration file %s", path)
-	}
-	if err != nil {
-		return fmt.Errorf("write template: %w", err)
-	}
-	if _, err := f.Write(Template(c, detected)); err != nil {
-		f.Close()
-		return fmt.Errorf("write template %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write template %s: %w", path, err)
-	}
-	return nil
+	return config.WriteNewFile(path, Template(c, detected))
 }

@@ -3,19 +3,20 @@ package workflow
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // Function types that EDGELESS defines. A workflow may name only these; the
 // orchestrator then places each function on a node whose runtimes include
 // its type.
 const (
-	TypeContainer = "CONTAINER"
+	TypeContainer = container.FunctionType
 	TypeRustWasm  = "RUST_WASM"
 )
 
@@ -24,7 +25,7 @@ var KnownTypes = []string{TypeContainer, TypeRustWasm}
 
 // AnnotationInitPayload is the function annotation whose value the node
 // passes to the instance's Init.
-const AnnotationInitPayload = "init-payload"
+const AnnotationInitPayload = contract.AnnotationInitPayload
 
 // ErrInvalid is wrapped by every error Validate returns.
 var ErrInvalid = errors.New("invalid workflow")
@@ -144,31 +145,25 @@ func checkMapping(m map[string]string, path string, targets []string, add func(s
 	}
 }
 
-// CheckContainerCode checks a container function's code string the way the
-// node will parse it: "container:<image reference>" or "grpc:<url>".
+// CheckContainerCode checks a container function's code string with the
+// runtime's own parser, so that a workflow the node would refuse is refused
+// here: "container:<image reference>" or "grpc:http://<host>:<port>".
 func CheckContainerCode(code string) error {
 	if code == "" {
 		return errors.New(`missing: want "container:<image>" or "grpc:<url>"`)
 	}
-	kind, rest, ok := strings.Cut(code, ":")
-	if !ok {
-		return fmt.Errorf(`bad code string %q: want "container:<image>" or "grpc:<url>"`, code)
+	var ce *container.CodeError
+	if err := container.CheckCode(code); errors.As(err, &ce) {
+		return fmt.Errorf("bad code string %q: %s", code, ce.Reason)
+	} else if err != nil {
+		return err
 	}
-	switch kind {
-	case "container":
-		if rest == "" {
-			return fmt.Errorf("bad code string %q: no image after \"container:\"", code)
+	// Stricter than the runtime, which leaves image names to Docker: a
+	// name Docker would refuse is refused before anything starts.
+	if image, ok := strings.CutPrefix(code, "container:"); ok {
+		if _, err := reference.ParseNormalizedNamed(image); err != nil {
+			return fmt.Errorf("bad code string %q: image %q: %w", code, image, err)
 		}
-		if _, err := reference.ParseNormalizedNamed(rest); err != nil {
-			return fmt.Errorf("bad code string %q: image %q: %w", code, rest, err)
-		}
-	case "grpc":
-		u, err := url.Parse(rest)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("bad code string %q: want \"grpc:http://<host>:<port>\"", code)
-		}
-	default:
-		return fmt.Errorf(`bad code string %q: unknown kind %q, want "container:<image>" or "grpc:<url>"`, code, kind)
 	}
 	return nil
 }

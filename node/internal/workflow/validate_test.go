@@ -65,6 +65,12 @@ func TestValidate_Errors(t *testing.T) {
 			[]string{`functions[0] "ticker".class_specification.code: missing`}},
 		{"bad grpc url", func(r *edgelessapi.SpawnWorkflowRequest) { r.WorkflowFunctions[0].ClassSpec.Code = "grpc:localhost" },
 			[]string{`want "grpc:http://<host>:<port>"`}},
+		{"grpc https, refused by the runtime", func(r *edgelessapi.SpawnWorkflowRequest) {
+			r.WorkflowFunctions[0].ClassSpec.Code = "grpc:https://10.0.0.1:7101"
+		}, []string{`bad code string "grpc:https://10.0.0.1:7101": want "grpc:http://<host>:<port>"`}},
+		{"grpc without port, refused by the runtime", func(r *edgelessapi.SpawnWorkflowRequest) {
+			r.WorkflowFunctions[0].ClassSpec.Code = "grpc:http://10.0.0.1"
+		}, []string{`bad code string "grpc:http://10.0.0.1": want "grpc:http://<host>:<port>"`}},
 		{"unknown type", func(r *edgelessapi.SpawnWorkflowRequest) { r.WorkflowFunctions[1].ClassSpec.FunctionType = "DOCKER" },
 			[]string{`functions[1] "sink".class_specification.function_type: unknown function type "DOCKER" (known types: CONTAINER, RUST_WASM)`}},
 		{"wasm without binary", func(r *edgelessapi.SpawnWorkflowRequest) {

@@ -1,0 +1,66 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/edgeless-go/edgeless/runtime/container"
+)
+
+// CanonicalNodeID returns a valid node id in its one spelling on the wire
+// (lower case, no braces or urn: prefix), and any other string unchanged:
+// peers compare node ids as text.
+func CanonicalNodeID(id string) string {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return id
+	}
+	return u.String()
+}
+
+// defaultMemory is [container_runtime] default_memory in bytes (0:
+// unlimited).
+func (cr ContainerRuntime) defaultMemory() (int64, error) {
+	if cr.DefaultMemory == "" {
+		return 0, nil
+	}
+	n, err := container.ParseSize(cr.DefaultMemory)
+	if err != nil {
+		return 0, err
+	}
+	if n < container.MinMemoryBytes {
+		return 0, fmt.Errorf("Docker needs at least 6MiB, got %q", cr.DefaultMemory)
+	}
+	return n, nil
+}
+
+// RuntimeConfig is the container runtime's configuration of this node
+// ([container_runtime], the node id and [dataplane] max_payload_bytes);
+// guestAPIHostURL is the guest API host address the node chose.
+func (c *Config) RuntimeConfig(guestAPIHostURL string, log *slog.Logger) (container.Config, error) {
+	cr := c.ContainerRuntime
+	mem, err := cr.defaultMemory()
+	if err != nil {
+		return container.Config{}, fmt.Errorf("container_runtime.default_memory: %w", err)
+	}
+	sec := func(v uint64) time.Duration { return time.Duration(v) * time.Second }
+	return container.Config{
+		NodeID:          CanonicalNodeID(c.General.NodeID),
+		GuestAPIHostURL: guestAPIHostURL,
+		BootTimeout:     sec(cr.BootTimeoutSec),
+		InitTimeout:     sec(cr.InitTimeoutSec),
+		CallTimeout:     sec(cr.CallTimeoutSec),
+		StopTimeout:     sec(cr.StopTimeoutSec),
+		StopGrace:       sec(cr.StopGraceSec),
+		MaxPayloadBytes: c.Dataplane.MaxPayloadBytes,
+		Defaults: container.Limits{
+			MemoryBytes: mem,
+			NanoCPUs:    int64(cr.DefaultCPUs * 1e9),
+			PidsLimit:   cr.DefaultPids,
+		},
+		Logger: log,
+	}, nil
+}
