@@ -29,6 +29,7 @@ type CodeError struct {
 	Code, Reason string
 }
 
+// Error says which code string is refused and why.
 func (e *CodeError) Error() string { return fmt.Sprintf("%v %q: %s", ErrBadCode, e.Code, e.Reason) }
 
 // Unwrap returns ErrBadCode.

@@ -22,6 +22,7 @@ type cappedGunzip struct {
 	max, left int64
 }
 
+// Read unpacks into p, failing once more than max+1 bytes were unpacked.
 func (g *cappedGunzip) Read(p []byte) (int, error) {
 	if g.left <= 0 {
 		return 0, errUnpackedTooLarge

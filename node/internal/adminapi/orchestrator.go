@@ -128,6 +128,7 @@ type StartError struct {
 	Summary, Detail string
 }
 
+// Error says why the workflow did not start (the detail if there is one).
 func (e *StartError) Error() string {
 	if e.Detail == "" {
 		return "workflow not started: " + e.Summary
