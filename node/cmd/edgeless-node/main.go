@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
-	fs.BoolVar(&availableResources, "available-resources", false, "print the resource providers of this node and exit (it has none)")
+	fs.BoolVar(&availableResources, "available-resources", false, "print the resource classes this node can offer and exit")
 	fs.BoolVar(&outputJSON, "output-json", false, "with --available-resources, print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,14 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if availableResources {
-		// This node has no resource providers (upstream's flag, kept for
-		// scripts that call it).
-		if outputJSON {
-			fmt.Fprintln(stdout, "[]")
-		} else {
-			fmt.Fprintln(stdout, "this node has no resource providers")
-		}
-		return nil
+		return printAvailableResources(stdout, outputJSON)
 	}
 	if template != "" {
 		if err := config.WriteTemplate(template, config.Default(), registration.Detect(".")); err != nil {

@@ -70,8 +70,9 @@ func TestRun_Flags(t *testing.T) {
 		t.Errorf("run(--log-level loud) = %v", err)
 	}
 	out.Reset()
-	if err := run(t.Context(), []string{"--available-resources", "--output-json"}, &out, io.Discard); err != nil || out.String() != "[]\n" {
-		t.Errorf("run(--available-resources --output-json) = %v, %q; want []", err, out.String())
+	if err := run(t.Context(), []string{"--available-resources", "--output-json"}, &out, io.Discard); err != nil ||
+		!strings.HasPrefix(out.String(), `[{"class_type":"file-log",`) || !strings.Contains(out.String(), `"class_type":"http-ingress","description":"Ingest HTTP commands from external web clients","version":"2.1","outputs":["new_request"]`) {
+		t.Errorf("run(--available-resources --output-json) = %v, %q; want file-log, http-egress and http-ingress as upstream prints them", err, out.String())
 	}
 	if err := run(t.Context(), []string{"extra"}, io.Discard, io.Discard); err == nil {
 		t.Error("run(extra) = nil error")
@@ -135,6 +136,8 @@ func startBinary(t *testing.T, withRuntime bool, edit func(*config.Config)) *nod
 	cfg.Telemetry.MetricsURL = ""
 	cfg.ContainerRuntime.Enabled = withRuntime
 	cfg.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:0"
+	cfg.Resources.HTTPIngressURL = "http://127.0.0.1:0"
+	cfg.Resources.FileLogDir = filepath.Join(dir, "file_log")
 	if edit != nil {
 		edit(cfg)
 	}

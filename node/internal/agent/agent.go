@@ -17,6 +17,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
+	"github.com/edgeless-go/edgeless/node/internal/resources"
 	"github.com/edgeless-go/edgeless/node/internal/state"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
 	"github.com/edgeless-go/edgeless/runtime/contract"
@@ -39,6 +40,9 @@ type Config struct {
 	Runtimes []contract.Runtime
 	// Dataplane delivers the instances' events.
 	Dataplane *dataplane.Dataplane
+	// Resources hosts the node's resource instances and serves
+	// ResourceConfiguration; nil means the node has no resource providers.
+	Resources *resources.Manager
 	// States persists NodeLocal state.
 	States *state.Store
 	// Recorder receives metrics, samples and function logs.
@@ -122,7 +126,11 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewFunctionInstanceHandler(a, opts...))
 	mux.Handle(edgelessapiconnect.NewNodeManagementHandler(a, opts...))
-	mux.Handle(edgelessapiconnect.NewResourceConfigurationHandler(resourceConfiguration{a}, opts...))
+	var rc edgelessapiconnect.ResourceConfigurationHandler = resourceConfiguration{a}
+	if a.cfg.Resources != nil {
+		rc = resources.Service{M: a.cfg.Resources}
+	}
+	mux.Handle(edgelessapiconnect.NewResourceConfigurationHandler(rc, opts...))
 	a.mountAdmin(mux)
 	return mux
 }
@@ -419,5 +427,8 @@ func (a *Agent) Close(ctx context.Context) error {
 	a.mu.Lock()
 	a.closed = true
 	a.mu.Unlock()
+	if a.cfg.Resources != nil {
+		a.cfg.Resources.Close()
+	}
 	return a.StopAll(ctx)
 }

@@ -63,19 +63,23 @@ func (a *Agent) peerID(req *edgelessapi.UpdatePeersRequest) (string, error) {
 	return u.String(), nil
 }
 
-// Reset stops every function instance (the node has no resource
-// instances). The orchestrator sends it when the node (re)joins.
+// Reset stops every function and resource instance. The orchestrator sends
+// it when the node (re)joins.
 func (a *Agent) Reset(ctx context.Context, _ *emptypb.Empty) (*emptypb.Empty, error) {
 	n := len(a.all())
 	if err := a.StopAll(ctx); err != nil {
 		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("reset: %w", err))
 	}
-	a.log.Info("reset: every instance stopped", "instances", n)
+	var r int
+	if a.cfg.Resources != nil {
+		r = a.cfg.Resources.StopAll()
+	}
+	a.log.Info("reset: every instance stopped", "instances", n, "resources", r)
 	return &emptypb.Empty{}, nil
 }
 
-// resourceConfiguration answers ResourceConfiguration: the node has no
-// resource providers.
+// resourceConfiguration answers ResourceConfiguration when the node has no
+// resource providers (Config.Resources is nil).
 type resourceConfiguration struct{ a *Agent }
 
 // Start answers a ResponseError: there is no provider for any class type.

@@ -220,5 +220,7 @@ func demoConfig() (*inabox.Config, string, error) {
 	g.StateDir = dir
 	cfg.Node.Telemetry.MetricsURL = ""
 	cfg.Node.ContainerRuntime.GuestAPIHostURL = ""
+	cfg.Node.Resources.HTTPIngressURL = "http://127.0.0.1:0"
+	cfg.Node.Resources.FileLogDir = filepath.Join(dir, "file_log")
 	return cfg, dir, nil
 }

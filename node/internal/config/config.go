@@ -23,8 +23,9 @@ type Config struct {
 	ContainerRuntime ContainerRuntime `toml:"container_runtime"`
 	// Dataplane configures event delivery between instances.
 	Dataplane Dataplane `toml:"dataplane"`
-	// Resources is accepted for compatibility with upstream configs; this node
-	// has no resource providers, so the provider names are ignored (with a
+	// Resources are the node's resource providers: http-ingress, http-egress
+	// and file-log as upstream configures them; upstream's other providers
+	// are accepted and ignored (with a
 	// warning).
 	Resources Resources `toml:"resources"`
 	// UserNodeCapabilities overrides the capabilities the node detects.
@@ -122,8 +123,10 @@ type Dataplane struct {
 	MaxPayloadBytes int `toml:"max_payload_bytes"`
 }
 
-// Resources is the [resources] section of upstream's config. The node has no
-// resource providers; the keys are accepted so that upstream configs load.
+// Resources is the [resources] section of upstream's config. The node
+// offers http-ingress, http-egress and file-log (an empty provider name
+// means none); upstream's other provider keys are accepted so that upstream
+// configs load. The keys after SqlxProvider are this node's own.
 type Resources struct {
 	PrependHostname     bool                 `toml:"prepend_hostname"`
 	HTTPIngressURL      string               `toml:"http_ingress_url,omitempty"`
@@ -138,6 +141,24 @@ type Resources struct {
 	FilePusherProvider  *FilePusherProvider  `toml:"file_pusher_provider,omitempty"`
 	OllamaProvider      *OllamaProvider      `toml:"ollama_provider,omitempty"`
 	ServerlessProvider  []ServerlessProvider `toml:"serverless_provider,omitempty"`
+
+	// HTTPIngressMaxBody bounds a request body at the http-ingress ("1MiB"; the
+	// event carrying it is up to four times larger).
+	HTTPIngressMaxBody string `toml:"http_ingress_max_body,omitempty"`
+	// HTTPIngressTimeoutSec bounds the wait for a function's answer to an
+	// ingress request (504 after it).
+	HTTPIngressTimeoutSec uint64 `toml:"http_ingress_timeout_sec,omitempty"`
+	// HTTPEgressAllowedHosts, if not empty, are the only hosts http-egress
+	// may reach ("name" any port, "name:port" one port).
+	HTTPEgressAllowedHosts []string `toml:"http_egress_allowed_hosts,omitempty"`
+	// HTTPEgressTimeoutSec bounds one http-egress request.
+	HTTPEgressTimeoutSec uint64 `toml:"http_egress_timeout_sec,omitempty"`
+	// HTTPEgressMaxResponse bounds an http-egress response body ("1MiB"; the
+	// reply carrying it is up to four times larger).
+	HTTPEgressMaxResponse string `toml:"http_egress_max_response,omitempty"`
+	// FileLogDir is the only directory file-log instances write in (their
+	// filename is relative to it).
+	FileLogDir string `toml:"file_log_dir,omitempty"`
 }
 
 // FilePusherProvider is upstream's [resources.file_pusher_provider].
@@ -194,6 +215,11 @@ func Default() *Config {
 	c := base()
 	c.General.NodeID = uuid.NewString()
 	c.ContainerRuntime.Enabled = true
+	// Upstream's template providers; a file that names none has none.
+	c.Resources.HTTPIngressURL = "http://127.0.0.1:7008"
+	c.Resources.HTTPIngressProvider = "http-ingress-1"
+	c.Resources.HTTPEgressProvider = "http-egress-1"
+	c.Resources.FileLogProvider = "file-log-1"
 	return c
 }
 
@@ -228,7 +254,15 @@ func base() *Config {
 			QueueSize:       1024,
 			MaxPayloadBytes: transport.DefaultPayloadMaxBytes,
 		},
-		Resources: Resources{PrependHostname: true},
+		Resources: Resources{
+			PrependHostname:        true,
+			HTTPIngressMaxBody:     "1MiB",
+			HTTPIngressTimeoutSec:  30,
+			HTTPEgressTimeoutSec:   30,
+			HTTPEgressAllowedHosts: []string{},
+			HTTPEgressMaxResponse:  "1MiB",
+			FileLogDir:             "file_log",
+		},
 	}
 }
 

@@ -154,8 +154,14 @@ func TestParse_UpstreamTemplate(t *testing.T) {
 		t.Errorf("boot_timeout_sec = %d, want default 30", got)
 	}
 	warnings := strings.Join(c.Warnings(), "\n")
-	if !strings.Contains(warnings, "line 20: resources.http_ingress_provider: this node has no resource providers") {
-		t.Errorf("Warnings() = %s\nwant a warning naming resources.http_ingress_provider and its line", warnings)
+	if !strings.Contains(warnings, "line 24: resources.redis_provider: this node offers only http-ingress, http-egress and file-log") {
+		t.Errorf("Warnings() = %s\nwant a warning naming resources.redis_provider and its line", warnings)
+	}
+	if strings.Contains(warnings, "http_ingress") || strings.Contains(warnings, "file_log") {
+		t.Errorf("Warnings() = %s\nwant none for the providers this node offers", warnings)
+	}
+	if r := c.Resources; r.HTTPIngressProvider != "http-ingress-1" || r.FileLogDir != "file_log" {
+		t.Errorf("resources = %+v, want upstream's providers and the default file_log_dir", r)
 	}
 }
 
@@ -303,4 +309,28 @@ func FuzzLoad(f *testing.F) {
 		}
 		_ = c.Warnings()
 	})
+}
+
+func TestParse_ResourceProviders(t *testing.T) {
+	t.Parallel()
+	const head = "[general]\nnode_id = \"96f2bac7-88c0-4681-b7bb-0717e9534093\"\n"
+	c, err := Parse("node.toml", []byte(head))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Resources; r.HTTPIngressProvider != "" || r.HTTPEgressProvider != "" || r.FileLogProvider != "" {
+		t.Errorf("a file without [resources] has providers %+v, want none (as upstream)", r)
+	}
+	for _, tt := range []struct{ body, want string }{
+		{"[resources]\nprepend_hostname = true\nhttp_ingress_provider = \"i\"\n", "node.toml: resources.http_ingress_url: empty"},
+		{"[resources]\nprepend_hostname = true\nhttp_ingress_provider = \"i\"\nhttp_ingress_url = \"http://localhost:7008\"\n", "node.toml:6: resources.http_ingress_url: host must be an IP address"},
+		{"[resources]\nprepend_hostname = true\nhttp_egress_max_response = \"lots\"\n", "node.toml:5: resources.http_egress_max_response"},
+		{"[resources]\nprepend_hostname = true\nhttp_egress_allowed_hosts = [\"http://x/\"]\n", "resources.http_egress_allowed_hosts: \"http://x/\""},
+		{"[resources]\nprepend_hostname = true\nfile_log_provider = \"f\"\nfile_log_dir = \"\"\n", "resources.file_log_dir: empty"},
+	} {
+		_, err := Parse("node.toml", []byte(head+tt.body))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v, want an error containing %q", tt.body, err, tt.want)
+		}
+	}
 }

@@ -217,10 +217,29 @@ queue_size = {{v .Dataplane.QueueSize}}
 max_payload_bytes = {{v .Dataplane.MaxPayloadBytes}}
 
 [resources]
-# Accepted for compatibility with upstream configs. This node has no
-# resource providers: provider keys (http_egress_provider, ...) are ignored
-# with a warning.
+# Resource providers, announced to the orchestrator as upstream's node
+# announces them. An empty name means no provider. Upstream's other
+# provider keys (redis_provider, ...) are accepted and ignored.
+# Provider ids become "<hostname>-<name>" when true.
 prepend_hostname = {{v .Resources.PrependHostname}}
+# http-ingress: one HTTP listener (an IP literal) for every http-ingress
+# instance; anyone who reaches it can call the workflows that claim it.
+http_ingress_url = {{v .Resources.HTTPIngressURL}}
+http_ingress_provider = {{v .Resources.HTTPIngressProvider}}
+# Largest request body (its event is up to 4x larger: upstream peers take
+# 4 MiB), and seconds to wait for the function (then 504).
+http_ingress_max_body = {{v .Resources.HTTPIngressMaxBody}}
+http_ingress_timeout_sec = {{v .Resources.HTTPIngressTimeoutSec}}
+# http-egress: functions make the node send HTTP requests. It reaches
+# whatever this node can reach (the host, the local network): list the
+# allowed hosts ("name" any port, "name:port") to restrict it.
+http_egress_provider = {{v .Resources.HTTPEgressProvider}}
+http_egress_allowed_hosts = {{v .Resources.HTTPEgressAllowedHosts}}
+http_egress_timeout_sec = {{v .Resources.HTTPEgressTimeoutSec}}
+http_egress_max_response = {{v .Resources.HTTPEgressMaxResponse}}
+# file-log: appends events to files, only under file_log_dir.
+file_log_provider = {{v .Resources.FileLogProvider}}
+file_log_dir = {{v .Resources.FileLogDir}}
 
 [user_node_capabilities]
 # Capabilities announced to the orchestrator. Each key overrides the value

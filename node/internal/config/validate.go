@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/edgeless-go/edgeless/runtime/container"
 )
 
 // FieldError is a bad value of one key.
@@ -103,6 +105,35 @@ func (c *Config) Validate() error {
 	if n := c.Dataplane.MaxPayloadBytes; n < minPayloadBytes || n > math.MaxInt32 {
 		bad("dataplane.max_payload_bytes", "want %d to %d, got %d", minPayloadBytes, math.MaxInt32, n)
 	}
+	r := c.Resources
+	if r.HTTPIngressProvider != "" {
+		if r.HTTPIngressURL == "" {
+			bad("resources.http_ingress_url", "empty, but http_ingress_provider %q is set: want the URL the ingress listens on", r.HTTPIngressProvider)
+		} else if err := checkBind(r.HTTPIngressURL); err != nil {
+			bad("resources.http_ingress_url", "%v", err)
+		}
+	}
+	for _, sz := range []struct{ key, v string }{
+		{"resources.http_ingress_max_body", r.HTTPIngressMaxBody},
+		{"resources.http_egress_max_response", r.HTTPEgressMaxResponse},
+	} {
+		if sz.v == "" {
+			continue
+		}
+		if n, err := container.ParseSize(sz.v); err != nil {
+			bad(sz.key, "%v", err)
+		} else if n <= 0 {
+			bad(sz.key, "want more than 0 bytes, got %q", sz.v)
+		}
+	}
+	for _, h := range r.HTTPEgressAllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/@ ") {
+			bad("resources.http_egress_allowed_hosts", "%q: want a host name or address, optionally with :port", h)
+		}
+	}
+	if r.FileLogProvider != "" && r.FileLogDir == "" {
+		bad("resources.file_log_dir", "empty, but file_log_provider %q is set: want the directory file-log writes in", r.FileLogProvider)
+	}
 	return errors.Join(errs...)
 }
 
@@ -121,13 +152,10 @@ func (c *Config) Warnings() []string {
 		}
 		out = append(out, key+": "+msg)
 	}
-	const noProviders = "this node has no resource providers; ignored"
+	const noProviders = "this node offers only http-ingress, http-egress and file-log; ignored"
 	r := c.Resources
 	for _, p := range []struct{ key, v string }{
-		{"resources.http_ingress_provider", r.HTTPIngressProvider},
-		{"resources.http_egress_provider", r.HTTPEgressProvider},
 		{"resources.http_poster_provider", r.HTTPPosterProvider},
-		{"resources.file_log_provider", r.FileLogProvider},
 		{"resources.redis_provider", r.RedisProvider},
 		{"resources.dda_provider", r.DDAProvider},
 		{"resources.kafka_egress_provider", r.KafkaEgressProvider},

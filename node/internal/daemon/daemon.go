@@ -36,6 +36,8 @@ type URLs struct {
 	GuestAPIHost string
 	// Metrics is the Prometheus endpoint ("" when disabled).
 	Metrics string
+	// HTTPIngress is the bound http-ingress listener ("" without one).
+	HTTPIngress string
 }
 
 // Daemon is a node whose listeners are bound and whose runtime is
@@ -55,8 +57,9 @@ type Daemon struct {
 	agent    *agent.Agent
 	reg      *registration.Registrar // nil without node_register_url
 	metrics  *telemetry.Metrics
+	res      *nodeResources
 
-	agentLn, invocationLn, guestLn, metricsLn net.Listener
+	agentLn, invocationLn, guestLn, metricsLn, ingressLn net.Listener
 }
 
 // Run runs the node described by cfg until ctx is done, then stops every
@@ -88,6 +91,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 	d := &Daemon{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
+			if d.res != nil {
+				d.res.close(context.Background())
+			}
 			d.closeListeners()
 			for _, rt := range d.runtimes {
 				cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -119,6 +125,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 			return nil, err
 		}
 		d.urls.Metrics = httpURL(boundAddr(d.metricsLn)) + "/metrics"
+	}
+	if r := cfg.Resources; r.HTTPIngressProvider != "" {
+		if d.ingressLn, err = listen("resources.http_ingress_url", r.HTTPIngressURL); err != nil {
+			return nil, err
+		}
+		d.urls.HTTPIngress = httpURL(boundAddr(d.ingressLn))
 	}
 	d.urls.Agent = httpURL(boundAddr(d.agentLn))
 	d.urls.Invocation = httpURL(boundAddr(d.invocationLn))
@@ -155,10 +167,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 		Logger:          log.With(slog.String("component", "dataplane")),
 	})
 	d.exportDataplaneStats()
+	if d.res, err = newResources(cfg.Resources, d.ingressLn, d.dp, log); err != nil {
+		return nil, err
+	}
 	d.agent, err = agent.New(agent.Config{
 		NodeID:    g.NodeID,
 		Runtimes:  d.runtimes,
 		Dataplane: d.dp,
+		Resources: d.res.m,
 		States:    states,
 		Recorder:  rec,
 		Logger:    log,
@@ -174,15 +190,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 		}
 		caps := registration.Capabilities(registration.Detect(g.StateDir), cfg.UserNodeCapabilities, d.agent.Runtimes(), hostname)
 		d.reg = registration.New(registration.Config{
-			NodeID:        g.NodeID,
-			RegisterURL:   g.NodeRegisterURL,
-			AgentURL:      d.urls.AgentAnnounced,
-			InvocationURL: d.urls.InvocationAnnounced,
-			Capabilities:  caps,
-			Interval:      g.RefreshInterval(),
-			Samples:       samples,
-			StateDir:      g.StateDir,
-			Logger:        log,
+			NodeID:            g.NodeID,
+			RegisterURL:       g.NodeRegisterURL,
+			AgentURL:          d.urls.AgentAnnounced,
+			InvocationURL:     d.urls.InvocationAnnounced,
+			Capabilities:      caps,
+			ResourceProviders: d.res.m.Specs(),
+			Interval:          g.RefreshInterval(),
+			Samples:           samples,
+			StateDir:          g.StateDir,
+			Logger:            log,
 		})
 	}
 	return d, nil
@@ -192,7 +209,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 func (d *Daemon) URLs() URLs { return d.urls }
 
 func (d *Daemon) closeListeners() {
-	for _, ln := range []net.Listener{d.agentLn, d.invocationLn, d.guestLn, d.metricsLn} {
+	for _, ln := range []net.Listener{d.agentLn, d.invocationLn, d.guestLn, d.metricsLn, d.ingressLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -245,7 +262,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.log.Info("node running",
 		"agent", d.urls.Agent, "agent_announced", d.urls.AgentAnnounced,
 		"invocation", d.urls.Invocation, "invocation_announced", d.urls.InvocationAnnounced,
-		"guest_api_host", d.urls.GuestAPIHost, "metrics", d.urls.Metrics,
+		"guest_api_host", d.urls.GuestAPIHost, "metrics", d.urls.Metrics, "http_ingress", d.urls.HTTPIngress,
 		"orchestrator", d.cfg.General.NodeRegisterURL, "runtimes", d.agent.Runtimes())
 
 	g.Go(func() error {
@@ -256,6 +273,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		var errs []error
 		if err := d.agent.Close(sctx); err != nil {
 			errs = append(errs, err)
+		}
+		if err := d.res.close(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("close resource providers: %w", err))
 		}
 		for _, rt := range d.runtimes {
 			if err := rt.Close(sctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,8 @@ func testConfig(t *testing.T, withRuntime bool, registerURL string) *config.Conf
 	c.ContainerRuntime.Enabled = withRuntime
 	c.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:0"
 	c.ContainerRuntime.StopGraceSec = 1
+	c.Resources.HTTPIngressURL = "http://127.0.0.1:0"
+	c.Resources.FileLogDir = filepath.Join(c.General.StateDir, "file_log")
 	return c
 }
 

@@ -33,6 +33,9 @@ type Config struct {
 	InvocationURL string
 	// Capabilities are sent unchanged in every update.
 	Capabilities *edgelessapi.NodeCapabilities
+	// ResourceProviders are the node's resource providers, sent unchanged
+	// in every update (as upstream's node sends them).
+	ResourceProviders []*edgelessapi.ResourceProviderSpecification
 	// Interval is the refresh period (subscription_refresh_interval_sec).
 	Interval time.Duration
 	// Nonce identifies this run of the node; 0 draws a random one.
@@ -137,13 +140,14 @@ func jitter(d time.Duration) time.Duration {
 func (r *Registrar) Request() *edgelessapi.UpdateNodeRequest {
 	deadline := time.Now().Add(2 * r.cfg.Interval)
 	req := &edgelessapi.UpdateNodeRequest{
-		NodeId:          r.cfg.NodeID,
-		AgentUrl:        r.cfg.AgentURL,
-		InvocationUrl:   r.cfg.InvocationURL,
-		Capabilities:    r.cfg.Capabilities,
-		RefreshDeadline: ceilUnix(deadline),
-		Nonce:           r.cfg.Nonce,
-		HealthStatus:    r.health.sample(),
+		NodeId:            r.cfg.NodeID,
+		AgentUrl:          r.cfg.AgentURL,
+		InvocationUrl:     r.cfg.InvocationURL,
+		Capabilities:      r.cfg.Capabilities,
+		ResourceProviders: r.cfg.ResourceProviders,
+		RefreshDeadline:   ceilUnix(deadline),
+		Nonce:             r.cfg.Nonce,
+		HealthStatus:      r.health.sample(),
 	}
 	if r.cfg.Samples != nil {
 		req.PerformanceSamples = r.cfg.Samples.Drain()
