@@ -32,6 +32,8 @@ type Progress struct {
 	Type       string `json:"type"`
 	WorkflowID string `json:"workflow_id,omitempty"`
 	Function   string `json:"function,omitempty"`
+	// Resource is set when Function names a resource of the workflow.
+	Resource   bool   `json:"resource,omitempty"`
 	Image      string `json:"image,omitempty"`
 	NodeID     string `json:"node_id,omitempty"`
 	FunctionID string `json:"function_id,omitempty"`
@@ -42,6 +44,10 @@ type Progress struct {
 	// Detail is the longer explanation of an error.
 	Detail string `json:"detail,omitempty"`
 }
+
+// FunctionTypeResource is the function type the orchestrator's admin API
+// shows for resource instances (their class id is the class type).
+const FunctionTypeResource = "RESOURCE"
 
 // Progress types, in the order they occur.
 const (

@@ -68,7 +68,7 @@ func startWorkflow(ctx context.Context, c *controller, path string, out io.Write
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(out, "Starting workflow %s (%d functions) at %s\n", path, len(req.GetWorkflowFunctions()), c.url)
+	fmt.Fprintf(out, "Starting workflow %s (%d functions, %d resources) at %s\n", path, len(req.GetWorkflowFunctions()), len(req.GetWorkflowResources()), c.url)
 	t0 := time.Now()
 	var id string
 	if progress {
@@ -100,7 +100,9 @@ func progressPrinter(out io.Writer) func(adminapi.Progress) {
 		switch p.Type {
 		case adminapi.ProgressPlaced:
 			what := p.Image
-			if what == "" {
+			if p.Resource {
+				what = "resource"
+			} else if what == "" {
 				what = "function"
 			}
 			fmt.Fprintf(out, "  %-14s starting %s on node %s\n", p.Function, what, shortID(p.NodeID))
@@ -312,6 +314,11 @@ func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowVi
 		f.NodeID, f.AgentURL, f.StartedAt, f.StartMS, f.Steps = fi.NodeID, fi.AgentURL, fi.StartedAt, fi.StartMS, fi.Steps
 		if fi.NodeGone {
 			f.State = "gone (node left)"
+			continue
+		}
+		if fi.FunctionType == adminapi.FunctionTypeResource {
+			// The node's admin API lists function instances only.
+			f.State, f.Image = "resource", fi.ClassID
 			continue
 		}
 		if _, asked := nodes[fi.AgentURL]; !asked && nodeErr[fi.AgentURL] == nil {

@@ -14,10 +14,11 @@ func newAgentHTTPClient() *http.Client {
 	return hc
 }
 
-// agentClient holds the two agent services of one node.
+// agentClient holds the agent services of one node.
 type agentClient struct {
 	fi edgelessapiconnect.FunctionInstanceClient
 	nm edgelessapiconnect.NodeManagementClient
+	rc edgelessapiconnect.ResourceConfigurationClient
 }
 
 func newAgentClient(hc *http.Client, agentURL string) agentClient {
@@ -25,5 +26,6 @@ func newAgentClient(hc *http.Client, agentURL string) agentClient {
 	return agentClient{
 		fi: edgelessapiconnect.NewFunctionInstanceClient(hc, agentURL, opts...),
 		nm: edgelessapiconnect.NewNodeManagementClient(hc, agentURL, opts...),
+		rc: edgelessapiconnect.NewResourceConfigurationClient(hc, agentURL, opts...),
 	}
 }

@@ -38,10 +38,14 @@ type fakeAgent struct {
 	instances map[string]string // function id -> class id
 	patches   map[string]map[string]*edgelessapi.InstanceId
 
+	// resources are the resource providers the node announces.
+	resources []*edgelessapi.ResourceProviderSpecification
+
 	// Hooks; nil means success.
-	onStart func(req *edgelessapi.SpawnFunctionRequest) (*edgelessapi.StartComponentResponse, error)
-	onStop  func(fid string) error
-	onReset func(ctx context.Context) error
+	onStart         func(req *edgelessapi.SpawnFunctionRequest) (*edgelessapi.StartComponentResponse, error)
+	onStartResource func(req *edgelessapi.ResourceInstanceSpecification) *edgelessapi.StartComponentResponse
+	onStop          func(fid string) error
+	onReset         func(ctx context.Context) error
 }
 
 func newFakeAgent(t *testing.T) *fakeAgent {
@@ -56,6 +60,7 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewFunctionInstanceHandler(a))
 	mux.Handle(edgelessapiconnect.NewNodeManagementHandler(a))
+	mux.Handle(edgelessapiconnect.NewResourceConfigurationHandler(fakeResources{a}))
 	mux.HandleFunc("GET /admin/v1/instances", a.adminInstances)
 	a.srv = transporttest.NewServer(t, mux)
 	return a
@@ -187,13 +192,55 @@ func (a *fakeAgent) invocationURL() string { return "http://127.0.0.1:1/" + shor
 
 func (a *fakeAgent) update(deadline time.Time) *edgelessapi.UpdateNodeRequest {
 	return &edgelessapi.UpdateNodeRequest{
-		NodeId:          a.nodeID,
-		AgentUrl:        a.url(),
-		InvocationUrl:   a.invocationURL(),
-		Capabilities:    &edgelessapi.NodeCapabilities{NumCpus: 1, NumCores: 2, Runtimes: []string{"CONTAINER"}, Labels: []string{"hostname=test"}},
-		RefreshDeadline: uint64(deadline.Unix()),
-		Nonce:           a.nonce,
+		NodeId:            a.nodeID,
+		AgentUrl:          a.url(),
+		InvocationUrl:     a.invocationURL(),
+		Capabilities:      &edgelessapi.NodeCapabilities{NumCpus: 1, NumCores: 2, Runtimes: []string{"CONTAINER"}, Labels: []string{"hostname=test"}},
+		RefreshDeadline:   uint64(deadline.Unix()),
+		Nonce:             a.nonce,
+		ResourceProviders: a.resources,
 	}
+}
+
+// fakeResources is the fake node's ResourceConfiguration: it records
+// "StartResource <class>", "PatchResource <class> <mapping>" and
+// "StopResource <class>".
+type fakeResources struct{ a *fakeAgent }
+
+func (r fakeResources) Start(_ context.Context, req *edgelessapi.ResourceInstanceSpecification) (*edgelessapi.StartComponentResponse, error) {
+	a := r.a
+	a.record("StartResource %s", req.GetResourceClassType())
+	if a.onStartResource != nil {
+		if resp := a.onStartResource(req); resp != nil {
+			return resp, nil
+		}
+	}
+	fid := uuid.NewString()
+	a.mu.Lock()
+	a.instances[fid] = req.GetResourceClassType()
+	a.mu.Unlock()
+	return &edgelessapi.StartComponentResponse{InstanceId: &edgelessapi.InstanceIdVariant{
+		InstanceIdType: &edgelessapi.InstanceIdVariant_InstanceId{InstanceId: &edgelessapi.InstanceId{NodeId: a.nodeID, FunctionId: fid}},
+	}}, nil
+}
+
+func (r fakeResources) Stop(_ context.Context, id *edgelessapi.InstanceIdVariant) (*emptypb.Empty, error) {
+	fid := id.GetInstanceId().GetFunctionId()
+	r.a.record("StopResource %s", r.a.class(fid))
+	r.a.mu.Lock()
+	delete(r.a.instances, fid)
+	r.a.mu.Unlock()
+	return &emptypb.Empty{}, nil
+}
+
+func (r fakeResources) Patch(_ context.Context, req *edgelessapi.PatchRequest) (*emptypb.Empty, error) {
+	var m []string
+	for ch, id := range req.GetOutputMapping() {
+		m = append(m, ch+"->"+r.a.class(id.GetFunctionId()))
+	}
+	slices.Sort(m)
+	r.a.record("PatchResource %s %s", r.a.class(req.GetFunctionId()), strings.Join(m, ","))
+	return &emptypb.Empty{}, nil
 }
 
 func short(id string) string {

@@ -17,9 +17,12 @@ type workflowRecord struct {
 	funcs []*instance
 }
 
-// instance is one started function instance.
+// instance is one started function or resource instance.
 type instance struct {
-	name         string
+	name string
+	// resource is set for a resource instance (classID is then its class
+	// type): it is patched and stopped through ResourceConfiguration.
+	resource     bool
 	classID      string
 	functionType string
 	code         string
@@ -37,4 +40,11 @@ type instance struct {
 
 func (in *instance) id() *edgelessapi.InstanceId {
 	return &edgelessapi.InstanceId{NodeId: in.nodeID, FunctionId: in.functionID}
+}
+
+func (in *instance) kind() string {
+	if in.resource {
+		return "resource"
+	}
+	return "function"
 }

@@ -40,6 +40,8 @@ type node struct {
 
 	caps      *edgelessapi.NodeCapabilities
 	providers []string
+	// resources are the node's resource providers as announced.
+	resources []*edgelessapi.ResourceProviderSpecification
 	deadline  time.Time
 	lastSeen  time.Time
 	status    nodeStatus
@@ -93,6 +95,7 @@ func (o *Orchestrator) UpdateNode(req *edgelessapi.UpdateNodeRequest) error {
 	n, known := o.nodes[req.GetNodeId()]
 	if known && n.nonce == req.GetNonce() && n.agentURL == req.GetAgentUrl() && n.invocationURL == req.GetInvocationUrl() {
 		n.deadline, n.lastSeen, n.caps, n.providers = deadline, now, req.GetCapabilities(), providers
+		n.resources = req.GetResourceProviders()
 		if n.status == nodeFailed {
 			n.status = nodeAdding
 			o.log.Info("retrying to add node", "node", n.id, "agent_url", n.agentURL)
@@ -117,6 +120,7 @@ func (o *Orchestrator) UpdateNode(req *edgelessapi.UpdateNodeRequest) error {
 		registeredAt:  now,
 		caps:          req.GetCapabilities(),
 		providers:     providers,
+		resources:     req.GetResourceProviders(),
 		deadline:      deadline,
 		lastSeen:      now,
 		status:        nodeAdding,

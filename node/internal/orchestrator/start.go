@@ -14,14 +14,13 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// ErrResourcesUnsupported: the workflow has resources, and this
-// orchestrator's nodes offer none.
-var ErrResourcesUnsupported = errors.New("resources are not supported")
-
-// StartError says which function made a workflow fail to start, and why.
+// StartError says which function or resource made a workflow fail to
+// start, and why.
 type StartError struct {
-	// Function is the function's name in the workflow.
+	// Function is the function's (or resource's) name in the workflow.
 	Function string
+	// Resource is set when Function names a resource.
+	Resource bool
 	// Step is "start" (FunctionInstance.Start) or "patch" (wiring outputs).
 	Step string
 	// NodeID is the node it was placed on.
@@ -32,7 +31,14 @@ type StartError struct {
 
 // Error implements error.
 func (e *StartError) Error() string {
-	return fmt.Sprintf("function %q: %s on node %s: %v", e.Function, e.Step, e.NodeID, e.Err)
+	return fmt.Sprintf("%s %q: %s on node %s: %v", e.kind(), e.Function, e.Step, e.NodeID, e.Err)
+}
+
+func (e *StartError) kind() string {
+	if e.Resource {
+		return "resource"
+	}
+	return "function"
 }
 
 // Unwrap returns the cause.
@@ -51,13 +57,14 @@ func (e *ResponseError) Error() string {
 	return e.Summary + ": " + e.Detail
 }
 
-// StartWorkflow deploys a workflow: it validates it, places every function,
-// starts them one after the other in the workflow's order, then patches
-// every output mapping. progress, if not nil, is called (synchronously) at
-// each step. If anything fails, the instances already started are stopped
-// in reverse order and the error says which function failed and why
-// (*StartError, *PlacementError, *workflow.ValidationError or
-// ErrResourcesUnsupported).
+// StartWorkflow deploys a workflow: it validates it, places every function
+// and resource, starts the functions one after the other in the workflow's
+// order, then the resources (as upstream's controller), then patches every
+// output mapping, the resources' included. progress, if not nil, is called
+// (synchronously) at each step. If anything fails, the instances already
+// started are stopped in reverse order and the error says which function
+// or resource failed and why (*StartError, *PlacementError,
+// *ResourcePlacementError or *workflow.ValidationError).
 func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.SpawnWorkflowRequest, progress func(adminapi.Progress)) (*edgelessapi.WorkflowInstanceStatus, error) {
 	if progress == nil {
 		progress = func(adminapi.Progress) {}
@@ -65,16 +72,13 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 	if err := workflow.Validate(req); err != nil {
 		return nil, err
 	}
-	if rs := req.GetWorkflowResources(); len(rs) > 0 {
-		var names []string
-		for _, r := range rs {
-			names = append(names, fmt.Sprintf("%q (%s)", r.GetName(), r.GetClassType()))
-		}
-		return nil, fmt.Errorf("%w: no node of this orchestrator offers resource providers; remove resources %s",
-			ErrResourcesUnsupported, strings.Join(names, ", "))
-	}
 	fns := req.GetWorkflowFunctions()
 	nodes, err := o.place(fns)
+	if err != nil {
+		return nil, err
+	}
+	rs := req.GetWorkflowResources()
+	rnodes, err := o.placeResources(rs, nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -84,11 +88,11 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 		created: time.Now(),
 	}
 	log := o.log.With("workflow", rec.id)
-	log.Info("starting workflow", "functions", len(fns))
+	log.Info("starting workflow", "functions", len(fns), "resources", resourceNames(rs))
 	fail := func(err error) (*edgelessapi.WorkflowInstanceStatus, error) {
 		var se *StartError
 		if errors.As(err, &se) {
-			progress(adminapi.Progress{Type: adminapi.ProgressFailed, WorkflowID: rec.id, Function: se.Function, NodeID: se.NodeID, Error: se.Err.Error()})
+			progress(adminapi.Progress{Type: adminapi.ProgressFailed, WorkflowID: rec.id, Function: se.Function, NodeID: se.NodeID, Error: se.Err.Error(), Resource: se.Resource})
 		}
 		log.Warn("workflow failed to start; stopping its started instances", "err", err, "started", len(rec.funcs))
 		o.rollback(ctx, rec, progress)
@@ -108,6 +112,20 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 		steps := in.steps
 		progress(adminapi.Progress{Type: adminapi.ProgressStarted, WorkflowID: rec.id, Function: f.GetName(), NodeID: n.id,
 			FunctionID: in.functionID, Image: image(f), DurationMS: ms(in.startDuration), Steps: &steps})
+	}
+	for i, r := range rs {
+		n := rnodes[i]
+		progress(adminapi.Progress{Type: adminapi.ProgressPlaced, WorkflowID: rec.id, Function: r.GetName(), NodeID: n.id, Resource: true})
+		in, err := o.startResource(ctx, rec.id, r, n)
+		if in != nil {
+			rec.funcs = append(rec.funcs, in)
+		}
+		if err != nil {
+			return fail(&StartError{Function: r.GetName(), Resource: true, Step: "start", NodeID: n.id, Err: err})
+		}
+		log.Info("resource started", "resource", r.GetName(), "class_type", r.GetClassType(), "node", n.id, "instance", in.functionID, "took", in.startDuration)
+		progress(adminapi.Progress{Type: adminapi.ProgressStarted, WorkflowID: rec.id, Function: r.GetName(), NodeID: n.id,
+			FunctionID: in.functionID, DurationMS: ms(in.startDuration), Resource: true})
 	}
 	t0 := time.Now()
 	if err := o.patch(ctx, rec); err != nil {
@@ -166,32 +184,36 @@ func (o *Orchestrator) startFunction(ctx context.Context, wfID string, f *edgele
 	return in, nil
 }
 
-// patch sends every function its output mapping, resolved to instances.
+// patch sends every function and resource its output mapping, resolved to
+// instances (a resource through ResourceConfiguration.Patch).
 func (o *Orchestrator) patch(ctx context.Context, rec *workflowRecord) error {
 	byName := map[string]*instance{}
 	for _, in := range rec.funcs {
 		byName[in.name] = in
 	}
-	for _, f := range rec.req.GetWorkflowFunctions() {
-		in := byName[f.GetName()]
-		if len(f.GetOutputMapping()) == 0 {
+	for _, c := range mappings(rec.req) {
+		in := byName[c.name]
+		if len(c.m) == 0 {
 			continue
 		}
 		m := map[string]*edgelessapi.InstanceId{}
-		for ch, target := range f.GetOutputMapping() {
+		for ch, target := range c.m {
 			m[ch] = byName[target].id()
 		}
 		pctx, cancel := context.WithTimeout(ctx, o.cfg.AgentTimeout)
 		n := o.liveNode(in.nodeID, in.incarnation)
 		var err error
-		if n == nil {
+		switch {
+		case n == nil:
 			err = errors.New("the node left the orchestrator")
-		} else {
+		case in.resource:
+			_, err = n.client.rc.Patch(pctx, &edgelessapi.PatchRequest{FunctionId: in.functionID, OutputMapping: m})
+		default:
 			_, err = n.client.fi.Patch(pctx, &edgelessapi.PatchRequest{FunctionId: in.functionID, OutputMapping: m})
 		}
 		cancel()
 		if err != nil {
-			return &StartError{Function: in.name, Step: "patch", NodeID: in.nodeID, Err: err}
+			return &StartError{Function: in.name, Resource: in.resource, Step: "patch", NodeID: in.nodeID, Err: err}
 		}
 	}
 	return nil
@@ -204,7 +226,7 @@ func (o *Orchestrator) rollback(ctx context.Context, rec *workflowRecord, progre
 	ctx = context.WithoutCancel(ctx)
 	for i := len(rec.funcs) - 1; i >= 0; i-- {
 		in := rec.funcs[i]
-		p := adminapi.Progress{Type: adminapi.ProgressRolledBack, WorkflowID: rec.id, Function: in.name, NodeID: in.nodeID, FunctionID: in.functionID}
+		p := adminapi.Progress{Type: adminapi.ProgressRolledBack, WorkflowID: rec.id, Function: in.name, NodeID: in.nodeID, FunctionID: in.functionID, Resource: in.resource}
 		if err := o.stopInstance(ctx, in); err != nil {
 			o.log.Error("cannot stop instance of failed workflow", "workflow", rec.id, "function", in.name,
 				"node", in.nodeID, "instance", in.functionID, "err", err)

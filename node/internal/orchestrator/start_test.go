@@ -225,7 +225,8 @@ func TestStart_Refused(t *testing.T) {
 		{"no runtime", o, wasm, `no node can host function "transformer"`,
 			`function "transformer" (RUST_WASM): no registered node can host it: node ` + a.nodeID + ` offers runtimes [CONTAINER]`},
 		{"no nodes", empty, threeFunctions(), `no node can host function "ticker"`, "no node is registered with the orchestrator"},
-		{"resources", o, withResource, "resources are not supported", `remove resources "log" (file-log)`},
+		{"resource no node offers", o, withResource, `no node offers resource "log" (file-log)`,
+			`resources[0] "log" (class_type "file-log"): no registered node offers a "file-log" resource provider: node ` + a.nodeID + ` offers no resource providers`},
 		{"invalid", o, badTarget, "invalid workflow", `functions[2] "sink".output_mapping[output]: unknown target "nowhere"`},
 		{"pinned elsewhere", o, pinned, `no node can host function "ticker"`, "is not in node_id_match_any="},
 	}

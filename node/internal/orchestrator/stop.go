@@ -35,7 +35,7 @@ func (o *Orchestrator) StopWorkflow(ctx context.Context, id string) error {
 		in := rec.funcs[i]
 		if err := o.stopInstance(ctx, in); err != nil {
 			left = append(left, in)
-			errs = append(errs, fmt.Errorf("function %q (instance %s on node %s): %w", in.name, in.functionID, in.nodeID, err))
+			errs = append(errs, fmt.Errorf("%s %q (instance %s on node %s): %w", in.kind(), in.name, in.functionID, in.nodeID, err))
 			continue
 		}
 		stopped = append(stopped, in)
@@ -65,14 +65,21 @@ func (o *Orchestrator) stopInstance(ctx context.Context, in *instance) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.StopTimeout)
 	defer cancel()
-	_, err := n.client.fi.Stop(ctx, &edgelessapi.InstanceIdVariant{
-		InstanceIdType: &edgelessapi.InstanceIdVariant_InstanceId{InstanceId: in.id()},
-	})
+	id := &edgelessapi.InstanceIdVariant{InstanceIdType: &edgelessapi.InstanceIdVariant_InstanceId{InstanceId: in.id()}}
+	var err error
+	if in.resource {
+		_, err = n.client.rc.Stop(ctx, id)
+	} else {
+		_, err = n.client.fi.Stop(ctx, id)
+	}
 	if connect.CodeOf(err) == connect.CodeNotFound {
 		o.log.Info("node no longer knows the instance; counting it as stopped", "node", in.nodeID, "instance", in.functionID, "err", err)
 		return nil
 	}
 	if err != nil {
+		if in.resource {
+			return fmt.Errorf("ResourceConfiguration.Stop: %w", err)
+		}
 		return fmt.Errorf("FunctionInstance.Stop: %w", err)
 	}
 	return nil

@@ -47,6 +47,7 @@ func describeStartError(err error) (summary, detail string) {
 	var (
 		ve *workflow.ValidationError
 		pe *PlacementError
+		re *ResourcePlacementError
 		se *StartError
 	)
 	switch {
@@ -54,10 +55,10 @@ func describeStartError(err error) (summary, detail string) {
 		return "invalid workflow", strings.Join(ve.Problems, "; ")
 	case errors.As(err, &pe):
 		return "no node can host function " + quote(pe.Function), err.Error()
+	case errors.As(err, &re):
+		return "no node offers resource " + quote(re.Name) + " (" + re.ClassType + ")", err.Error()
 	case errors.As(err, &se):
-		return "function " + quote(se.Function) + " failed to " + se.Step, err.Error()
-	case errors.Is(err, ErrResourcesUnsupported):
-		return ErrResourcesUnsupported.Error(), err.Error()
+		return se.kind() + " " + quote(se.Function) + " failed to " + se.Step, err.Error()
 	}
 	return "workflow start failed", err.Error()
 }

@@ -48,7 +48,7 @@ func (e *ValidationError) Error() string {
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
 // Validate checks what a workflow's fields mean: there is at least one
-// function; names are non-empty and unique among functions and resources;
+// function or resource; names are non-empty and unique among functions and resources;
 // every output_mapping target names a function or resource of the
 // workflow; every function type is known; container code is
 // "container:<image reference>" or "grpc:<http(s) URL>"; RUST_WASM
@@ -58,8 +58,8 @@ func Validate(req *edgelessapi.SpawnWorkflowRequest) error {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	if len(req.GetWorkflowFunctions()) == 0 {
-		add("functions: the workflow has no functions")
+	if len(req.GetWorkflowFunctions()) == 0 && len(req.GetWorkflowResources()) == 0 {
+		add("functions: the workflow has no functions and no resources")
 	}
 	names := map[string]string{} // name -> path of its first use
 	var targets []string
