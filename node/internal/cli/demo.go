@@ -32,13 +32,18 @@ func newDemoCommand() *cobra.Command {
 		Short: "Build the example images, run them in-a-box, watch events, clean up",
 		Long: `Run the single-machine demo, needing only Go and Docker:
 
-  1. build the example functions (examples/: ticker, transformer, sink) and
-     their images through the Docker Engine API (FROM scratch, no registry);
+  1. build the example functions (examples/: ticker, transformer, sink, web)
+     and their images through the Docker Engine API (FROM scratch, no
+     registry);
   2. start an in-a-box domain (orchestrator and node) in this process, on free
      ports of 127.0.0.1 and of the Docker bridge gateway;
-  3. deploy examples/workflow.json, showing each function's start steps;
-  4. show the events reaching the sink (its TelemetryLog lines) for a while;
-  5. stop the workflow, shut the box down, and check that no container of the
+  3. deploy examples/workflow-http.json (the functions, an http-ingress and a
+     file-log resource), showing each start step;
+  4. send HTTP requests to the node's http-ingress (printing the equivalent
+     curl command): web calls transformer and answers;
+  5. show the events reaching the sink (its TelemetryLog lines) for a while,
+     then the lines web had the file-log write;
+  6. stop the workflow, shut the box down, and check that no container of the
      box's node is left.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -46,7 +51,7 @@ func newDemoCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.examples, "examples", "", "examples directory (default: ./examples, or the repository's)")
-	cmd.Flags().DurationVar(&opts.duration, "duration", 6*time.Second, "how long to show events")
+	cmd.Flags().DurationVar(&opts.duration, "duration", 4*time.Second, "how long to show events")
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "show the orchestrator's and node's info logs")
 	cmd.Flags().BoolVar(&opts.noBuild, "no-build", false, "use the example images already built")
 	cmd.Flags().BoolVar(&opts.buildOnly, "build-only", false, "only build the example images")
@@ -152,7 +157,7 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 	if err != nil {
 		return err
 	}
-	wf := filepath.Join(dir, "workflow.json")
+	wf := filepath.Join(dir, demoWorkflow)
 	step("Deploying %s", wf)
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	id, err := startWorkflow(sctx, c, wf, out, true)
@@ -168,6 +173,10 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 			err = errors.Join(err, serr)
 		}
 	}()
+
+	if err := demoHTTP(ctx, box.Node.HTTPIngress, step, out); err != nil {
+		return err
+	}
 
 	step("Events reaching the sink for %s (its TelemetryLog lines, reported by the node to the orchestrator):", opts.duration)
 	ectx, cancel := context.WithTimeout(ctx, opts.duration)
@@ -197,7 +206,7 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 	if n == 0 {
 		return fmt.Errorf("no event reached the sink in %s", opts.duration)
 	}
-	return nil
+	return showFileLog(filepath.Join(cfg.Node.Resources.FileLogDir, demoFileLog), step, out)
 }
 
 // demoConfig is the in-a-box configuration of the demo: every server on a

@@ -22,6 +22,13 @@ import (
 // with its node id, are registered as cleanups.
 func startBox(t *testing.T) *inabox.Box {
 	t.Helper()
+	box, _ := startBoxConfig(t)
+	return box
+}
+
+// startBoxConfig is startBox, also returning the box's configuration.
+func startBoxConfig(t testing.TB) (*inabox.Box, *inabox.Config) {
+	t.Helper()
 	containertest.RequireDocker(t)
 	cfg, stateDir, err := demoConfig()
 	if err != nil {
@@ -46,7 +53,7 @@ func startBox(t *testing.T) *inabox.Box {
 	if err := box.WaitReady(rctx); err != nil {
 		t.Fatal(err)
 	}
-	return box
+	return box, cfg
 }
 
 var examples struct {
@@ -57,7 +64,7 @@ var examples struct {
 
 // exampleImages builds the example images once per test process and
 // returns the examples directory.
-func exampleImages(t *testing.T) string {
+func exampleImages(t testing.TB) string {
 	t.Helper()
 	dc := containertest.RequireDocker(t)
 	examples.once.Do(func() {

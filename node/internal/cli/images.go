@@ -18,7 +18,7 @@ import (
 
 // exampleFunctions are the example functions the demo builds, in
 // examples/<name>, each into the image ExampleTag(name).
-var exampleFunctions = []string{"ticker", "transformer", "sink"}
+var exampleFunctions = []string{"ticker", "transformer", "sink", "web"}
 
 // ExampleTag is the image tag of an example function, as examples/workflow.json names it.
 func ExampleTag(name string) string { return "edgeless-example-" + name + ":dev" }
