@@ -2,6 +2,8 @@ package filelog
 
 import (
 	"errors"
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -113,5 +115,45 @@ func TestFileLog_RefusesPathsOutsideItsDirectory(t *testing.T) {
 	_, err := m.Start(t.Context(), resources.Spec{ClassType: ClassType, Configuration: map[string]string{}})
 	if !errors.Is(err, resources.ErrConfiguration) || !strings.Contains(err.Error(), "'filename' missing") {
 		t.Errorf("Start(no filename) = %v, want \"field 'filename' missing\"", err)
+	}
+}
+
+// TestFileLog_EventsFromAnotherNode sends casts and calls to a file-log
+// from a function on another node, through FunctionInvocation over gRPC
+// (as a function on a Rust node would reach it).
+func TestFileLog_EventsFromAnotherNode(t *testing.T) {
+	t.Parallel()
+	m, dpLog, dir := newManager(t)
+	dpFn := dataplane.New(dataplane.Config{NodeID: uuid.NewString(), CallTimeout: 10 * time.Second})
+	t.Cleanup(dpFn.Close)
+	for _, p := range []struct {
+		from, to *dataplane.Dataplane
+	}{{dpFn, dpLog}, {dpLog, dpFn}} {
+		path, h := p.to.Handler()
+		if err := p.from.AddPeer(p.to.NodeID(), transporttest.Serve(t, path, h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := m.Start(t.Context(), resources.Spec{ClassType: ClassType, Configuration: map[string]string{KeyFilename: "remote.log", KeyAddSourceID: ""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := dpFn.Register(contract.InstanceID{NodeID: dpFn.NodeID(), FunctionID: uuid.NewString()})
+	fn.SetAliases(map[string]contract.InstanceID{"log": id})
+	if err := fn.Cast(t.Context(), "log", []byte("cast over the wire")); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	if r, err := fn.Call(t.Context(), "log", []byte("call over the wire")); err != nil || r.Type != edgelessapi.CallRetType_CALL_RET_REPLY {
+		t.Fatalf("Call = %v, %v; want an empty reply", r, err)
+	}
+	prefix := "InstanceId(node_id: " + dpFn.NodeID() + ", function_id: " + fn.ID().FunctionID + ") "
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		data, _ := os.ReadFile(filepath.Join(dir, "remote.log"))
+		if strings.Contains(string(data), prefix+"cast over the wire\n") && strings.Contains(string(data), prefix+"call over the wire\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("remote.log = %q, want both events with the remote source", data)
+		}
 	}
 }
