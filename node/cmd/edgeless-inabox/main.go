@@ -26,6 +26,10 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/registration"
 )
 
+// version and commit are set at build time with
+// -ldflags "-X main.version=... -X main.commit=..." (task release).
+var version, commit string
+
 // defaultConfig is the config file read when -c is not given.
 const defaultConfig = "inabox.toml"
 
@@ -42,17 +46,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edgeless-inabox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var configFile, template, logLevel, logFormat string
+	var showVersion bool
 	fs.StringVar(&configFile, "c", "", "configuration file (TOML; default "+defaultConfig+" if it exists, else built-in defaults)")
 	fs.StringVar(&configFile, "config-file", "", "configuration file (TOML)")
 	fs.StringVar(&template, "t", "", "write a commented default configuration to this path and exit")
 	fs.StringVar(&template, "template", "", "write a commented default configuration to this path and exit")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if showVersion {
+		fmt.Fprintln(stdout, "edgeless-inabox", process.Version(version, commit))
+		return nil
 	}
 	if template != "" {
 		if err := inabox.WriteTemplate(template, inabox.Default(), registration.Detect(".")); err != nil {

@@ -17,7 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
+	"strings"
 
 	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/node/internal/daemon"
@@ -25,8 +25,9 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/registration"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+// version and commit are set at build time with
+// -ldflags "-X main.version=... -X main.commit=..." (task release).
+var version, commit string
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -78,22 +79,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(configFile)
+	cfg, fromEnv, err := config.LoadWithEnv(configFile, os.LookupEnv)
 	if err != nil {
 		return err
 	}
 	ctx, stop := process.SignalContext(ctx, log)
 	defer stop()
-	log.Info("edgeless-node starting", "version", versionString(), "config", configFile)
+	log.Info("edgeless-node starting", "version", versionString(), "config", configFile,
+		"node_id", cfg.General.NodeID, "from_env", strings.Join(fromEnv, ","))
 	return daemon.Run(ctx, cfg, log)
 }
 
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
+func versionString() string { return process.Version(version, commit) }

@@ -19,7 +19,12 @@ import (
 	"syscall"
 
 	"github.com/edgeless-go/edgeless/node/internal/cli"
+	"github.com/edgeless-go/edgeless/node/internal/process"
 )
+
+// version and commit are set at build time with
+// -ldflags "-X main.version=... -X main.commit=..." (task release).
+var version, commit string
 
 func main() {
 	if err := run(); err != nil {
@@ -31,5 +36,7 @@ func main() {
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return cli.NewRootCommand().ExecuteContext(ctx)
+	root := cli.NewRootCommand()
+	root.Version = process.Version(version, commit)
+	return root.ExecuteContext(ctx)
 }

@@ -144,8 +144,10 @@ var tmpl = template.Must(template.New("node.toml").Funcs(template.FuncMap{
 }).Parse(`# Configuration of edgeless-node, a node of an EDGELESS domain that runs
 # functions as Docker containers. Keys and sections follow upstream's
 # edgeless_node_d. A key left out takes the value written here, except
-# general.node_id, which is required, and container_runtime.enabled, which
-# is false when left out (as upstream).
+# general.node_id (made once and kept in state_dir/node-id when left out)
+# and container_runtime.enabled, which is false when left out (as upstream).
+# Every key can also be set by an environment variable, EDGELESS_<SECTION>_<KEY>
+# (e.g. EDGELESS_GENERAL_NODE_REGISTER_URL), or by upstream's image's names.
 
 [general]
 # Identity of this node (a UUID). Keep it across restarts.
