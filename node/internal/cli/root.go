@@ -37,6 +37,6 @@ Start a single-machine domain with edgeless-inabox, or run the whole demo with
 		"URL of the controller's WorkflowInstance API (env EDGELESS_CONTROLLER_URL)")
 	root.PersistentFlags().DurationVar(&opts.timeout, "timeout", 5*time.Minute,
 		"deadline of each command's requests")
-	root.AddCommand(newWorkflowCommand(opts), newFunctionCommand(opts), newNodeCommand(opts), newDemoCommand())
+	root.AddCommand(newWorkflowCommand(opts), newFunctionCommand(opts), newNodeCommand(opts), newDemoCommand(), newNodeImageCommand())
 	return root
 }

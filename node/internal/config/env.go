@@ -90,8 +90,8 @@ func EnvNames() map[string][]string {
 // os.LookupEnv; see EnvNames), then validates the result. It returns the
 // config and the keys the environment set.
 //
-// When neither the file nor the environment sets general.node_id, the node
-// id is read from NodeIDFile in general.state_dir, or made and written there
+// When neither the file nor the environment sets general.node_id (or they
+// set it to ""), the node id is read from NodeIDFile in general.state_dir, or made and written there
 // on the first start, so that a node installed from a package or run from an
 // image keeps its identity (and reaps its own leftover containers) across
 // restarts without a config file per machine.
@@ -111,8 +111,7 @@ func LoadWithEnv(path string, lookup func(string) (string, bool)) (*Config, []st
 	if err != nil {
 		return nil, nil, err
 	}
-	_, inFile := c.pos["general.node_id"]
-	if _, inEnv := fromEnv["general.node_id"]; !inFile && !inEnv && strings.TrimSpace(c.General.StateDir) != "" {
+	if strings.TrimSpace(c.General.NodeID) == "" && strings.TrimSpace(c.General.StateDir) != "" {
 		id, err := persistentNodeID(c.General.StateDir)
 		if err != nil {
 			return nil, nil, err

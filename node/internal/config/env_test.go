@@ -166,6 +166,19 @@ func TestLoadWithEnv_NodeIDKeptInStateDir(t *testing.T) {
 	}
 }
 
+func TestLoadWithEnv_EmptyNodeIDIsKept(t *testing.T) {
+	t.Parallel()
+	path, stateDir := writeConfig(t, "node_id = \"\"\n")
+	c, _, err := LoadWithEnv(path, envOf(nil))
+	if err != nil {
+		t.Fatalf("LoadWithEnv(node_id = \"\") = %v", err)
+	}
+	data, _ := os.ReadFile(filepath.Join(stateDir, NodeIDFile))
+	if strings.TrimSpace(string(data)) != c.General.NodeID {
+		t.Errorf("node id file = %q, want %q", data, c.General.NodeID)
+	}
+}
+
 func TestLoadWithEnv_NodeIDInFileWritesNoFile(t *testing.T) {
 	t.Parallel()
 	id := uuid.NewString()

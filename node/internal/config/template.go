@@ -150,7 +150,8 @@ var tmpl = template.Must(template.New("node.toml").Funcs(template.FuncMap{
 # (e.g. EDGELESS_GENERAL_NODE_REGISTER_URL), or by upstream's image's names.
 
 [general]
-# Identity of this node (a UUID). Keep it across restarts.
+# Identity of this node (a UUID). Keep it across restarts. Empty (or left
+# out): made on the first start and kept in state_dir/node-id.
 node_id = {{v .General.NodeID}}
 # Agent API (FunctionInstance, NodeManagement, ResourceConfiguration, and the
 # admin API under /admin/v1/): where it listens (an IP address; port 0 picks
