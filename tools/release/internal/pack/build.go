@@ -76,6 +76,14 @@ func Build(ctx context.Context, o Options) ([]Artifact, error) {
 	if len(o.Targets) == 0 {
 		o.Targets = Targets
 	}
+	// The go tool runs in the node module: relative paths would move.
+	var err error
+	if o.Root, err = filepath.Abs(o.Root); err != nil {
+		return nil, err
+	}
+	if o.Out, err = filepath.Abs(o.Out); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, err
 	}
