@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/nodeimage"
-	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
 	"github.com/google/uuid"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -206,11 +206,11 @@ func waitRegistered(t *testing.T, url, nodeID string) {
 	t.Helper()
 	eventually(t, "node "+nodeID+" registers", func() bool {
 		out, err := runCLI(t, url, "node", "list", "-o", "json")
-		var nodes []orchestrator.NodeInfo
+		var nodes []adminapi.NodeInfo
 		if err != nil || json.Unmarshal([]byte(out), &nodes) != nil {
 			return false
 		}
-		return slices.ContainsFunc(nodes, func(n orchestrator.NodeInfo) bool { return n.NodeID == nodeID })
+		return slices.ContainsFunc(nodes, func(n adminapi.NodeInfo) bool { return n.NodeID == nodeID })
 	})
 }
 

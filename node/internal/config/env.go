@@ -132,6 +132,7 @@ func LoadWithEnv(path string, lookup func(string) (string, bool)) (*Config, []st
 		}
 		return nil, nil, errors.Join(errs...)
 	}
+	c.General.NodeID = CanonicalNodeID(c.General.NodeID)
 	keys := make([]string, 0, len(fromEnv))
 	for k := range fromEnv {
 		keys = append(keys, k)

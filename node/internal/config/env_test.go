@@ -210,3 +210,13 @@ func TestEnvNames(t *testing.T) {
 		t.Error("EnvNames() has the nested table resources.file_pusher_provider")
 	}
 }
+
+func TestLoadWithEnv_NodeIDCanonical(t *testing.T) {
+	t.Parallel()
+	path, _ := writeConfig(t, "")
+	id := uuid.NewString()
+	c, _, err := LoadWithEnv(path, envOf(map[string]string{"NODE_ID": "{" + strings.ToUpper(id) + "}"}))
+	if err != nil || c.General.NodeID != id {
+		t.Errorf("LoadWithEnv(NODE_ID upper case in braces) node id = %q, %v; want %q", c.General.NodeID, err, id)
+	}
+}
