@@ -79,6 +79,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := config.CheckEnv(os.Environ()); err != nil {
+		return err
+	}
 	cfg, fromEnv, err := config.LoadWithEnv(configFile, os.LookupEnv)
 	if err != nil {
 		return err

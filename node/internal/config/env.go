@@ -412,3 +412,32 @@ func parseList(s string) ([]string, error) {
 	}
 	return doc.V, nil
 }
+
+// CheckEnv returns an error naming each variable of environ (KEY=value
+// pairs, as os.Environ gives) that starts like a key's variable,
+// EDGELESS_<SECTION>_, but names no key: a misspelt variable would
+// otherwise be ignored without a word.
+func CheckEnv(environ []string) error {
+	known := map[string]bool{}
+	sections := map[string]bool{}
+	for _, f := range envFields(base()) {
+		known[f.env] = true
+		section, _, _ := strings.Cut(f.key, ".")
+		sections[EnvPrefix+strings.ToUpper(section)+"_"] = true
+	}
+	var errs []error
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if known[name] {
+			continue
+		}
+		for prefix := range sections {
+			if strings.HasPrefix(name, prefix) {
+				errs = append(errs, fmt.Errorf("environment variable %s: no such config key (the keys of [%s] are set by %s<KEY>)",
+					name, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(prefix, EnvPrefix), "_")), prefix))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

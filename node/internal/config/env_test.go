@@ -220,3 +220,21 @@ func TestLoadWithEnv_NodeIDCanonical(t *testing.T) {
 		t.Errorf("LoadWithEnv(NODE_ID upper case in braces) node id = %q, %v; want %q", c.General.NodeID, err, id)
 	}
 }
+
+func TestCheckEnv(t *testing.T) {
+	t.Parallel()
+	ok := []string{"EDGELESS_GENERAL_AGENT_URL=http://127.0.0.1:1", "EDGELESS_REQUIRE_DOCKER=1", "EDGELESS_CONTROLLER_URL=x", "PATH=/bin"}
+	if err := CheckEnv(ok); err != nil {
+		t.Errorf("CheckEnv(%q) = %v, want nil", ok, err)
+	}
+	bad := append(ok, "EDGELESS_GENERAL_AGNET_URL=http://127.0.0.1:1", "EDGELESS_CONTAINER_RUNTIME_ENABLE=true")
+	err := CheckEnv(bad)
+	for _, want := range []string{
+		"environment variable EDGELESS_GENERAL_AGNET_URL: no such config key (the keys of [general] are set by EDGELESS_GENERAL_<KEY>)",
+		"environment variable EDGELESS_CONTAINER_RUNTIME_ENABLE: no such config key (the keys of [container_runtime]",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckEnv(misspelt) = %v, want %q", err, want)
+		}
+	}
+}
