@@ -128,6 +128,8 @@ func runNodeContainer(t *testing.T, dc *client.Client, image, state, registerURL
 				"EDGELESS_TELEMETRY_METRICS_URL=",
 				"GUEST_API_HOST_URL=http://0.0.0.0:0",
 				"SUBSCRIPTION_REFRESH_INTERVAL_SEC=1",
+				// No http-ingress: its fixed port would collide on the host network.
+				"HTTP_INGRESS_PROVIDER=",
 			},
 		},
 		HostConfig: &container.HostConfig{

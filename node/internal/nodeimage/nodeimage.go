@@ -29,8 +29,9 @@ var dockerfile []byte
 
 // Config returns the image's /etc/edgeless/node.toml: the node's template
 // with no node id (one is made on the first start and kept in StateDir),
-// the state in StateDir, the agent, data plane and metrics on every address
-// (the container runs on the host network) and the container runtime on.
+// the state and the file-log directory in StateDir, the agent, data plane,
+// metrics and http-ingress on every address (the container runs on the host
+// network), the container runtime on and upstream's template providers.
 func Config() []byte {
 	c := config.Default()
 	c.General.NodeID = ""
@@ -38,6 +39,8 @@ func Config() []byte {
 	c.General.AgentURL = "http://0.0.0.0:7005"
 	c.General.InvocationURL = "http://0.0.0.0:7006"
 	c.Telemetry.MetricsURL = "http://0.0.0.0:7007"
+	c.Resources.HTTPIngressURL = "http://0.0.0.0:7008"
+	c.Resources.FileLogDir = StateDir + "/file_log"
 	return config.Template(c, config.UserNodeCapabilities{})
 }
 

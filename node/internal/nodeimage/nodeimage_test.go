@@ -27,7 +27,8 @@ func TestConfig_LoadsAndKeepsNodeID(t *testing.T) {
 	if _, err := uuid.Parse(c.General.NodeID); err != nil {
 		t.Errorf("node id = %q, want a made UUID", c.General.NodeID)
 	}
-	if !c.ContainerRuntime.Enabled || c.General.AgentURL != "http://0.0.0.0:7005" || c.Telemetry.MetricsURL != "http://0.0.0.0:7007" {
+	if !c.ContainerRuntime.Enabled || c.General.AgentURL != "http://0.0.0.0:7005" || c.Telemetry.MetricsURL != "http://0.0.0.0:7007" ||
+		c.Resources.FileLogDir != StateDir+"/file_log" {
 		t.Errorf("image config = %+v, want the container runtime on and servers on 0.0.0.0", c)
 	}
 	again, _, err := config.LoadWithEnv(path, lookup)
