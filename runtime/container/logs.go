@@ -115,6 +115,9 @@ func (w *lineWriter) emit(b []byte) {
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
 	w.ring.add(contract.LogLine{Time: time.Now(), Stream: w.stream, Text: text})
-	w.log.LogAttrs(context.Background(), slog.LevelInfo, "container output",
+	// DEBUG: a container's output is read with `edgeless function logs`
+	// (the node's admin API); at INFO every line of a busy function would
+	// flood the node's own log.
+	w.log.LogAttrs(context.Background(), slog.LevelDebug, "container output",
 		slog.String("stream", w.stream), slog.String("text", text))
 }

@@ -43,3 +43,25 @@ func TestLineWriter_LongLine(t *testing.T) {
 		t.Fatalf("a %d-byte line became %d lines, want 2 (%d and 10 bytes)", maxLogLine+10, len(lines), maxLogLine)
 	}
 }
+
+// TestLineWriter_LogsAtDebug: container output is kept for the admin API
+// and logged only at DEBUG, so that a node at the default level INFO does
+// not print every line a function writes.
+func TestLineWriter_LogsAtDebug(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		level slog.Level
+		want  bool
+	}{{slog.LevelInfo, false}, {slog.LevelDebug, true}} {
+		var logs strings.Builder
+		ring := newOutputRing(10)
+		w := &lineWriter{stream: "stdout", ring: ring, log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: tt.level}))}
+		w.Write([]byte("tick 1\n"))
+		if got := strings.Contains(logs.String(), "tick 1"); got != tt.want {
+			t.Errorf("at level %v the node's log = %q; logged the line: %v, want %v", tt.level, logs.String(), got, tt.want)
+		}
+		if got := ring.tail(1); len(got) != 1 || got[0] != "tick 1" {
+			t.Errorf("at level %v ring = %q, want the line kept", tt.level, got)
+		}
+	}
+}

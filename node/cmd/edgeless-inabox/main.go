@@ -35,9 +35,10 @@ const defaultConfig = "inabox.toml"
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "edgeless-inabox:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h/--help: the usage was printed
 		}
+		fmt.Fprintln(os.Stderr, "edgeless-inabox:", err)
 		os.Exit(1)
 	}
 }

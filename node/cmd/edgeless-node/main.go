@@ -31,9 +31,10 @@ var version, commit string
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "edgeless-node:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h/--help: the usage was printed
 		}
+		fmt.Fprintln(os.Stderr, "edgeless-node:", err)
 		os.Exit(1)
 	}
 }
@@ -83,6 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg, fromEnv, err := config.LoadWithEnv(configFile, os.LookupEnv)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w (write a commented default configuration with: edgeless-node -t %s)", err, configFile)
+	}
 	if err != nil {
 		return err
 	}

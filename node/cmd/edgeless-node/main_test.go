@@ -55,8 +55,8 @@ func TestRun_BadConfig(t *testing.T) {
 		t.Errorf("run(bad config) = %v, want the file, line and key", err)
 	}
 	err = run(t.Context(), []string{"-c", filepath.Join(t.TempDir(), "missing.toml")}, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "missing.toml") {
-		t.Errorf("run(missing config) = %v, want an error naming the file", err)
+	if err == nil || !strings.Contains(err.Error(), "missing.toml") || !strings.Contains(err.Error(), "edgeless-node -t") {
+		t.Errorf("run(missing config) = %v, want an error naming the file and suggesting -t", err)
 	}
 }
 
@@ -284,5 +284,25 @@ func TestBinary_SecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if strings.Contains(n.log(), `"msg":"node stopped"`) {
 		t.Error("the node finished its shutdown: the second signal did not cut it short")
+	}
+}
+
+// TestBinary_HelpAndMissingConfig runs the built binary as a user would:
+// --help exits 0, and a run without node.toml says how to write one.
+func TestBinary_HelpAndMissingConfig(t *testing.T) {
+	t.Parallel()
+	bin := buildNode(t)
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	if err != nil {
+		t.Errorf("edgeless-node --help = %v, want exit 0; output:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "-config-file") {
+		t.Errorf("edgeless-node --help printed %q, want the flags", out)
+	}
+	cmd := exec.Command(bin)
+	cmd.Dir = t.TempDir()
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "edgeless-node -t node.toml") {
+		t.Errorf("edgeless-node without node.toml = %v, %q; want a failure suggesting -t", err, out)
 	}
 }

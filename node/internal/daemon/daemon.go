@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 		CallTimeout:     cfg.Dataplane.CallTimeout(),
 		QueueSize:       cfg.Dataplane.QueueSize,
 		MaxPayloadBytes: cfg.Dataplane.MaxPayloadBytes,
-		Logger:          log.With(slog.String("component", "dataplane")),
+		Logger:          log, // the data plane adds component=dataplane
 	})
 	d.exportDataplaneStats()
 	if d.res, err = newResources(cfg.Resources, d.ingressLn, d.dp, log); err != nil {

@@ -85,6 +85,7 @@ func startNode(t *testing.T, cfg *config.Config) *testNode {
 		if err := n.shutdown(); err != nil {
 			t.Errorf("Serve() = %v", err)
 		}
+		checkNoRepeatedKeys(t, n.logs.String())
 		if t.Failed() {
 			t.Logf("node %s log:\n%s", cfg.General.NodeID, n.logs.String())
 		}
@@ -190,4 +191,33 @@ func (n *testNode) call(t *testing.T, functionID, msg string) string {
 		t.Fatalf("call %s %q = %d %s, want a REPLY", functionID, msg, code, body)
 	}
 	return r.Msg
+}
+
+// checkNoRepeatedKeys fails t for each JSON log line that holds a key twice
+// (e.g. component=dataplane added by two layers).
+func checkNoRepeatedKeys(t *testing.T, logs string) {
+	t.Helper()
+	for line := range strings.Lines(logs) {
+		dec := json.NewDecoder(strings.NewReader(line))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			continue
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			key, _ := tok.(string)
+			if seen[key] {
+				t.Errorf("log line repeats key %q: %s", key, line)
+				break
+			}
+			seen[key] = true
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				break
+			}
+		}
+	}
 }

@@ -71,7 +71,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 			"node_register_url", b.RegisterURL, "configured", node.General.NodeRegisterURL)
 		node.General.NodeRegisterURL = b.RegisterURL
 	}
-	d, err := daemon.New(ctx, &node, log.With("component", "node"))
+	d, err := daemon.New(ctx, &node, log) // the node's parts name themselves (component=agent, ...)
 	if err != nil {
 		cl.Close()
 		rl.Close()

@@ -69,7 +69,10 @@ func (r *Recorder) Event(functionID, kind, outcome string, d time.Duration) {
 }
 
 // FunctionLog writes a TelemetryLog entry of an instance to the node's log
-// (with the instance id) and to the performance samples.
+// (with the instance id) and to the performance samples. Entries below
+// LOG_WARN go to the node's log at DEBUG: function output belongs to
+// `edgeless function logs`, and a ticking function would otherwise flood the
+// daemon's log; warnings and errors keep their level.
 func (r *Recorder) FunctionLog(functionID string, level edgelessapi.TelemetryLogLevel, target, msg string) {
 	r.m.functionLogs.WithLabelValues(levelName(level)).Inc()
 	r.log.Log(context.Background(), slogLevel(level), msg,
@@ -93,9 +96,7 @@ func slogLevel(l edgelessapi.TelemetryLogLevel) slog.Level {
 		return slog.LevelError
 	case edgelessapi.TelemetryLogLevel_LOG_WARN:
 		return slog.LevelWarn
-	case edgelessapi.TelemetryLogLevel_LOG_INFO:
-		return slog.LevelInfo
-	case edgelessapi.TelemetryLogLevel_LOG_DEBUG:
+	case edgelessapi.TelemetryLogLevel_LOG_INFO, edgelessapi.TelemetryLogLevel_LOG_DEBUG:
 		return slog.LevelDebug
 	default:
 		return slog.LevelDebug - 4

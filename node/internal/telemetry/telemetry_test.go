@@ -33,7 +33,7 @@ func TestRecorder_Metrics(t *testing.T) {
 	m.InstanceStates([]string{"running", "failed"}, func() map[string]int { return map[string]int{"running": 3} })
 	m.CounterFunc("dataplane_casts_delivered_total", "casts", func() float64 { return 7 })
 	var logs bytes.Buffer
-	r := NewRecorder(m, nil, slog.New(slog.NewJSONHandler(&logs, nil)))
+	r := NewRecorder(m, nil, slog.New(slog.NewJSONHandler(&logs, nil))) // level INFO, the daemons' default
 	r.InstanceStarted("f1", 2*time.Second, time.Second, 100*time.Millisecond)
 	r.StartFailed()
 	r.Event("f1", "call", "ok", time.Millisecond)
@@ -41,6 +41,7 @@ func TestRecorder_Metrics(t *testing.T) {
 	r.InstanceExited("oom-killed")
 	r.InstanceStopped("f1", time.Second)
 	r.FunctionLog("f1", edgelessapi.TelemetryLogLevel_LOG_WARN, "tgt", "hello")
+	r.FunctionLog("f1", edgelessapi.TelemetryLogLevel_LOG_INFO, "tgt", "tick 1")
 
 	out := scrape(t, m)
 	for _, want := range []string{
@@ -56,6 +57,7 @@ func TestRecorder_Metrics(t *testing.T) {
 		`edgeless_node_event_duration_seconds_count{kind="cast",outcome="error"} 1`,
 		`edgeless_node_container_exits_total{reason="oom-killed"} 1`,
 		`edgeless_node_function_log_entries_total{level="warn"} 1`,
+		`edgeless_node_function_log_entries_total{level="info"} 1`,
 		`edgeless_node_dataplane_casts_delivered_total 7`,
 		`go_goroutines`,
 	} {
@@ -66,6 +68,9 @@ func TestRecorder_Metrics(t *testing.T) {
 	if got := logs.String(); !strings.Contains(got, `"level":"WARN"`) || !strings.Contains(got, `"msg":"hello"`) ||
 		!strings.Contains(got, `"instance":"f1"`) || !strings.Contains(got, `"target":"tgt"`) {
 		t.Errorf("function log = %s, want WARN hello with instance f1 and target tgt", got)
+	}
+	if got := logs.String(); strings.Contains(got, "tick 1") {
+		t.Errorf("function log = %s: a LOG_INFO entry reached the node's log at level INFO (want DEBUG)", got)
 	}
 }
 
