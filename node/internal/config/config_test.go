@@ -3,6 +3,8 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -331,6 +333,37 @@ func TestParse_ResourceProviders(t *testing.T) {
 		_, err := Parse("node.toml", []byte(head+tt.body))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Parse(%q) = %v, want an error containing %q", tt.body, err, tt.want)
+		}
+	}
+}
+
+// commentedSetting matches a template line that is a setting commented out.
+var commentedSetting = regexp.MustCompile(`^#\s*[a-z][a-z0-9_]*\s*=`)
+
+// TestTemplate_EveryCommentedSettingParses uncomments each commented-out
+// setting of the template, one at a time, and loads the result: an operator
+// who uncomments a line gets a valid file.
+func TestTemplate_EveryCommentedSettingParses(t *testing.T) {
+	t.Parallel()
+	all := UserNodeCapabilities{NumCPUs: ptr(uint32(4)), ModelNameCPU: ptr("cpu"), ClockFreqCPU: ptr(float32(2.5)),
+		NumCores: ptr(uint32(8)), MemSize: ptr(uint32(1024)), Labels: []string{"a"}, IsTEERunning: ptr(false),
+		HasTPM: ptr(true), DiskTotSpace: ptr(uint32(10)), NumGPUs: ptr(uint32(0)), ModelNameGPU: ptr(""), MemSizeGPU: ptr(uint32(0))}
+	for name, detected := range map[string]UserNodeCapabilities{"nothing detected": {}, "all detected": all} {
+		lines := strings.Split(string(Template(Default(), detected)), "\n")
+		n := 0
+		for i, line := range lines {
+			if !commentedSetting.MatchString(line) {
+				continue
+			}
+			n++
+			edited := slices.Clone(lines)
+			edited[i] = strings.TrimSpace(strings.TrimPrefix(line, "#"))
+			if _, err := Parse("node.toml", []byte(strings.Join(edited, "\n"))); err != nil {
+				t.Errorf("%s: uncommenting line %d %q: %v", name, i+1, line, err)
+			}
+		}
+		if n < 12 {
+			t.Errorf("%s: %d commented settings in the template, want the 12 capabilities at least", name, n)
 		}
 	}
 }

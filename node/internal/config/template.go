@@ -110,7 +110,9 @@ func floatSuffix(f float64) string {
 }
 
 // setOrDetected renders an optional capability: "key = v" when set,
-// "# key = detected" when only detected, "# key =" otherwise.
+// "# key = detected" when only detected, and otherwise "# key = <zero
+// value of its type>", so that every commented line parses once
+// uncommented.
 func setOrDetected(key string, set, detected any) string {
 	if !isNil(set) {
 		return key + " = " + value(set)
@@ -118,7 +120,23 @@ func setOrDetected(key string, set, detected any) string {
 	if !isNil(detected) {
 		return "# " + key + " = " + value(detected)
 	}
-	return "# " + key + " ="
+	return "# " + key + " = " + zero(set)
+}
+
+// zero renders the zero value of an optional capability's type.
+func zero(v any) string {
+	switch v.(type) {
+	case *string:
+		return `""`
+	case *float32:
+		return "0.0"
+	case *bool:
+		return "false"
+	case []string:
+		return "[]"
+	default:
+		return "0"
+	}
 }
 
 func isNil(v any) bool {
