@@ -56,7 +56,7 @@ func BenchmarkHTTPIngress(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	id, err := startWorkflow(ctx, c, path, io.Discard, false)
+	id, err := startWorkflow(ctx, c, path, io.Discard, io.Discard, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -160,7 +160,7 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 	wf := filepath.Join(dir, demoWorkflow)
 	step("Deploying %s", wf)
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	id, err := startWorkflow(sctx, c, wf, out, true)
+	id, err := startWorkflow(sctx, c, wf, out, errOut, true)
 	cancel()
 	if err != nil {
 		return err

@@ -23,7 +23,7 @@ func newWorkflowCommand(opts *options) *cobra.Command {
 		Use:   "workflow",
 		Short: "Start, stop, list and inspect workflows",
 	}
-	cmd.AddCommand(newWorkflowStart(opts), newWorkflowStop(opts), newWorkflowList(opts), newWorkflowInspect(opts))
+	cmd.AddCommand(newWorkflowStart(opts), newWorkflowStop(opts), newWorkflowList(opts), newWorkflowInspect(opts), newWorkflowValidate())
 	return cmd
 }
 
@@ -46,7 +46,7 @@ time each step took. The workflow's id is printed last (alone with --quiet).`,
 			if quiet {
 				out = io.Discard
 			}
-			id, err := startWorkflow(ctx, c, args[0], out, !noProgress)
+			id, err := startWorkflow(ctx, c, args[0], out, cmd.ErrOrStderr(), !noProgress)
 			if err != nil {
 				return err
 			}
@@ -62,12 +62,13 @@ time each step took. The workflow's id is printed last (alone with --quiet).`,
 }
 
 // startWorkflow loads, checks and starts a workflow file, reporting progress
-// to out, and returns the workflow id.
-func startWorkflow(ctx context.Context, c *controller, path string, out io.Writer, progress bool) (string, error) {
+// to out and warnings to errOut, and returns the workflow id.
+func startWorkflow(ctx context.Context, c *controller, path string, out, errOut io.Writer, progress bool) (string, error) {
 	req, err := workflow.Load(path)
 	if err != nil {
 		return "", err
 	}
+	printWarnings(errOut, req)
 	fmt.Fprintf(out, "Starting workflow %s (%d functions, %d resources) at %s\n", path, len(req.GetWorkflowFunctions()), len(req.GetWorkflowResources()), c.url)
 	t0 := time.Now()
 	var id string

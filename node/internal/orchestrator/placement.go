@@ -7,16 +7,17 @@ import (
 	"strings"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/workflow"
 )
 
 // Placement annotations understood by upstream's ε-ORC
 // (deployment_requirements.rs) that this orchestrator honours.
 const (
-	annotNodeIDMatchAny   = "node_id_match_any"
-	annotLabelMatchAll    = "label_match_all"
-	annotResourceMatchAll = "resource_match_all"
-	annotTEE              = "tee"
-	annotTPM              = "tpm"
+	annotNodeIDMatchAny   = workflow.AnnotationNodeIDMatchAny
+	annotLabelMatchAll    = workflow.AnnotationLabelMatchAll
+	annotResourceMatchAll = workflow.AnnotationResourceMatchAll
+	annotTEE              = workflow.AnnotationTEE
+	annotTPM              = workflow.AnnotationTPM
 )
 
 // ErrNoNode is wrapped by placement errors.

@@ -89,6 +89,9 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 	}
 	log := o.log.With("workflow", rec.id)
 	log.Info("starting workflow", "functions", len(fns), "resources", resourceNames(rs))
+	for _, w := range workflow.Warnings(req) {
+		log.Warn("workflow: " + w)
+	}
 	fail := func(err error) (*edgelessapi.WorkflowInstanceStatus, error) {
 		var se *StartError
 		if errors.As(err, &se) {
