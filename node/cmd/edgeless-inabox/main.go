@@ -8,7 +8,9 @@
 //	edgeless-inabox -c box.toml       # run with that config
 //
 // SIGTERM or SIGINT stops every instance and removes its container before
-// the process exits; a second signal exits at once.
+// the process exits; a second signal exits at once. Started by `go run`, it
+// also shuts down when the go command exits. To run it in the background,
+// prefer `edgeless up` and `edgeless down`.
 package main
 
 import (
@@ -17,9 +19,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
 	"os"
+	"time"
 
 	"github.com/edgeless-go/edgeless/node/internal/inabox"
 	"github.com/edgeless-go/edgeless/node/internal/process"
@@ -29,9 +30,6 @@ import (
 // version and commit are set at build time with
 // -ldflags "-X main.version=... -X main.commit=..." (task release).
 var version, commit string
-
-// defaultConfig is the config file read when -c is not given.
-const defaultConfig = "inabox.toml"
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -48,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var configFile, template, logLevel, logFormat string
 	var showVersion bool
-	fs.StringVar(&configFile, "c", "", "configuration file (TOML; default "+defaultConfig+" if it exists, else built-in defaults)")
+	fs.StringVar(&configFile, "c", "", "configuration file (TOML; default "+inabox.DefaultConfigFile+" if it exists, else built-in defaults)")
 	fs.StringVar(&configFile, "config-file", "", "configuration file (TOML)")
 	fs.StringVar(&template, "t", "", "write a commented default configuration to this path and exit")
 	fs.StringVar(&template, "template", "", "write a commented default configuration to this path and exit")
@@ -76,25 +74,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(configFile, log)
+	cfg, usedDefaults, err := inabox.LoadOrDefault(configFile)
 	if err != nil {
 		return err
 	}
+	if usedDefaults {
+		log.Info("no " + inabox.DefaultConfigFile + ": using the defaults (write them with -t " + inabox.DefaultConfigFile + ")")
+	}
 	ctx, stop := process.SignalContext(ctx, log)
 	defer stop()
+	if process.ParentIsGoRun() {
+		// `go run ./node/cmd/edgeless-inabox &` then `kill %1` outside an
+		// interactive shell ends only the go command: shut down with it
+		// rather than leave the box and its containers running.
+		var cancel context.CancelFunc
+		ctx, cancel = process.FollowParent(ctx, log, time.Second)
+		defer cancel()
+	}
 	return inabox.Run(ctx, cfg, log)
-}
-
-// loadConfig reads path, or inabox.toml when path is empty and that file
-// exists, or else returns the defaults.
-func loadConfig(path string, log *slog.Logger) (*inabox.Config, error) {
-	if path != "" {
-		return inabox.Load(path)
-	}
-	cfg, err := inabox.Load(defaultConfig)
-	if errors.Is(err, fs.ErrNotExist) {
-		log.Info("no " + defaultConfig + ": using the defaults (write them with -t " + defaultConfig + ")")
-		return inabox.Default(), nil
-	}
-	return cfg, err
 }

@@ -149,8 +149,14 @@ func writeFile(t *testing.T, name, content string) string {
 // nodeContainerCount returns how many containers the box's node has.
 func nodeContainerCount(t *testing.T, box *inabox.Box) int {
 	t.Helper()
+	return nodeContainerCountOf(t, box.NodeID)
+}
+
+// nodeContainerCountOf returns how many containers node nodeID has.
+func nodeContainerCountOf(t *testing.T, nodeID string) int {
+	t.Helper()
 	dc := containertest.RequireDocker(t)
-	ids, err := containertest.NodeContainers(t.Context(), dc, box.NodeID)
+	ids, err := containertest.NodeContainers(t.Context(), dc, nodeID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,9 @@ func NewRootCommand() *cobra.Command {
 		Long: `edgeless deploys and manages EDGELESS workflows through a controller's
 WorkflowInstance API (our in-a-box orchestrator, or upstream's ε-CON).
 
-Start a single-machine domain with edgeless-inabox, or run the whole demo with
-"edgeless demo".`,
+Start a single-machine domain in the background with "edgeless up" (stop it
+with "edgeless down"), or in the foreground with edgeless-inabox; or run the
+whole demo with "edgeless demo".`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -37,6 +38,7 @@ Start a single-machine domain with edgeless-inabox, or run the whole demo with
 		"URL of the controller's WorkflowInstance API (env EDGELESS_CONTROLLER_URL)")
 	root.PersistentFlags().DurationVar(&opts.timeout, "timeout", 5*time.Minute,
 		"deadline of each command's requests")
-	root.AddCommand(newWorkflowCommand(opts), newFunctionCommand(opts), newNodeCommand(opts), newDemoCommand(), newNodeImageCommand())
+	root.AddCommand(newWorkflowCommand(opts), newFunctionCommand(opts), newNodeCommand(opts), newDemoCommand(), newNodeImageCommand(),
+		newUpCommand(opts), newDownCommand(opts), newBoxServeCommand())
 	return root
 }

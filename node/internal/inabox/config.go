@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"regexp"
@@ -151,6 +152,23 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	return Parse(path, data)
+}
+
+// DefaultConfigFile is the configuration file read when none is named.
+const DefaultConfigFile = "inabox.toml"
+
+// LoadOrDefault reads path; when path is empty, it reads inabox.toml if that
+// file exists and else returns Default() with usedDefaults true.
+func LoadOrDefault(path string) (cfg *Config, usedDefaults bool, err error) {
+	if path != "" {
+		cfg, err := Load(path)
+		return cfg, false, err
+	}
+	cfg, err = Load(DefaultConfigFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Default(), true, nil
+	}
+	return cfg, false, err
 }
 
 // Parse decodes an in-a-box configuration; name is used in errors.
