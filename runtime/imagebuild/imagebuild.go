@@ -22,6 +22,8 @@ import (
 // Builder is the part of the Engine API that Build uses.
 type Builder interface {
 	ImageBuild(ctx context.Context, buildContext io.Reader, options client.ImageBuildOptions) (client.ImageBuildResult, error)
+	ImageInspect(ctx context.Context, imageID string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	ImageRemove(ctx context.Context, imageID string, options client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 }
 
 // Build builds an image tagged tag from a build context holding files (name
@@ -29,6 +31,11 @@ type Builder interface {
 // as a binary named "function") are executable. Nothing is pulled unless the
 // Dockerfile asks for a base image, so a `FROM scratch` image builds on an
 // engine with no images and no registry.
+//
+// When the build moves tag away from an image that then has no tag left,
+// that image and its untagged parent layers are removed, so that rebuilding
+// (e.g. with a binary built differently) leaves no dangling "<none>" image.
+// An image still used by a container stays.
 func Build(ctx context.Context, b Builder, tag string, files map[string][]byte) error {
 	if _, ok := files["Dockerfile"]; !ok {
 		return fmt.Errorf("build image %s: the build context has no Dockerfile", tag)
@@ -56,12 +63,41 @@ func Build(ctx context.Context, b Builder, tag string, files map[string][]byte) 
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("build image %s: %w", tag, err)
 	}
+	old := imageID(ctx, b, tag)
 	res, err := b.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
 	if err != nil {
 		return fmt.Errorf("build image %s: %w", tag, err)
 	}
-	defer res.Body.Close()
-	return readBuildStream(tag, res.Body)
+	err = readBuildStream(tag, res.Body)
+	res.Body.Close()
+	if err != nil {
+		return err
+	}
+	if old != "" && old != imageID(ctx, b, tag) {
+		removeIfUntagged(ctx, b, old)
+	}
+	return nil
+}
+
+// imageID returns the id of the image ref names, or "" when there is none.
+func imageID(ctx context.Context, b Builder, ref string) string {
+	res, err := b.ImageInspect(ctx, ref)
+	if err != nil {
+		return ""
+	}
+	return res.ID
+}
+
+// removeIfUntagged removes image id and its untagged parents when no tag
+// names it any more. Failures are left alone: the image may be used by a
+// container (of this user or another), or another build may have tagged it
+// meanwhile; the engine refuses to remove it then, as it should.
+func removeIfUntagged(ctx context.Context, b Builder, id string) {
+	res, err := b.ImageInspect(ctx, id)
+	if err != nil || len(res.RepoTags) > 0 {
+		return
+	}
+	_, _ = b.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true})
 }
 
 // readBuildStream reads the builder's JSON message stream, in which the

@@ -95,12 +95,21 @@ func buildImage(t *testing.T, ctx context.Context, cli *client.Client, tag strin
 		t.Fatalf("build image %s: %v", tag, err)
 	}
 	defer res.Body.Close()
+	var layers []string // the image and its parent layers, once built
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		// Untags only: an identical image built by someone else keeps its tags.
-		if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{}); err != nil {
+		// Without Force: an identical image built by someone else keeps its
+		// tags (only this tag goes). PruneChildren: once the image has no tag
+		// left, its untagged parent layers go too instead of staying as
+		// dangling "<none>" images.
+		if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
 			t.Errorf("remove image %s: %v", tag, err)
+		}
+		for _, id := range layers {
+			if res, err := cli.ImageInspect(ctx, id); err == nil && len(res.RepoTags) == 0 {
+				t.Errorf("image %s, a layer of %s, is left untagged after the test", id, tag)
+			}
 		}
 	})
 	dec := json.NewDecoder(res.Body)
@@ -118,6 +127,15 @@ func buildImage(t *testing.T, ctx context.Context, cli *client.Client, tag strin
 		log.WriteString(msg.Stream)
 		if msg.Error != "" {
 			t.Fatalf("build image %s: %s\n%s", tag, msg.Error, log.String())
+		}
+	}
+	hist, err := cli.ImageHistory(ctx, tag)
+	if err != nil {
+		t.Fatalf("history of image %s: %v", tag, err)
+	}
+	for _, h := range hist.Items {
+		if strings.HasPrefix(h.ID, "sha256:") {
+			layers = append(layers, h.ID)
 		}
 	}
 }
