@@ -27,7 +27,14 @@ func Load(path string) (*Config, error) {
 // id canonically (see CanonicalNodeID); name is used in error messages
 // (usually the file path).
 func Parse(name string, data []byte) (*Config, error) {
-	c := base()
+	return ParseOnto(name, data, base())
+}
+
+// ParseOnto is Parse with the values of keys that data leaves out taken
+// from defaults (which it fills in and returns): in-a-box's node has
+// defaults of its own (other ports than edgeless-node's).
+func ParseOnto(name string, data []byte, defaults *Config) (*Config, error) {
+	c := defaults
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {

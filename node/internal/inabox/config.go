@@ -46,14 +46,29 @@ type Orchestrator struct {
 
 // Default returns a configuration that works out of the box on a machine
 // with Docker: controller on 127.0.0.1:7001, NodeRegistration on
-// 127.0.0.1:7004, the node's agent on 7005, data plane on 7006, metrics on
-// 7007 and the guest API on the Docker bridge gateway; the node sends its
-// performance samples, so the orchestrator has its functions' telemetry
-// logs.
+// 127.0.0.1:7004, the node's agent on 7011, data plane on 7012, metrics on
+// 7013 and the guest API on port 7111 of the Docker bridge gateway; the node
+// sends its performance samples, so the orchestrator has its functions'
+// telemetry logs. The node's ports differ from edgeless-node's defaults
+// (7005-7007, 7100), so that a node written with `edgeless-node -t` runs
+// beside the box and joins it (its node_register_url is the box's).
 func Default() *Config {
-	n := config.Default()
-	n.Telemetry.PerformanceSamples = true
+	n := nodeDefaults()
+	n.General.NodeID = config.Default().General.NodeID
 	return &Config{Orchestrator: defaultOrchestrator(), Node: n}
+}
+
+// nodeDefaults are the values of the node's keys that a box config leaves
+// out (no node id: the file must give one).
+func nodeDefaults() *config.Config {
+	n := config.Default()
+	n.General.NodeID = ""
+	n.General.AgentURL = "http://127.0.0.1:7011"
+	n.General.InvocationURL = "http://127.0.0.1:7012"
+	n.Telemetry.MetricsURL = "http://127.0.0.1:7013"
+	n.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:7111"
+	n.Telemetry.PerformanceSamples = true
+	return n
 }
 
 func defaultOrchestrator() Orchestrator {
@@ -198,7 +213,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := c.Orchestrator.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	node, err := config.Parse(name, nodeText)
+	node, err := config.ParseOnto(name, nodeText, nodeDefaults())
 	if err != nil {
 		return nil, err
 	}
@@ -213,8 +228,11 @@ func Template(c *Config, detected config.UserNodeCapabilities) []byte {
 	fmt.Fprintf(&b, `# Configuration of edgeless-inabox: an EDGELESS orchestrator and a node with
 # the container runtime, in one process. The [orchestrator] section is the
 # box's own; every other section configures the node exactly as
-# edgeless-node's node.toml does. In a box the node always registers with the
-# box's orchestrator, whatever general.node_register_url says.
+# edgeless-node's node.toml does, except that the box's node has ports of its
+# own (agent 7011, data plane 7012, metrics 7013, guest API 7111), so that a
+# node written with edgeless-node -t runs beside it. In a box the node always
+# registers with the box's orchestrator, whatever general.node_register_url
+# says.
 
 [orchestrator]
 # WorkflowInstance (what edgeless and upstream's edgeless_cli talk to) and

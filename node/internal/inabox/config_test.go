@@ -3,6 +3,7 @@ package inabox
 import (
 	"errors"
 	"io/fs"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ func TestTemplate_RoundTrip(t *testing.T) {
 		t.Errorf("orchestrator (-want +got):\n%s", diff)
 	}
 	if got.Node.General.NodeID != want.Node.General.NodeID || !got.Node.Telemetry.PerformanceSamples ||
-		got.Node.General.AgentURL != "http://127.0.0.1:7005" || !got.Node.ContainerRuntime.Enabled {
+		got.Node.General.AgentURL != "http://127.0.0.1:7011" || !got.Node.ContainerRuntime.Enabled {
 		t.Errorf("node config = %+v, want the template's", got.Node)
 	}
 	if err := WriteTemplate(path, want, config.UserNodeCapabilities{}); err == nil || !strings.Contains(err.Error(), "cannot overwrite") {
@@ -78,5 +79,43 @@ func TestLoad_Missing(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "none.toml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load(missing) = %v, want a not-exist error", err)
+	}
+}
+
+// TestDefault_PortsApartFromEdgelessNode: a node written with
+// `edgeless-node -t` listens on none of the box's ports, whether the box
+// runs on its defaults or on a file that leaves the node's keys out.
+func TestDefault_PortsApartFromEdgelessNode(t *testing.T) {
+	t.Parallel()
+	ports := func(urls ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, u := range urls {
+			p, err := url.Parse(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[p.Port()] = true
+		}
+		return m
+	}
+	node := config.Default()
+	nodePorts := ports(node.General.AgentURL, node.General.InvocationURL, node.Telemetry.MetricsURL, node.ContainerRuntime.GuestAPIHostURL)
+	partial, err := Parse("inabox.toml", []byte("[general]\nnode_id = \"0f7b9a52-5d8e-4a34-9d0e-1c6b8f7a2e11\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, box := range map[string]*Config{"Default()": Default(), "a file with only the node id": partial} {
+		n := box.Node
+		for _, u := range []string{box.Orchestrator.ControllerURL, n.General.AgentURL, n.General.InvocationURL, n.Telemetry.MetricsURL, n.ContainerRuntime.GuestAPIHostURL} {
+			for p := range ports(u) {
+				if nodePorts[p] {
+					t.Errorf("%s: box URL %s uses port %s, which edgeless-node's template uses too", name, u, p)
+				}
+			}
+		}
+	}
+	if node.General.NodeRegisterURL != Default().Orchestrator.NodeRegisterURL {
+		t.Errorf("edgeless-node's node_register_url %s is not the box's NodeRegistration %s: the node would not join the box",
+			node.General.NodeRegisterURL, Default().Orchestrator.NodeRegisterURL)
 	}
 }
