@@ -237,7 +237,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 	info := inst.Info()
 	// Upstream's "instantiate" time covers the Docker calls and Boot.
 	instantiate := info.ImageDuration + info.CreateDuration + info.BootDuration
-	a.cfg.Recorder.InstanceStarted(in.id.FunctionID, time.Since(received), instantiate, info.InitDuration)
+	a.cfg.Recorder.InstanceStarted(in.id.FunctionID, time.Since(received), instantiate, info.BootDuration, info.InitDuration)
 	log.Info("instance started", "container", info.ContainerName, "image", info.ImageDuration,
 		"create", info.CreateDuration, "boot", info.BootDuration, "init", info.InitDuration)
 	return &edgelessapi.StartComponentResponse{InstanceId: variant(in.id)}, nil

@@ -67,8 +67,14 @@ func (c *controller) start(ctx context.Context, req *edgelessapi.SpawnWorkflowRe
 // rpcError wraps a WorkflowInstance error with what was being done and, when
 // nothing answered, a hint.
 func (c *controller) rpcError(op string, err error) error {
-	if connect.CodeOf(err) == connect.CodeUnavailable {
-		return fmt.Errorf("%s: %w (is a controller running at %s? start one with edgeless-inabox, or set --controller-url)", op, err, c.url)
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable:
+		return fmt.Errorf("%s: %w (is a controller running at %s? start one with edgeless up, or set --controller-url)", op, err, c.url)
+	case connect.CodeUnimplemented:
+		// What answers is an HTTP/2 server without WorkflowInstance, e.g. a
+		// node's agent URL.
+		return fmt.Errorf("%s: %s is not a controller: it does not serve WorkflowInstance (a node's agent URL, perhaps?); "+
+			"point --controller-url at edgeless-inabox's controller_url (default %s) or upstream's ε-CON (%w)", op, c.url, DefaultControllerURL, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

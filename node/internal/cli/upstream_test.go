@@ -97,3 +97,22 @@ func TestCLI_NoController(t *testing.T) {
 		t.Errorf("https controller URL = %v", err)
 	}
 }
+
+// TestCLI_NotAController points --controller-url at a server that is not a
+// controller (what a node's agent URL serves): the error says so.
+func TestCLI_NotAController(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.Handle(edgelessapiconnect.NewNodeManagementHandler(edgelessapiconnect.UnimplementedNodeManagementHandler{}))
+	mux.Handle(edgelessapiconnect.NewFunctionInstanceHandler(edgelessapiconnect.UnimplementedFunctionInstanceHandler{}))
+	srv := transporttest.NewH2COnlyServer(t, mux)
+	path := writeFile(t, "w.json", `{"functions": [{"name": "sink", "class_specification": {"id": "sink",
+	  "function_type": "CONTAINER", "version": "0.1", "code": "container:edgeless-example-sink:dev", "outputs": []},
+	  "output_mapping": {}, "annotations": {}}], "resources": [], "annotations": {}}`)
+	for _, args := range [][]string{{"workflow", "list"}, {"workflow", "start", path}} {
+		_, err := runCLI(t, srv.URL, args...)
+		if err == nil || !strings.Contains(err.Error(), srv.URL+" is not a controller") {
+			t.Errorf("edgeless %s at a node = %v, want it to say that is not a controller", strings.Join(args, " "), err)
+		}
+	}
+}

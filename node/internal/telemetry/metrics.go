@@ -39,7 +39,7 @@ func NewMetrics() *Metrics {
 		}),
 		boot: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "instance_boot_seconds",
-			Help:    "Time from container creation to a successful Boot.",
+			Help:    "Time from the container's start to a successful Boot (the CLI's \"boot\" step).",
 			Buckets: startBuckets,
 		}),
 		init: prometheus.NewHistogram(prometheus.HistogramOpts{

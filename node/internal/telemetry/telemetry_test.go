@@ -34,7 +34,7 @@ func TestRecorder_Metrics(t *testing.T) {
 	m.CounterFunc("dataplane_casts_delivered_total", "casts", func() float64 { return 7 })
 	var logs bytes.Buffer
 	r := NewRecorder(m, nil, slog.New(slog.NewJSONHandler(&logs, nil))) // level INFO, the daemons' default
-	r.InstanceStarted("f1", 2*time.Second, time.Second, 100*time.Millisecond)
+	r.InstanceStarted("f1", 2*time.Second, 1500*time.Millisecond, time.Second, 100*time.Millisecond)
 	r.StartFailed()
 	r.Event("f1", "call", "ok", time.Millisecond)
 	r.Event("f1", "cast", "error", time.Millisecond)
@@ -50,6 +50,7 @@ func TestRecorder_Metrics(t *testing.T) {
 		`edgeless_node_instance_cold_start_seconds_count 1`,
 		`edgeless_node_instance_cold_start_seconds_sum 2`,
 		`edgeless_node_instance_boot_seconds_count 1`,
+		`edgeless_node_instance_boot_seconds_sum 1` + "\n", // boot, not instantiate (1.5)
 		`edgeless_node_instance_init_seconds_sum 0.1`,
 		`edgeless_node_instance_stop_seconds_count 1`,
 		`edgeless_node_instance_start_failures_total 1`,
@@ -90,9 +91,9 @@ func TestSamples_DrainAndBound(t *testing.T) {
 		t.Errorf("Drain(empty) = %v, want nil", got)
 	}
 	r := NewRecorder(NewMetrics(), s, slog.New(slog.DiscardHandler))
-	r.InstanceStarted("f1", 3*time.Second, 2*time.Second, time.Second)    // 2 samples
-	r.FunctionLog("f1", edgelessapi.TelemetryLogLevel_LOG_INFO, "t", "m") // 1 entry
-	r.Event("f1", "cast", "ok", time.Millisecond)                         // dropped: full
+	r.InstanceStarted("f1", 3*time.Second, 2*time.Second, 500*time.Millisecond, time.Second) // 2 samples
+	r.FunctionLog("f1", edgelessapi.TelemetryLogLevel_LOG_INFO, "t", "m")                    // 1 entry
+	r.Event("f1", "cast", "ok", time.Millisecond)                                            // dropped: full
 	if got := s.Dropped(); got != 1 {
 		t.Errorf("Dropped() = %d, want 1", got)
 	}
