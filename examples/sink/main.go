@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	if err := guest.Run(context.Background(), &sink{}, os.Args[1:], os.Getenv); err != nil {
+	if err := guest.Run(context.Background(), &sink{out: os.Stdout}, os.Args[1:], os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "sink:", err)
 		os.Exit(1)
 	}

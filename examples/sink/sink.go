@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -16,6 +17,7 @@ const logTarget = "sink"
 // sink is the guest.Function.
 type sink struct {
 	host  *guest.Host
+	out   io.Writer // stdout
 	count atomic.Int64
 }
 
@@ -30,11 +32,13 @@ func (s *sink) Init(ctx context.Context, host *guest.Host, payload string, _ []b
 	return nil
 }
 
-// Cast logs the event through the node's telemetry and to stdout.
-func (s *sink) Cast(ctx context.Context, src guest.InstanceID, msg []byte) error {
-	n := s.count.Add(1)
-	slog.InfoContext(ctx, "event", "n", n, "msg", string(msg), "from", src.FunctionID)
-	return s.host.TelemetryLog(ctx, guest.LogInfo, logTarget, fmt.Sprintf("event %d: %s", n, msg))
+// Cast writes the event, numbered, to stdout (the container's output,
+// which its node keeps: `edgeless function logs`) and through the node's
+// telemetry (`edgeless function logs --telemetry`).
+func (s *sink) Cast(ctx context.Context, _ guest.InstanceID, msg []byte) error {
+	line := fmt.Sprintf("event %d: %s", s.count.Add(1), msg)
+	fmt.Fprintln(s.out, line)
+	return s.host.TelemetryLog(ctx, guest.LogInfo, logTarget, line)
 }
 
 // Call answers "count" with the number of events received.

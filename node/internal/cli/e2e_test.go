@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,7 +86,7 @@ func TestE2E_ExampleWorkflow(t *testing.T) {
 	if _, err := runCLI(t, url, "function", "call", id, "sink", "nonsense"); err == nil || !strings.Contains(err.Error(), "answered ERR") {
 		t.Errorf("call sink nonsense = %v, want the function's error", err)
 	}
-	if out := mustCLI(t, url, "function", "logs", id, "sink"); !strings.Contains(out, "msg=event") {
+	if out := mustCLI(t, url, "function", "logs", id, "sink"); !strings.Contains(out, " event 1: TICK 1\n") {
 		t.Errorf("sink's container output lacks its event lines:\n%s", out)
 	}
 	if _, err := runCLI(t, url, "function", "logs", id, "nope"); err == nil || !strings.Contains(err.Error(), `has no function "nope" (it has: sink, transformer, ticker)`) {
@@ -296,11 +297,20 @@ func TestE2E_Demo(t *testing.T) {
 		t.Fatalf("demo: %v", err)
 	}
 	for _, want := range []string{
-		"==> Started in-a-box", "==> Deploying", "started in", "sink: event 1: TICK 1",
+		"==> Started in-a-box", "==> Deploying", "started in",
+		"ticker ──output──▶ transformer ──output──▶ sink", "running  started ",
+		"sink: event 1: TICK 1",
 		"==> Stopping workflow", "stopped in", "==> No container left behind", "==> Demo finished",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}
+	}
+	// The count the sink answers and the lines shown agree.
+	m := regexp.MustCompile(`received (\d+) events \(call "count"\): the (\d+) lines above`).FindStringSubmatch(out.String())
+	if m == nil || m[1] != m[2] {
+		t.Errorf("demo output: count and lines shown = %q, want them equal", m)
+	} else if shown := strings.Count(out.String(), " sink: event "); strconv.Itoa(shown) != m[1] {
+		t.Errorf("demo output: %d event lines, but it says %s", shown, m[1])
 	}
 }
