@@ -93,7 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, stop := process.SignalContext(ctx, log)
 	defer stop()
 	log.Info("edgeless-node starting", "version", versionString(), "config", configFile,
-		"node_id", cfg.General.NodeID, "from_env", strings.Join(fromEnv, ","))
+		"node_id", cfg.General.NodeID, "from_env", strings.Join(fromEnv, ","),
+		"function_output", "edgeless function logs [--telemetry] WORKFLOW FUNCTION (or --log-level debug)")
 	return daemon.Run(ctx, cfg, log)
 }
 

@@ -1,13 +1,17 @@
 // Command edgeless deploys and manages EDGELESS workflows through a
 // controller's WorkflowInstance API (edgeless-inabox's, or upstream's
-// ε-CON), and runs the single-machine demo:
+// ε-CON), starts and stops a background in-a-box, and runs the
+// single-machine demo:
 //
+//	edgeless up                       # in-a-box in the background
+//	edgeless workflow validate examples/workflow.json
 //	edgeless workflow start examples/workflow.json
 //	edgeless workflow list
 //	edgeless workflow inspect ID
 //	edgeless function call ID sink count
 //	edgeless function logs --telemetry -f ID sink
 //	edgeless workflow stop ID
+//	edgeless down                     # stop it; its containers are removed
 //	edgeless demo
 package main
 

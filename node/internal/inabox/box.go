@@ -113,7 +113,8 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 		close(b.done)
 	}()
 	log.Info("in-a-box running", "controller_url", b.ControllerURL, "node_register_url", b.RegisterURL,
-		"node", b.NodeID, "agent_url", b.Node.Agent)
+		"node", b.NodeID, "agent_url", b.Node.Agent,
+		"function_output", "edgeless function logs [--telemetry] WORKFLOW FUNCTION (or --log-level debug)")
 	return b, nil
 }
 
