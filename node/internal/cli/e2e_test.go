@@ -298,13 +298,16 @@ func TestE2E_Demo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"==> Started in-a-box", "==> Deploying", "started in",
-		"ticker ──output──▶ transformer ──output──▶ sink", "running  started ",
+		"ticker ──output──▶ transformer ──output──▶ sink",
 		"sink: event 1: TICK 1",
 		"==> Stopping workflow", "stopped in", "==> No container left behind", "==> Demo finished",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}
+	}
+	if !regexp.MustCompile(`\n +sink +on node [0-9a-f]{8} +running +started `).MatchString(out.String()) {
+		t.Errorf("demo output lacks the sink's node, state and start time under the workflow's shape")
 	}
 	// The count the sink answers and the lines shown agree.
 	m := regexp.MustCompile(`received (\d+) events \(call "count"\): the (\d+) lines above`).FindStringSubmatch(out.String())

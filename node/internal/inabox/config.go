@@ -47,26 +47,38 @@ type Orchestrator struct {
 // Default returns a configuration that works out of the box on a machine
 // with Docker: controller on 127.0.0.1:7001, NodeRegistration on
 // 127.0.0.1:7004, the node's agent on 7011, data plane on 7012, metrics on
-// 7013 and the guest API on port 7111 of the Docker bridge gateway; the node
-// sends its performance samples, so the orchestrator has its functions'
-// telemetry logs. The node's ports differ from edgeless-node's defaults
-// (7005-7007, 7100), so that a node written with `edgeless-node -t` runs
-// beside the box and joins it (its node_register_url is the box's).
+// 7013, http-ingress on 7018 and the guest API on port 7111 of the Docker
+// bridge gateway; the node sends its performance samples, so the
+// orchestrator has its functions' telemetry logs. The node's ports differ
+// from edgeless-node's defaults (7005-7008, 7100), so that a node written
+// with `edgeless-node -t` runs beside the box and joins it (its
+// node_register_url is the box's).
 func Default() *Config {
+	d := config.Default()
 	n := nodeDefaults()
-	n.General.NodeID = config.Default().General.NodeID
+	n.General.NodeID = d.General.NodeID
+	// The template's resource providers, as edgeless-node's.
+	n.Resources.HTTPIngressProvider = d.Resources.HTTPIngressProvider
+	n.Resources.HTTPEgressProvider = d.Resources.HTTPEgressProvider
+	n.Resources.FileLogProvider = d.Resources.FileLogProvider
 	return &Config{Orchestrator: defaultOrchestrator(), Node: n}
 }
 
 // nodeDefaults are the values of the node's keys that a box config leaves
-// out (no node id: the file must give one).
+// out: edgeless-node's, with the box's own ports. As for edgeless-node, no
+// node id (the file must give one) and no resource provider unless the file
+// names it.
 func nodeDefaults() *config.Config {
 	n := config.Default()
 	n.General.NodeID = ""
+	n.Resources.HTTPIngressProvider = ""
+	n.Resources.HTTPEgressProvider = ""
+	n.Resources.FileLogProvider = ""
 	n.General.AgentURL = "http://127.0.0.1:7011"
 	n.General.InvocationURL = "http://127.0.0.1:7012"
 	n.Telemetry.MetricsURL = "http://127.0.0.1:7013"
 	n.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:7111"
+	n.Resources.HTTPIngressURL = "http://127.0.0.1:7018"
 	n.Telemetry.PerformanceSamples = true
 	return n
 }
@@ -229,7 +241,8 @@ func Template(c *Config, detected config.UserNodeCapabilities) []byte {
 # the container runtime, in one process. The [orchestrator] section is the
 # box's own; every other section configures the node exactly as
 # edgeless-node's node.toml does, except that the box's node has ports of its
-# own (agent 7011, data plane 7012, metrics 7013, guest API 7111), so that a
+# own (agent 7011, data plane 7012, metrics 7013, http-ingress 7018, guest
+# API 7111), so that a
 # node written with edgeless-node -t runs beside it. In a box the node always
 # registers with the box's orchestrator, whatever general.node_register_url
 # says.

@@ -99,14 +99,16 @@ func TestDefault_PortsApartFromEdgelessNode(t *testing.T) {
 		return m
 	}
 	node := config.Default()
-	nodePorts := ports(node.General.AgentURL, node.General.InvocationURL, node.Telemetry.MetricsURL, node.ContainerRuntime.GuestAPIHostURL)
+	nodePorts := ports(node.General.AgentURL, node.General.InvocationURL, node.Telemetry.MetricsURL, node.ContainerRuntime.GuestAPIHostURL,
+		node.Resources.HTTPIngressURL)
 	partial, err := Parse("inabox.toml", []byte("[general]\nnode_id = \"0f7b9a52-5d8e-4a34-9d0e-1c6b8f7a2e11\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, box := range map[string]*Config{"Default()": Default(), "a file with only the node id": partial} {
 		n := box.Node
-		for _, u := range []string{box.Orchestrator.ControllerURL, n.General.AgentURL, n.General.InvocationURL, n.Telemetry.MetricsURL, n.ContainerRuntime.GuestAPIHostURL} {
+		for _, u := range []string{box.Orchestrator.ControllerURL, n.General.AgentURL, n.General.InvocationURL, n.Telemetry.MetricsURL,
+			n.ContainerRuntime.GuestAPIHostURL, n.Resources.HTTPIngressURL} {
 			for p := range ports(u) {
 				if nodePorts[p] {
 					t.Errorf("%s: box URL %s uses port %s, which edgeless-node's template uses too", name, u, p)
