@@ -59,7 +59,11 @@ func printPlan(w io.Writer, path string, req *edgelessapi.SpawnWorkflowRequest) 
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.GetName(), c.GetFunctionType(), code, strings.Join(extra, " "))
 	}
 	for _, r := range req.GetWorkflowResources() {
-		fmt.Fprintf(tw, "  %s\tresource %s\t\t\n", r.GetName(), r.GetClassType())
+		var conf []string
+		for _, k := range sortedKeys(r.GetConfigurations()) {
+			conf = append(conf, fmt.Sprintf("%s=%q", k, r.GetConfigurations()[k]))
+		}
+		fmt.Fprintf(tw, "  %s\tresource\t%s\t%s\n", r.GetName(), r.GetClassType(), strings.Join(conf, " "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
