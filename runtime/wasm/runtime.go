@@ -56,6 +56,10 @@ type Config struct {
 	// CacheSize bounds how many compiled modules are kept (least recently
 	// used ones are dropped).
 	CacheSize int
+	// CacheDir, if set, is a directory where wazero keeps compiled machine
+	// code across runtimes and restarts (a large module, such as a Go one,
+	// then compiles once per machine); empty keeps it in memory only.
+	CacheDir string
 	// LogLines is how many log lines each instance keeps.
 	LogLines int
 	// Logger receives the runtime's logs.
@@ -128,6 +132,13 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	wcfg := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.MaxMemoryPages).
 		WithCloseOnContextDone(true)
+	if cfg.CacheDir != "" {
+		cc, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasm runtime: compilation cache in %s: %w", cfg.CacheDir, err)
+		}
+		wcfg = wcfg.WithCompilationCache(cc)
+	}
 	wz := wazero.NewRuntimeWithConfig(ctx, wcfg)
 	r := &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("component", "wasm-runtime")), wz: wz}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wz); err != nil {
