@@ -18,9 +18,11 @@ const maxAnswer = 64 << 20
 
 // Instance is one entry of the node's GET /admin/v1/instances.
 type Instance struct {
-	FunctionID    string `json:"function_id"`
-	NodeID        string `json:"node_id"`
-	ClassID       string `json:"class_id"`
+	FunctionID string `json:"function_id"`
+	NodeID     string `json:"node_id"`
+	ClassID    string `json:"class_id"`
+	// FunctionType is the class's function type (CONTAINER, RUST_WASM).
+	FunctionType  string `json:"function_type"`
 	Image         string `json:"image"`
 	ContainerID   string `json:"container_id"`
 	ContainerName string `json:"container_name"`

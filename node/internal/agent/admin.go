@@ -28,12 +28,13 @@ func (a *Agent) mountAdmin(mux *http.ServeMux) {
 
 func (a *Agent) describe(in *instance) adminapi.Instance {
 	j := adminapi.Instance{
-		FunctionID: in.id.FunctionID,
-		NodeID:     in.id.NodeID,
-		ClassID:    in.classID,
-		State:      in.currentState(),
-		StartedAt:  in.requested.UTC().Truncate(time.Second),
-		WorkflowID: in.workflowID,
+		FunctionID:   in.id.FunctionID,
+		NodeID:       in.id.NodeID,
+		ClassID:      in.classID,
+		FunctionType: in.fnType,
+		State:        in.currentState(),
+		StartedAt:    in.requested.UTC().Truncate(time.Second),
+		WorkflowID:   in.workflowID,
 	}
 	var image, create, boot, init time.Duration // every step is reported, 0 when it has not run
 	if inst := in.runtimeInstance(); inst != nil {

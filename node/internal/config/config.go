@@ -15,8 +15,8 @@ type Config struct {
 	// Telemetry configures the Prometheus endpoint and the performance
 	// samples sent to the orchestrator.
 	Telemetry Telemetry `toml:"telemetry"`
-	// WasmRuntime is accepted for compatibility with upstream configs; this
-	// node has no WASM runtime, so enabled = true is an error.
+	// WasmRuntime configures the RUST_WASM runtime (upstream's key
+	// "enabled", plus this node's limits).
 	WasmRuntime WasmRuntime `toml:"wasm_runtime"`
 	// ContainerRuntime configures the runtime that runs functions as Docker
 	// containers.
@@ -78,8 +78,17 @@ type Telemetry struct {
 
 // WasmRuntime is the [wasm_runtime] section.
 type WasmRuntime struct {
-	// Enabled must be false: this node has no WASM runtime.
+	// Enabled registers the runtime "RUST_WASM".
 	Enabled bool `toml:"enabled"`
+	// MaxMemoryMiB caps each WASM instance's linear memory.
+	MaxMemoryMiB uint64 `toml:"max_memory_mib"`
+	// InitTimeoutSec bounds instantiation plus the function's init.
+	InitTimeoutSec uint64 `toml:"init_timeout_sec"`
+	// CallTimeoutSec bounds each cast and call delivered to a WASM
+	// instance; a guest still running then is stopped and the instance ends.
+	CallTimeoutSec uint64 `toml:"call_timeout_sec"`
+	// CacheDir, if set, keeps compiled machine code across restarts.
+	CacheDir string `toml:"cache_dir"`
 }
 
 // ContainerRuntime is the [container_runtime] section.
@@ -210,7 +219,8 @@ type PowerInfo struct {
 // Default returns a working configuration with a fresh random node id: the
 // node listens on 127.0.0.1, registers with an orchestrator on
 // 127.0.0.1:7004 and runs container functions, telling them to call back on
-// the Docker bridge gateway. It is what the template holds.
+// the Docker bridge gateway, and WASM functions. It is what the template
+// holds.
 func Default() *Config {
 	c := base()
 	c.General.NodeID = uuid.NewString()
@@ -220,6 +230,7 @@ func Default() *Config {
 	c.Resources.HTTPIngressProvider = "http-ingress-1"
 	c.Resources.HTTPEgressProvider = "http-egress-1"
 	c.Resources.FileLogProvider = "file-log-1"
+	c.WasmRuntime.Enabled = true
 	return c
 }
 
@@ -239,6 +250,12 @@ func base() *Config {
 		Telemetry: Telemetry{
 			MetricsURL:         "http://127.0.0.1:7007",
 			PerformanceSamples: false,
+		},
+		WasmRuntime: WasmRuntime{
+			Enabled:        false,
+			MaxMemoryMiB:   64,
+			InitTimeoutSec: 10,
+			CallTimeoutSec: 60,
 		},
 		ContainerRuntime: ContainerRuntime{
 			Enabled:         false,

@@ -155,6 +155,14 @@ func TestParse_UpstreamTemplate(t *testing.T) {
 	if got := c.ContainerRuntime.BootTimeoutSec; got != 30 {
 		t.Errorf("boot_timeout_sec = %d, want default 30", got)
 	}
+	// Upstream's WASM switch is accepted, with our defaults for the rest.
+	w, err := Parse("node.toml", []byte(strings.Replace(upstreamTemplate, "[wasm_runtime]\nenabled = false", "[wasm_runtime]\nenabled = true", 1)))
+	if err != nil {
+		t.Fatalf("Parse(upstream template, wasm enabled) = %v", err)
+	}
+	if !w.WasmRuntime.Enabled || w.WasmRuntime.MaxMemoryMiB != 64 || w.WasmRuntime.CallTimeoutSec != 60 {
+		t.Errorf("wasm_runtime = %+v, want enabled with default limits", w.WasmRuntime)
+	}
 	warnings := strings.Join(c.Warnings(), "\n")
 	if !strings.Contains(warnings, "line 24: resources.redis_provider: this node offers only http-ingress, http-egress and file-log") {
 		t.Errorf("Warnings() = %s\nwant a warning naming resources.redis_provider and its line", warnings)
@@ -229,8 +237,10 @@ func TestParse_Errors(t *testing.T) {
 			[]string{"node.toml:3: general.subscription_refresh_interval_sec: want 1 to 3600 seconds, got 0"}},
 		{"coap", "[general]\n" + id + "invocation_url_coap = \"coap://127.0.0.1:7050\"\n",
 			[]string{"node.toml:3: general.invocation_url_coap: CoAP is not supported"}},
-		{"wasm", "[general]\n" + id + "[wasm_runtime]\nenabled = true\n",
-			[]string{"node.toml:4: wasm_runtime.enabled: this node has no WASM runtime"}},
+		{"wasm memory zero", "[general]\n" + id + "[wasm_runtime]\nenabled = true\nmax_memory_mib = 0\n",
+			[]string{"node.toml:5: wasm_runtime.max_memory_mib: want 1 to 4096 MiB, got 0"}},
+		{"wasm timeout", "[general]\n" + id + "[wasm_runtime]\ncall_timeout_sec = 0\n",
+			[]string{"node.toml:4: wasm_runtime.call_timeout_sec: want 1 to 86400 seconds, got 0"}},
 		{"guest loopback", "[general]\n" + id + "[container_runtime]\nenabled = true\nguest_api_host_url = \"http://127.0.0.1:7100\"\n",
 			[]string{"node.toml:5: container_runtime.guest_api_host_url: containers cannot reach 127.0.0.1"}},
 		{"guest hostname", "[general]\n" + id + "[container_runtime]\nenabled = true\nguest_api_host_url = \"http://docker:7100\"\n",

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/wasm"
 )
 
 // CanonicalNodeID returns a valid node id in its one spelling on the wire
@@ -63,4 +64,18 @@ func (c *Config) RuntimeConfig(guestAPIHostURL string, log *slog.Logger) (contai
 		},
 		Logger: log,
 	}, nil
+}
+
+// WasmRuntimeConfig is the RUST_WASM runtime's configuration of this node
+// ([wasm_runtime]).
+func (c *Config) WasmRuntimeConfig(log *slog.Logger) wasm.Config {
+	wr := c.WasmRuntime
+	sec := func(v uint64) time.Duration { return time.Duration(v) * time.Second }
+	return wasm.Config{
+		MaxMemoryPages: uint32(wr.MaxMemoryMiB * 16), // 64 KiB pages
+		InitTimeout:    sec(wr.InitTimeoutSec),
+		CallTimeout:    sec(wr.CallTimeoutSec),
+		CacheDir:       wr.CacheDir,
+		Logger:         log,
+	}
 }

@@ -196,8 +196,17 @@ metrics_url = {{v .Telemetry.MetricsURL}}
 performance_samples = {{v .Telemetry.PerformanceSamples}}
 
 [wasm_runtime]
-# This node has no WASM runtime: true is an error.
+# Run functions of type "RUST_WASM" (upstream's WASM ABI; the workflow's code
+# names a .wasm file, whose bytes the orchestrator sends) in-process.
 enabled = {{v .WasmRuntime.Enabled}}
+# Not in upstream's config: the memory cap of each instance (MiB), the time
+# allowed for instantiation plus init, and for each cast or call (a guest
+# still running then is stopped and the instance ends).
+max_memory_mib = {{v .WasmRuntime.MaxMemoryMiB}}
+init_timeout_sec = {{v .WasmRuntime.InitTimeoutSec}}
+call_timeout_sec = {{v .WasmRuntime.CallTimeoutSec}}
+# A directory where compiled modules are kept across restarts; empty: memory only.
+cache_dir = {{v .WasmRuntime.CacheDir}}
 
 [container_runtime]
 # Run functions of type "CONTAINER" (code "container:<image>") as Docker

@@ -67,8 +67,8 @@ func (c *Config) Validate() error {
 	if c.Telemetry.MetricsURL != "" {
 		check("telemetry.metrics_url", checkBind(c.Telemetry.MetricsURL))
 	}
-	if c.WasmRuntime.Enabled {
-		bad("wasm_runtime.enabled", "this node has no WASM runtime; set it to false (or remove [wasm_runtime])")
+	if m := c.WasmRuntime.MaxMemoryMiB; m < 1 || m > 4096 {
+		bad("wasm_runtime.max_memory_mib", "want 1 to 4096 MiB, got %d", m)
 	}
 
 	cr := c.ContainerRuntime
@@ -85,6 +85,8 @@ func (c *Config) Validate() error {
 		{"container_runtime.stop_timeout_sec", cr.StopTimeoutSec},
 		{"container_runtime.stop_grace_sec", cr.StopGraceSec},
 		{"dataplane.call_timeout_sec", c.Dataplane.CallTimeoutSec},
+		{"wasm_runtime.init_timeout_sec", c.WasmRuntime.InitTimeoutSec},
+		{"wasm_runtime.call_timeout_sec", c.WasmRuntime.CallTimeoutSec},
 	} {
 		if t.v < 1 || t.v > 86400 {
 			bad(t.key, "want 1 to 86400 seconds, got %d", t.v)
@@ -183,8 +185,8 @@ func (c *Config) Warnings() []string {
 	if c.General.NodeRegisterURL == "" {
 		warn("general.node_register_url", "empty: the node does not register with an orchestrator")
 	}
-	if !c.ContainerRuntime.Enabled {
-		warn("container_runtime.enabled", "false: this node has no runtime and cannot start functions")
+	if !c.ContainerRuntime.Enabled && !c.WasmRuntime.Enabled {
+		warn("container_runtime.enabled", "false (and wasm_runtime.enabled false): this node has no runtime and cannot start functions")
 	}
 	return out
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/edgeless-go/edgeless/runtime/transport"
+	"github.com/edgeless-go/edgeless/runtime/wasm"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -157,6 +158,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 			return nil, fmt.Errorf("container runtime: %w", err)
 		}
 		d.runtimes = append(d.runtimes, d.rt)
+	}
+	if cfg.WasmRuntime.Enabled {
+		w, err := wasm.New(ctx, cfg.WasmRuntimeConfig(log))
+		if err != nil {
+			return nil, fmt.Errorf("wasm runtime: %w", err)
+		}
+		d.runtimes = append(d.runtimes, w)
 	}
 
 	d.dp = dataplane.New(dataplane.Config{

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -29,12 +30,12 @@ func (s *Spec) Request(dir string) (*edgelessapi.SpawnWorkflowRequest, error) {
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(dir, path)
 			}
-			b, err := os.ReadFile(path)
+			b, err := readModule(path)
 			if err != nil {
 				return nil, fmt.Errorf("%s.class_specification.code: read RUST_WASM code: %w",
 					label(fmt.Sprintf("functions[%d]", i), f.Name), err)
 			}
-			spec.Binary, spec.Code = b, ""
+			spec.Binary = b // code stays as given, as upstream's CLI keeps it
 		}
 		req.WorkflowFunctions = append(req.WorkflowFunctions, &edgelessapi.WorkflowFunction{
 			Name:          f.Name,
@@ -52,6 +53,37 @@ func (s *Spec) Request(dir string) (*edgelessapi.SpawnWorkflowRequest, error) {
 		})
 	}
 	return req, nil
+}
+
+// MaxModuleBytes bounds a RUST_WASM module read from a workflow's code path
+// (the node's own default limit).
+const MaxModuleBytes = 32 << 20
+
+// readModule reads a .wasm file: a regular file of at most MaxModuleBytes.
+func readModule(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if st.Size() > MaxModuleBytes {
+		return nil, fmt.Errorf("%s has %d bytes, more than the limit of %d", path, st.Size(), MaxModuleBytes)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxModuleBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > MaxModuleBytes {
+		return nil, fmt.Errorf("%s has more than the limit of %d bytes", path, MaxModuleBytes)
+	}
+	return b, nil
 }
 
 // Load reads, parses and validates the workflow file at path and returns the

@@ -77,8 +77,8 @@ func TestLoad_RustWasmReadsBinary(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	c := req.GetWorkflowFunctions()[1].GetClassSpec()
-	if string(c.GetBinary()) != "\x00asm" || c.GetCode() != "" {
-		t.Errorf("class = binary %q code %q, want the file's bytes and no code", c.GetBinary(), c.GetCode())
+	if string(c.GetBinary()) != "\x00asm" || c.GetCode() != "sink.wasm" {
+		t.Errorf("class = binary %q code %q, want the file's bytes and the code as given", c.GetBinary(), c.GetCode())
 	}
 }
 
@@ -96,5 +96,22 @@ func TestLoad_ExampleWorkflow(t *testing.T) {
 	}
 	if mapping["ticker"] != "transformer" || mapping["transformer"] != "sink" || len(mapping) != 3 {
 		t.Errorf("example wiring = %v, want ticker -> transformer -> sink", mapping)
+	}
+}
+
+func TestLoad_RustWasmCodeNotAFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sink.wasm"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "w.json")
+	content := strings.Replace(goodJSON, `"function_type": "CONTAINER", "version": "0.1",
+        "code": "container:edgeless-example-sink:dev"`, `"function_type": "RUST_WASM", "version": "0.1", "code": "sink.wasm"`, 1)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+		t.Errorf("Load with a directory as RUST_WASM code = %v, want an error saying it is not a regular file", err)
 	}
 }
