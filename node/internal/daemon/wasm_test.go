@@ -24,7 +24,7 @@ var wasmExample struct {
 
 // wasmExampleModule builds the Go SDK's example function
 // (function-template/cmd/wasmexample) as a RUST_WASM module.
-func wasmExampleModule(t *testing.T) []byte {
+func wasmExampleModule(t testing.TB) []byte {
 	t.Helper()
 	wasmExample.Do(func() {
 		dir, err := os.MkdirTemp("", "wasmexample")
