@@ -26,6 +26,7 @@ type demoOptions struct {
 	verbose   bool
 	noBuild   bool
 	buildOnly bool
+	mixed     bool
 }
 
 func newDemoCommand() *cobra.Command {
@@ -49,7 +50,12 @@ func newDemoCommand() *cobra.Command {
      them against the count the sink answers, then show the lines web had the
      file-log write;
   6. stop the workflow, shut the box down, and check that no container of the
-     box's node is left.`,
+     box's node is left.
+
+With --mixed it deploys examples/workflow-mixed.json instead: the same
+workflow with the transformer as a RUST_WASM function (examples/
+wasmtransformer, compiled with GOOS=wasip1 into a WebAssembly module that
+the node runs in-process, in mode=reverse) between container functions.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -60,6 +66,7 @@ func newDemoCommand() *cobra.Command {
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "show the orchestrator's and node's info logs")
 	cmd.Flags().BoolVar(&opts.noBuild, "no-build", false, "use the example images already built")
 	cmd.Flags().BoolVar(&opts.buildOnly, "build-only", false, "only build the example images")
+	cmd.Flags().BoolVar(&opts.mixed, "mixed", false, "deploy workflow-mixed.json: the transformer as a RUST_WASM module between the two containers")
 	return cmd
 }
 
@@ -163,6 +170,11 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 		return err
 	}
 	wf := filepath.Join(dir, demoWorkflow)
+	if opts.mixed {
+		if wf, err = mixedWorkflow(ctx, dir, stateDir, out); err != nil {
+			return err
+		}
+	}
 	step("Deploying %s", wf)
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	id, err := startWorkflow(sctx, c, wf, out, errOut, true)
@@ -286,6 +298,24 @@ func showSinkEvents(ctx context.Context, c *controller, id string, d time.Durati
 	}
 	fmt.Fprintf(out, "    (the same lines reach the orchestrator as TelemetryLog entries with each registration of the node: edgeless function logs --telemetry %s sink)\n", id)
 	return nil
+}
+
+// mixedWorkflow compiles examples/wasmtransformer into a WASM module next
+// to a copy of workflow-mixed.json in tmp (whose code names it, relative to
+// the workflow file as upstream's CLI reads it) and returns the copy's path.
+func mixedWorkflow(ctx context.Context, dir, tmp string, out io.Writer) (string, error) {
+	t0 := time.Now()
+	mod := filepath.Join(tmp, "wasmtransformer.wasm")
+	if err := goCommandFor(ctx, dir, "wasip1", "wasm", "build", "-trimpath", "-buildmode=c-shared", "-o", mod, "./wasmtransformer"); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, "    compiled wasmtransformer into a WASM module in %s\n", fmtDuration(time.Since(t0)))
+	b, err := os.ReadFile(filepath.Join(dir, "workflow-mixed.json"))
+	if err != nil {
+		return "", fmt.Errorf("examples: %w", err)
+	}
+	wf := filepath.Join(tmp, "workflow-mixed.json")
+	return wf, os.WriteFile(wf, b, 0o600)
 }
 
 // demoConfig is the in-a-box configuration of the demo: every server on a

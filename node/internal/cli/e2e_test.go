@@ -317,3 +317,27 @@ func TestE2E_Demo(t *testing.T) {
 		t.Errorf("demo output: %d event lines, but it says %s", shown, m[1])
 	}
 }
+
+// The mixed demo: a RUST_WASM transformer between two containers.
+func TestE2E_DemoMixed(t *testing.T) {
+	t.Parallel()
+	dir := exampleImages(t)
+	var out strings.Builder
+	root := NewRootCommand()
+	root.SetOut(&out)
+	root.SetErr(t.Output())
+	root.SetArgs([]string{"demo", "--no-build", "--mixed", "--duration", "3s", "--examples", dir})
+	err := root.ExecuteContext(t.Context())
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("demo --mixed: %v", err)
+	}
+	for _, want := range []string{
+		"compiled wasmtransformer into a WASM module", "workflow-mixed.json", "sink: event 1: 1 kcit",
+		"==> No container left behind", "==> Demo finished",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}

@@ -78,13 +78,18 @@ func buildExampleImages(ctx context.Context, dc *client.Client, dir string, out 
 
 // goCommand runs the go tool in dir for static Linux binaries.
 func goCommand(ctx context.Context, dir string, args ...string) error {
+	return goCommandFor(ctx, dir, "linux", runtime.GOARCH, args...)
+}
+
+// goCommandFor runs the go tool in dir for goos/goarch, without cgo.
+func goCommandFor(ctx context.Context, dir, goos, goarch string, args ...string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go %s in %s: %w\n%s", strings.Join(args, " "), dir, err, msg)
 	}
