@@ -142,6 +142,9 @@ func (i *Instance) start(ctx context.Context) error {
 	t1 := time.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.rt.cfg.InitTimeout)
 	defer cancel()
+	// Runtime.Close and Stop cut a start short (the guest is stopped).
+	defer context.AfterFunc(i.rt.closeCtx, cancel)()
+	defer context.AfterFunc(i.stopCtx, cancel)()
 	if _, err := i.enter(ctx, true); err != nil {
 		return err
 	}
@@ -555,7 +558,17 @@ func (i *Instance) stop(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.rt.cfg.StopTimeout)
 	defer cancel()
 	i.mu.Lock()
-	if i.state != contract.StateRunning {
+	switch i.state {
+	case contract.StateStarting:
+		// Start is still running (Runtime.Close): it fails once init
+		// returns, and releases the module instance itself.
+		i.state = contract.StateStopped
+		i.notify()
+		i.mu.Unlock()
+		i.stopBegin()
+		return nil
+	case contract.StateRunning:
+	default:
 		i.mu.Unlock()
 		i.owned.Wait()
 		return nil

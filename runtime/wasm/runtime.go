@@ -119,8 +119,14 @@ type Runtime struct {
 
 	instances sync.Map // contract.InstanceID -> *Instance
 
-	life   sync.RWMutex
-	closed bool
+	// life guards closed against a Start registering while Close runs;
+	// starts counts the Starts in flight, which Close cancels (closing
+	// cancels closeCtx) and waits for before closing wazero.
+	life     sync.RWMutex
+	closed   bool
+	starts   sync.WaitGroup
+	closeCtx context.Context
+	closeAll context.CancelFunc
 }
 
 var _ contract.Runtime = (*Runtime)(nil)
@@ -141,6 +147,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	wz := wazero.NewRuntimeWithConfig(ctx, wcfg)
 	r := &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("component", "wasm-runtime")), wz: wz}
+	r.closeCtx, r.closeAll = context.WithCancel(context.Background())
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wz); err != nil {
 		wz.Close(ctx)
 		return nil, fmt.Errorf("wasm runtime: instantiate wasi: %w", err)
@@ -194,6 +201,7 @@ func (r *Runtime) start(ctx context.Context, spec contract.StartSpec) (*Instance
 	if err := r.register(i); err != nil {
 		return nil, err
 	}
+	defer r.starts.Done()
 	if err := i.start(ctx); err != nil {
 		i.abandon()
 		r.instances.CompareAndDelete(i.id, i)
@@ -211,6 +219,7 @@ func (r *Runtime) register(i *Instance) error {
 	if _, loaded := r.instances.LoadOrStore(i.id, i); loaded {
 		return fmt.Errorf("start wasm instance %s: %w", i.id.FunctionID, contract.ErrDuplicateInstance)
 	}
+	r.starts.Add(1)
 	return nil
 }
 
@@ -233,12 +242,13 @@ func (r *Runtime) Instances() []*Instance {
 	return out
 }
 
-// Close stops every instance, then releases the compiled modules and the
-// wazero runtime. Start fails with contract.ErrRuntimeClosed afterwards.
+// Close stops every instance (cutting short the Starts in flight), then
+// releases the compiled modules and the wazero runtime. Start fails with contract.ErrRuntimeClosed afterwards.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.life.Lock()
 	r.closed = true
 	r.life.Unlock()
+	r.closeAll()
 	var wg sync.WaitGroup
 	r.instances.Range(func(_, v any) bool {
 		wg.Add(1)
@@ -249,6 +259,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return true
 	})
 	wg.Wait()
+	r.starts.Wait()
 	return r.wz.Close(context.WithoutCancel(ctx))
 }
 

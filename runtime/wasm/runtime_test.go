@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -136,5 +137,32 @@ func TestRuntime_StartFailures(t *testing.T) {
 	}
 	if _, err := r.Start(t.Context(), contract.StartSpec{ID: newID(), Binary: probe(t), Host: h}); !errors.Is(err, contract.ErrRuntimeClosed) {
 		t.Errorf("Start after Close = %v, want ErrRuntimeClosed", err)
+	}
+}
+
+// Close while an instance is still starting: its Start fails and nothing
+// is left.
+func TestRuntime_CloseDuringStart(t *testing.T) {
+	t.Parallel()
+	probe(t)
+	loopInit := wat(t, strings.Replace(string(probeOnce.src), `(func (export "handle_init_asm") (param $pp i32) (param $pl i32) (param $sp i32) (param $sl i32)`,
+		`(func (export "handle_init_asm") (param $pp i32) (param $pl i32) (param $sp i32) (param $sl i32) (loop $l (br $l))`, 1))
+	r := newTestRuntime(t, Config{InitTimeout: 500 * time.Millisecond})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := r.Start(context.Background(), contract.StartSpec{ID: newID(), Binary: loopInit, Host: newRecHost()})
+		errc <- err
+	}()
+	for len(r.Instances()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := r.Close(t.Context()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-errc; err == nil {
+		t.Error("Start during Close succeeded, want an error")
+	}
+	if n := len(r.Instances()); n != 0 {
+		t.Errorf("%d instances after Close, want 0", n)
 	}
 }
