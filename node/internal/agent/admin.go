@@ -49,9 +49,10 @@ func (a *Agent) describe(in *instance) adminapi.Instance {
 	return j
 }
 
-// msPtr is d in whole milliseconds.
+// msPtr is d in milliseconds, to the microsecond (a WASM instance starts
+// in well under a millisecond).
 func msPtr(d time.Duration) *float64 {
-	ms := float64(d.Milliseconds())
+	ms := float64(d.Microseconds()) / 1000
 	return &ms
 }
 

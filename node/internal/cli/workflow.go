@@ -231,6 +231,7 @@ type InstanceView struct {
 	NodeID        string         `json:"node_id,omitempty"`
 	AgentURL      string         `json:"agent_url,omitempty"`
 	State         string         `json:"state"`
+	FunctionType  string         `json:"function_type,omitempty"`
 	Image         string         `json:"image,omitempty"`
 	ContainerID   string         `json:"container_id,omitempty"`
 	ContainerName string         `json:"container_name,omitempty"`
@@ -341,6 +342,7 @@ func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowVi
 		}
 		n := nodes[fi.AgentURL][k]
 		f.State, f.Image, f.ContainerID, f.ContainerName = n.State, n.Image, n.ContainerID, n.ContainerName
+		f.FunctionType = n.FunctionType
 		if !n.StartedAt.IsZero() {
 			f.StartedAt = n.StartedAt
 		}
@@ -364,6 +366,8 @@ func printWorkflow(out io.Writer, v *WorkflowView) error {
 		container := "-"
 		if f.ContainerName != "" {
 			container = fmt.Sprintf("%s (%s)", f.ContainerName, shortID(f.ContainerID))
+		} else if f.FunctionType == "RUST_WASM" {
+			container = "none (RUST_WASM, in-process)"
 		}
 		took := "-"
 		if f.StartMS > 0 {

@@ -119,6 +119,9 @@ func TestWasm_Node(t *testing.T) {
 		if in.FunctionType != "RUST_WASM" || in.State != "running" || in.ClassID != "wasmexample" {
 			t.Errorf("admin instance = %+v, want a running RUST_WASM wasmexample", in)
 		}
+		if in.InitMS == nil || *in.InitMS <= 0 || in.CreateMS == nil || *in.CreateMS <= 0 {
+			t.Errorf("admin instance steps = %+v, want create and init times above 0 ms (to the microsecond)", in.Steps)
+		}
 	}
 	code, body := n.admin(t, "GET", "/admin/v1/instances/"+a+"/logs", "")
 	if code != 200 || !strings.Contains(string(body), `init payload=\"hello\"`) {
