@@ -197,3 +197,50 @@ func TestDocker_WasmAndContainer(t *testing.T) {
 		t.Errorf("containers after stopping = %v, want none", got)
 	}
 }
+
+// probeModule compiles runtime/wasm's hand-written test module with wabt's
+// wat2wasm (skipping without it, failing with EDGELESS_REQUIRE_WABT=1).
+func probeModule(t *testing.T) []byte {
+	t.Helper()
+	out, err := exec.Command("wat2wasm", "../../../runtime/wasm/testdata/probe.wat", "--output=-").Output()
+	if err != nil {
+		if os.Getenv("EDGELESS_REQUIRE_WABT") == "1" {
+			t.Fatalf("wat2wasm: %v", err)
+		}
+		t.Skipf("wat2wasm unavailable (apt-get install wabt): %v", err)
+	}
+	return out
+}
+
+// A trap and an endless loop end the instance, which the node reports
+// (admin state, log with the reason) instead of hanging.
+func TestWasm_NodeTrapAndDeadline(t *testing.T) {
+	t.Parallel()
+	bin := probeModule(t)
+	cfg := testConfig(t, false, "")
+	withWasm(cfg)
+	cfg.WasmRuntime.CallTimeoutSec = 1
+	n := startNode(t, cfg)
+	for _, tt := range []struct{ cmd, reason string }{{"t", "trap: unreachable"}, {"L", "deadline exceeded"}} {
+		id, e := n.startWasm(t, bin, uuid.NewString())
+		if e != "" {
+			t.Fatal(e)
+		}
+		// The cast is queued (204); its failure is the instance's end.
+		if code, body := n.admin(t, "POST", "/admin/v1/instances/"+id+"/cast", tt.cmd); code != 204 {
+			t.Fatalf("cast %q = %d %s, want 204", tt.cmd, code, body)
+		}
+		eventually(t, func() string {
+			if !strings.Contains(n.logs.String(), `"msg":"instance ended on its own","node":"`+cfg.General.NodeID+`","component":"agent","instance":"`+id) ||
+				!strings.Contains(n.logs.String(), tt.reason) {
+				return "the node log does not report instance " + id + " ended with " + tt.reason
+			}
+			return ""
+		})
+		for _, in := range n.instances(t) {
+			if in.FunctionID == id && in.State != "exited" {
+				t.Errorf("admin state after %q = %s, want exited", tt.cmd, in.State)
+			}
+		}
+	}
+}
