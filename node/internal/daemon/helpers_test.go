@@ -49,6 +49,7 @@ func testConfig(t *testing.T, withRuntime bool, registerURL string) *config.Conf
 	c.General.StateDir = t.TempDir()
 	c.Telemetry.MetricsURL = "http://127.0.0.1:0"
 	c.ContainerRuntime.Enabled = withRuntime
+	c.WasmRuntime.Enabled = false // on in the defaults; the WASM tests turn it on (withWasm)
 	c.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:0"
 	c.ContainerRuntime.StopGraceSec = 1
 	c.Resources.HTTPIngressURL = "http://127.0.0.1:0"
