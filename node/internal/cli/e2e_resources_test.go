@@ -152,7 +152,8 @@ func TestE2E_UpstreamPythonContainerWorkflow(t *testing.T) {
 		t.Errorf("start without the module = %v, want an error naming the function and its code", err)
 	}
 
-	// 2. The module exists, but no node runs RUST_WASM.
+	// 2. The module exists, but is not a function (an empty module): the
+	// node's RUST_WASM runtime refuses it, naming what is missing.
 	wasm := filepath.Join(root, "functions", "sensor_simulator", "sensor_simulator.wasm")
 	if err := os.MkdirAll(filepath.Dir(wasm), 0o755); err != nil {
 		t.Fatal(err)
@@ -161,9 +162,9 @@ func TestE2E_UpstreamPythonContainerWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = runCLI(t, url, "workflow", "start", path)
-	if err == nil || !strings.Contains(err.Error(), `function "sensor_simulator" (RUST_WASM): no registered node can host it`) ||
-		!strings.Contains(err.Error(), "offers runtimes [CONTAINER]") {
-		t.Errorf("start with the module = %v, want no node for RUST_WASM, naming the runtimes offered", err)
+	if err == nil || !strings.Contains(err.Error(), `function "sensor_simulator"`) ||
+		!strings.Contains(err.Error(), `module exports no memory named "memory": bad wasm module`) {
+		t.Errorf("start with an empty module = %v, want the node's refusal naming the function and the missing export", err)
 	}
 
 	// 3. With the WASM function replaced by a container (the example
