@@ -112,8 +112,8 @@ func TestLoadWithEnv_Errors(t *testing.T) {
 			"environment variables AGENT_HOST, EDGELESS_GENERAL_AGENT_URL all set general.agent_url"},
 		{"invalid value names the variable", map[string]string{"EDGELESS_GENERAL_AGENT_URL": "http://edge.example:7005"},
 			"environment variable EDGELESS_GENERAL_AGENT_URL: general.agent_url:"},
-		{"upstream wasm default", map[string]string{"WASM_RUNTIME_ENABLED": "true"},
-			"environment variable WASM_RUNTIME_ENABLED: wasm_runtime.enabled: this node has no WASM runtime"},
+		{"wasm memory cap", map[string]string{"EDGELESS_WASM_RUNTIME_MAX_MEMORY_MIB": "0"},
+			"environment variable EDGELESS_WASM_RUNTIME_MAX_MEMORY_MIB: wasm_runtime.max_memory_mib: want 1 to 4096 MiB, got 0"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -122,6 +122,22 @@ func TestLoadWithEnv_Errors(t *testing.T) {
 				t.Errorf("LoadWithEnv(%v) = %v, want %q", tt.env, err, tt.want)
 			}
 		})
+	}
+}
+
+// Upstream's image sets WASM_RUNTIME_ENABLED=true: it enables the RUST_WASM
+// runtime here too.
+func TestLoadWithEnv_UpstreamWasm(t *testing.T) {
+	t.Parallel()
+	path, _ := writeConfig(t, "node_id = \""+uuid.NewString()+"\"\n")
+	for _, v := range []string{"true", "false"} {
+		c, _, err := LoadWithEnv(path, envOf(map[string]string{"WASM_RUNTIME_ENABLED": v}))
+		if err != nil {
+			t.Fatalf("LoadWithEnv(WASM_RUNTIME_ENABLED=%s) = %v", v, err)
+		}
+		if got := c.WasmRuntime.Enabled; got != (v == "true") {
+			t.Errorf("WASM_RUNTIME_ENABLED=%s: wasm_runtime.enabled = %v", v, got)
+		}
 	}
 }
 
