@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,7 +32,42 @@ type Instance struct {
 	// for), to the second.
 	StartedAt  time.Time `json:"started_at"`
 	WorkflowID string    `json:"workflow_id"`
+	// ExitReason and ExitCode say why an exited instance ended ("exited",
+	// "oom-killed", "killed", "vanished").
+	ExitReason string `json:"exit_reason,omitempty"`
+	ExitCode   int    `json:"exit_code,omitempty"`
 	Steps
+}
+
+// Exit is one entry of the node's GET /admin/v1/exits: an instance that
+// ended on its own.
+type Exit struct {
+	// Seq numbers the node's exits from 1.
+	Seq        uint64    `json:"seq"`
+	FunctionID string    `json:"function_id"`
+	WorkflowID string    `json:"workflow_id"`
+	Reason     string    `json:"reason"`
+	ExitCode   int       `json:"exit_code"`
+	At         time.Time `json:"at"`
+	// LastLogs are the last lines the instance wrote.
+	LastLogs []string `json:"last_logs,omitempty"`
+}
+
+// Describe says why the instance ended, e.g. "exited (exit code 3)" or
+// "oom-killed".
+func (e Exit) Describe() string {
+	if e.Reason == "exited" {
+		return fmt.Sprintf("exited (exit code %d)", e.ExitCode)
+	}
+	if e.ExitCode != 0 && e.ExitCode != -1 {
+		return fmt.Sprintf("%s (exit code %d)", e.Reason, e.ExitCode)
+	}
+	return e.Reason
+}
+
+// Exits is the answer of GET /admin/v1/exits.
+type Exits struct {
+	Exits []Exit `json:"exits"`
 }
 
 // LogLine is one output line of an instance.
@@ -67,6 +103,10 @@ func (r CallResult) Payload() ([]byte, error) {
 	return []byte(r.Msg), nil
 }
 
+// ErrNoNodeAdmin: the node does not serve the admin API (e.g. it is
+// upstream's node).
+var ErrNoNodeAdmin = errors.New("the node has no admin API (is it upstream's node?)")
+
 // Node is a client of one node's admin API.
 type Node struct {
 	// BaseURL is the node's agent URL, e.g. "http://127.0.0.1:7005".
@@ -94,6 +134,14 @@ func (c Node) Instance(ctx context.Context, functionID string) (Instance, error)
 		}
 	}
 	return Instance{}, fmt.Errorf("node %s has no instance %s", c.BaseURL, functionID)
+}
+
+// Exits returns the node's exits with Seq > after, waiting up to wait for
+// one to come (the node caps the wait at 30 s).
+func (c Node) Exits(ctx context.Context, after uint64, wait time.Duration) ([]Exit, error) {
+	var out Exits
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/admin/v1/exits?after=%d&wait_ms=%d", after, wait.Milliseconds()), nil, &out)
+	return out.Exits, err
 }
 
 // Logs returns an instance's recent output lines.
@@ -140,6 +188,11 @@ func (c Node) do(ctx context.Context, method, path string, body []byte, out any)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return fmt.Errorf("node admin %s %s: read answer: %w", method, u, err)
+	}
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/grpc") ||
+		(resp.StatusCode >= 300 && !strings.HasPrefix(ct, "application/json")) {
+		// Not our admin API (upstream's node answers gRPC only).
+		return fmt.Errorf("node admin %s %s: %s: %w", method, u, resp.Status, ErrNoNodeAdmin)
 	}
 	if resp.StatusCode >= 300 {
 		var e Error

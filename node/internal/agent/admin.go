@@ -24,6 +24,7 @@ func (a *Agent) mountAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/v1/instances/{id}/logs", a.adminLogs)
 	mux.HandleFunc("POST /admin/v1/instances/{id}/cast", a.adminCast)
 	mux.HandleFunc("POST /admin/v1/instances/{id}/call", a.adminCall)
+	mux.HandleFunc("GET /admin/v1/exits", a.adminExits)
 }
 
 func (a *Agent) describe(in *instance) adminapi.Instance {
@@ -35,6 +36,9 @@ func (a *Agent) describe(in *instance) adminapi.Instance {
 		State:        in.currentState(),
 		StartedAt:    in.requested.UTC().Truncate(time.Second),
 		WorkflowID:   in.workflowID,
+	}
+	if ex := in.exitInfo(); ex != nil {
+		j.ExitReason, j.ExitCode = ex.Reason, ex.ExitCode
 	}
 	var image, create, boot, init time.Duration // every step is reported, 0 when it has not run
 	if inst := in.runtimeInstance(); inst != nil {

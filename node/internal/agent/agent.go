@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
 	"github.com/edgeless-go/edgeless/node/internal/resources"
 	"github.com/edgeless-go/edgeless/node/internal/state"
@@ -65,6 +66,9 @@ type Agent struct {
 	mu        sync.Mutex // guards instances and closed; never held across a call
 	instances map[string]*instance
 	closed    bool
+
+	// exits is the feed of instances that ended on their own.
+	exits *exitLog
 }
 
 var (
@@ -108,6 +112,7 @@ func New(cfg Config) (*Agent, error) {
 		adminID:   contract.InstanceID{NodeID: cfg.NodeID, FunctionID: uuid.NewString()},
 		runtimes:  runtimes,
 		instances: make(map[string]*instance),
+		exits:     newExitLog(),
 	}
 	cfg.Recorder.Metrics().InstanceStates(instanceStates, a.countStates)
 	return a, nil
@@ -273,7 +278,10 @@ func (a *Agent) sync(in *instance, st []byte) error {
 func (a *Agent) exited(in *instance, info contract.ExitInfo) {
 	in.mu.Lock()
 	in.state = stateExited
+	in.exit = &info
 	in.mu.Unlock()
+	a.exits.add(adminapi.Exit{FunctionID: in.id.FunctionID, WorkflowID: in.workflowID, Reason: info.Reason,
+		ExitCode: info.ExitCode, At: time.Now().UTC(), LastLogs: info.LastLogs})
 	a.cfg.Recorder.InstanceExited(info.Reason)
 	a.log.Warn("instance ended on its own", "instance", in.id.FunctionID, "class", in.classID,
 		"reason", info.Reason, "exit_code", info.ExitCode, "last_logs", strings.Join(info.LastLogs, " | "))

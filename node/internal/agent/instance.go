@@ -39,6 +39,8 @@ type instance struct {
 	mu    sync.Mutex // guards state and inst
 	state string
 	inst  contract.Instance
+	// exit says why the instance ended on its own (state exited).
+	exit *contract.ExitInfo
 
 	stopOnce sync.Once
 	stopDone chan struct{}
@@ -58,6 +60,13 @@ func (in *instance) runtimeInstance() contract.Instance {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.inst
+}
+
+// exitInfo returns why the instance ended on its own, or nil.
+func (in *instance) exitInfo() *contract.ExitInfo {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.exit
 }
 
 func (in *instance) currentState() string {
