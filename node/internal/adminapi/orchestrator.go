@@ -91,7 +91,80 @@ type FunctionInfo struct {
 	// NodeGone is true when the hosting node has left the registry (or
 	// restarted): the instance no longer exists.
 	NodeGone bool `json:"node_gone,omitempty"`
+	// Health is the orchestrator's view of the function: one of the
+	// Health* constants ("" from an orchestrator without self-healing).
+	Health string `json:"health,omitempty"`
+	// Reason says why the function last crashed, moved or failed, e.g.
+	// "exited (exit code 3)", "oom-killed", "node 5d…: missed its refresh
+	// deadline".
+	Reason string `json:"reason,omitempty"`
+	// Restarts counts the replacements after a crash; Moves those after
+	// the loss of the function's node.
+	Restarts int `json:"restarts,omitempty"`
+	Moves    int `json:"moves,omitempty"`
+	// LastRestart is when the last replacement started.
+	LastRestart time.Time `json:"last_restart,omitzero"`
 }
+
+// The health of a function (FunctionInfo.Health).
+const (
+	// HealthRunning: the instance runs.
+	HealthRunning = "running"
+	// HealthRestarting: the instance crashed; a replacement is due.
+	HealthRestarting = "restarting"
+	// HealthMoving: the instance's node was lost; it is being re-placed.
+	HealthMoving = "moving"
+	// HealthWaiting: no node can host the replacement now; it is retried
+	// when a node becomes ready.
+	HealthWaiting = "waiting"
+	// HealthFailed: the function is not restarted again (crash loop, or
+	// the workflow's restart_policy is "never"); Reason says why.
+	HealthFailed = "failed"
+)
+
+// Event is one lifecycle event of a workflow (GET
+// /admin/v1/workflows/{id}/events).
+type Event struct {
+	// Seq numbers the workflow's events from 1.
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	// Type is one of the Event* constants.
+	Type       string `json:"type"`
+	Function   string `json:"function,omitempty"`
+	FunctionID string `json:"function_id,omitempty"`
+	NodeID     string `json:"node_id,omitempty"`
+	// Reason says why (crashed, node_lost, failed, waiting).
+	Reason string `json:"reason,omitempty"`
+	// Restarts is the function's restart count after the event.
+	Restarts int `json:"restarts,omitempty"`
+	// DelayMS is the backoff before the next restart (restarting).
+	DelayMS float64 `json:"delay_ms,omitempty"`
+	// DurationMS is how long the replacement took (restarted, moved): from
+	// the crash or loss to the new instance running and wired.
+	DurationMS float64 `json:"duration_ms,omitempty"`
+}
+
+// Event types.
+const (
+	// EventStarted: the function's first instance runs.
+	EventStarted = "started"
+	// EventCrashed: the instance ended on its own (Reason).
+	EventCrashed = "crashed"
+	// EventRestarting: a replacement will start after DelayMS.
+	EventRestarting = "restarting"
+	// EventRestarted: the replacement runs and its peers are re-wired.
+	EventRestarted = "restarted"
+	// EventNodeLost: the instance's node left (Reason); it is re-placed.
+	EventNodeLost = "node_lost"
+	// EventMoved: the function runs on another node (NodeID).
+	EventMoved = "moved"
+	// EventWaiting: no node can host the function now (Reason).
+	EventWaiting = "waiting"
+	// EventFailed: the function is not restarted again (Reason).
+	EventFailed = "failed"
+	// EventStopped: the workflow was stopped; the stream ends.
+	EventStopped = "stopped"
+)
 
 // LogEntry is one TelemetryLog line of an instance, as its node reported it
 // in UpdateNode's performance samples (function_log_entries).
@@ -214,6 +287,48 @@ func (c Controller) Telemetry(ctx context.Context, workflowID, name string, afte
 	var got Telemetry
 	err := c.Get(ctx, "/admin/v1/workflows/"+url.PathEscape(workflowID)+"/functions/"+url.PathEscape(name)+"/telemetry?after="+strconv.FormatUint(after, 10), &got)
 	return got.Entries, err
+}
+
+// Events streams a workflow's lifecycle events with Seq > after to fn,
+// until the workflow stops (the last event is EventStopped), ctx is done
+// or fn returns an error. With follow false it returns after the events
+// recorded so far.
+func (c Controller) Events(ctx context.Context, workflowID string, after uint64, follow bool, fn func(Event) error) error {
+	u := fmt.Sprintf("%s/admin/v1/workflows/%s/events?after=%d&follow=%t", strings.TrimSuffix(c.BaseURL, "/"), url.PathEscape(workflowID), after, follow)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") {
+		var dummy any
+		if err := decodeAnswer(resp, &dummy); err != nil {
+			return err
+		}
+		return ErrNoAdmin
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("workflow events: bad line %q: %w", sc.Text(), err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+		if e.Type == EventStopped {
+			return nil
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("workflow events: %w", err)
+	}
+	return ctx.Err()
 }
 
 // Start starts a workflow (spawnRequest: a SpawnWorkflowRequest in

@@ -19,6 +19,9 @@ import (
 //	GET  /admin/v1/nodes            -> []NodeInfo
 //	GET  /admin/v1/workflows        -> []WorkflowInfo
 //	GET  /admin/v1/workflows/{id}   -> WorkflowInfo
+//	GET  /admin/v1/workflows/{id}/events?after=SEQ&follow=BOOL
+//	                                -> application/x-ndjson stream of Event
+//	                                   (with follow: until the workflow stops)
 //	GET  /admin/v1/workflows/{id}/functions/{name}/telemetry?after=SEQ
 //	                                -> {"entries": []LogEntry}: the function's
 //	                                   TelemetryLog lines with seq > SEQ
@@ -38,6 +41,7 @@ func (o *Orchestrator) adminHandler() http.Handler {
 	mux.HandleFunc("GET /admin/v1/workflows/{id}", o.adminWorkflow)
 	mux.HandleFunc("POST /admin/v1/workflows", o.adminStart)
 	mux.HandleFunc("GET /admin/v1/workflows/{id}/functions/{name}/telemetry", o.adminTelemetry)
+	mux.HandleFunc("GET /admin/v1/workflows/{id}/events", o.adminEvents)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		adminapi.WriteError(w, http.StatusNotFound, fmt.Errorf("no admin endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -99,7 +103,7 @@ func (o *Orchestrator) adminTelemetry(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	for _, in := range rec.funcs {
+	for _, in := range o.funcs(rec) {
 		if in.name == name {
 			entries, _ := o.Logs(in.functionID, after)
 			if entries == nil {
@@ -115,13 +119,21 @@ func (o *Orchestrator) adminTelemetry(w http.ResponseWriter, r *http.Request) {
 // info is a record as WorkflowInfo.
 func (o *Orchestrator) info(r *workflowRecord) adminapi.WorkflowInfo {
 	wi := adminapi.WorkflowInfo{WorkflowID: r.id, CreatedAt: r.created, Functions: []adminapi.FunctionInfo{}}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	for _, in := range r.funcs {
-		wi.Functions = append(wi.Functions, adminapi.FunctionInfo{
+		fi := adminapi.FunctionInfo{
 			Name: in.name, ClassID: in.classID, FunctionType: in.functionType, Code: in.code,
 			NodeID: in.nodeID, AgentURL: in.agentURL, FunctionID: in.functionID,
 			StartedAt: in.startedAt, StartMS: ms(in.startDuration), Steps: in.steps,
-			NodeGone: o.liveNode(in.nodeID, in.incarnation) == nil,
-		})
+		}
+		if n := o.nodes[in.nodeID]; n == nil || n.incarnation != in.incarnation {
+			fi.NodeGone = true
+		}
+		if h := r.health[in.name]; h != nil {
+			fi.Health, fi.Reason, fi.Restarts, fi.Moves, fi.LastRestart = h.state, h.reason, h.restarts, h.moves, h.lastRestart
+		}
+		wi.Functions = append(wi.Functions, fi)
 	}
 	return wi
 }

@@ -23,6 +23,17 @@ type Config struct {
 	// SweepInterval is how often nodes past their refresh deadline are
 	// removed (default 1s, as upstream).
 	SweepInterval time.Duration
+	// RestartBackoff is the wait before the first restart of a crashed
+	// instance; it doubles with each crash in a row (default 250ms).
+	RestartBackoff time.Duration
+	// RestartBackoffMax caps that wait (default 30s).
+	RestartBackoffMax time.Duration
+	// CrashLoopLimit is how many crashes in a row a function may have;
+	// at the next one it is marked failed and not restarted (default 5).
+	CrashLoopLimit int
+	// StableAfter is how long an instance must run for its crash not to
+	// count as "in a row" with the previous ones (default 1m).
+	StableAfter time.Duration
 	// Logger receives the orchestrator's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -42,6 +53,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = time.Second
+	}
+	if c.RestartBackoff <= 0 {
+		c.RestartBackoff = 250 * time.Millisecond
+	}
+	if c.RestartBackoffMax <= 0 {
+		c.RestartBackoffMax = 30 * time.Second
+	}
+	if c.CrashLoopLimit <= 0 {
+		c.CrashLoopLimit = 5
+	}
+	if c.StableAfter <= 0 {
+		c.StableAfter = time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

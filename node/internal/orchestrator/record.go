@@ -1,20 +1,50 @@
 package orchestrator
 
 import (
+	"sync"
 	"time"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 )
 
-// workflowRecord is a running workflow. Immutable once stored, except that
-// Stop replaces it with one holding the instances it could not stop.
+// workflowRecord is a running workflow. id, req and created are immutable;
+// funcs, health and stopped are guarded by Orchestrator.mu, and funcs is
+// replaced (never changed in place) when an instance is replaced, so that a
+// copy taken under the lock stays valid.
 type workflowRecord struct {
 	id      string
 	req     *edgelessapi.SpawnWorkflowRequest
 	created time.Time
 	// funcs are the instances in start order.
 	funcs []*instance
+	// health is the self-healing state of each function, by name.
+	health map[string]*fnHealth
+	// stopped is set when Stop takes the record out of the table: a
+	// replacement started afterwards must be stopped, not recorded.
+	stopped bool
+	// events are the workflow's lifecycle events.
+	events *eventLog
+	// healMu serialises the replacements of the workflow's instances with
+	// each other and with Stop. Lock order: healMu, then Orchestrator.mu.
+	healMu sync.Mutex
+}
+
+// funcs returns the current instances of rec.
+func (o *Orchestrator) funcs(rec *workflowRecord) []*instance {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return rec.funcs
+}
+
+// function returns the workflow's definition of the function named name.
+func (r *workflowRecord) function(name string) *edgelessapi.WorkflowFunction {
+	for _, f := range r.req.GetWorkflowFunctions() {
+		if f.GetName() == name {
+			return f
+		}
+	}
+	return nil
 }
 
 // instance is one started function or resource instance.
@@ -32,7 +62,11 @@ type instance struct {
 	// removed (or re-registers with a new nonce), the instance is gone.
 	incarnation uint64
 	functionID  string
-	startedAt   time.Time
+	// stateID is the function's NodeLocal state id: the same for every
+	// replacement, so that a restart on the same node gets the state of the
+	// last Sync in Init.
+	stateID   string
+	startedAt time.Time
 	// startDuration is how long FunctionInstance.Start took.
 	startDuration time.Duration
 	steps         adminapi.Steps

@@ -37,6 +37,8 @@ type node struct {
 	client        agentClient
 	ops           *opQueue
 	registeredAt  time.Time
+	// stopWatch ends the watch of the node's exits.
+	stopWatch context.CancelFunc
 
 	caps      *edgelessapi.NodeCapabilities
 	providers []string
@@ -106,7 +108,7 @@ func (o *Orchestrator) UpdateNode(req *edgelessapi.UpdateNodeRequest) error {
 	if known {
 		o.log.Info("node restarted or moved; removing it and adding it again", "node", n.id,
 			"old_nonce", n.nonce, "new_nonce", req.GetNonce())
-		o.delNodeLocked(n)
+		o.delNodeLocked(n, "restarted (new nonce)")
 	}
 	o.incarnation++
 	n = &node{
@@ -125,10 +127,13 @@ func (o *Orchestrator) UpdateNode(req *edgelessapi.UpdateNodeRequest) error {
 		lastSeen:      now,
 		status:        nodeAdding,
 	}
+	var watchCtx context.Context
+	watchCtx, n.stopWatch = context.WithCancel(o.ctx)
 	o.nodes[n.id] = n
 	o.log.Info("node registered", "node", n.id, "agent_url", n.agentURL, "invocation_url", n.invocationURL,
 		"runtimes", n.caps.GetRuntimes())
 	o.wg.Go(func() { n.ops.run(o.ctx) })
+	o.wg.Go(func() { o.watchExits(watchCtx, n) })
 	o.enqueueAddLocked(n)
 	for _, other := range o.nodes {
 		if other != n {
@@ -158,6 +163,7 @@ func (o *Orchestrator) enqueueAddLocked(n *node) {
 		n.status, n.lastErr = nodeReady, ""
 		o.log.Info("node ready", "node", n.id)
 		o.cond.Broadcast()
+		o.retryWaitingLocked()
 	})
 	n.ops.push(o.updatePeerOp(n, edgelessapi.UpdatePeersRequestType_ADD, n.id, n.invocationURL))
 	for _, other := range o.nodes {
@@ -183,13 +189,17 @@ func (o *Orchestrator) updatePeerOp(target *node, typ edgelessapi.UpdatePeersReq
 }
 
 // delNodeLocked removes n (upstream's DelNode): its queue stops and every
-// other node is told to drop it. Instances placed on n are gone with it.
-func (o *Orchestrator) delNodeLocked(n *node) {
+// other node is told to drop it. Instances placed on n are gone with it:
+// they are re-placed on the nodes that remain. why says what happened to
+// the node.
+func (o *Orchestrator) delNodeLocked(n *node, why string) {
 	delete(o.nodes, n.id)
 	n.ops.close()
+	n.stopWatch()
 	for _, other := range o.nodes {
 		other.ops.push(o.updatePeerOp(other, edgelessapi.UpdatePeersRequestType_DEL, n.id, ""))
 	}
+	o.nodeLostLocked(n, why)
 }
 
 // sweepGrace is how long past its refresh deadline a node is kept: the
@@ -206,7 +216,7 @@ func (o *Orchestrator) sweep(now time.Time) {
 		if now.After(n.deadline.Add(sweepGrace)) {
 			o.log.Warn("node missed its refresh deadline; removing it", "node", n.id,
 				"deadline", n.deadline.UTC().Format(time.RFC3339))
-			o.delNodeLocked(n)
+			o.delNodeLocked(n, "missed its refresh deadline "+n.deadline.UTC().Format(time.RFC3339))
 		}
 	}
 }

@@ -72,6 +72,9 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 	if err := workflow.Validate(req); err != nil {
 		return nil, err
 	}
+	if _, err := restartNever(req); err != nil {
+		return nil, &workflow.ValidationError{Problems: []string{err.Error()}}
+	}
 	fns := req.GetWorkflowFunctions()
 	nodes, err := o.place(fns)
 	if err != nil {
@@ -86,6 +89,8 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 		id:      uuid.NewString(),
 		req:     proto.CloneOf(req),
 		created: time.Now(),
+		health:  map[string]*fnHealth{},
+		events:  newEventLog(),
 	}
 	log := o.log.With("workflow", rec.id)
 	log.Info("starting workflow", "functions", len(fns), "resources", resourceNames(rs))
@@ -104,7 +109,8 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 	for i, f := range fns {
 		n := nodes[i]
 		progress(adminapi.Progress{Type: adminapi.ProgressPlaced, WorkflowID: rec.id, Function: f.GetName(), NodeID: n.id, Image: image(f)})
-		in, err := o.startFunction(ctx, rec.id, f, n)
+		// As upstream's controller: a fresh state id, node-local policy.
+		in, err := o.startFunction(ctx, rec.id, f, n, uuid.NewString())
 		if in != nil {
 			rec.funcs = append(rec.funcs, in)
 		}
@@ -131,29 +137,34 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 			FunctionID: in.functionID, DurationMS: ms(in.startDuration), Resource: true})
 	}
 	t0 := time.Now()
-	if err := o.patch(ctx, rec); err != nil {
+	if err := o.patchFuncs(ctx, rec.req, rec.funcs, nil, false); err != nil {
 		return fail(err)
 	}
 	progress(adminapi.Progress{Type: adminapi.ProgressPatched, WorkflowID: rec.id, DurationMS: ms(time.Since(t0))})
+	for _, in := range rec.funcs {
+		rec.health[in.name] = &fnHealth{state: adminapi.HealthRunning}
+		o.event(rec, adminapi.Event{Type: adminapi.EventStarted, Function: in.name, FunctionID: in.functionID, NodeID: in.nodeID,
+			DurationMS: ms(in.startDuration)})
+	}
+	funcs := rec.funcs
 	o.mu.Lock()
 	o.workflows[rec.id] = rec
 	o.mu.Unlock()
 	log.Info("workflow started")
 	progress(adminapi.Progress{Type: adminapi.ProgressDone, WorkflowID: rec.id})
-	return rec.status(o.cfg.DomainID), nil
+	return rec.status(o.cfg.DomainID, funcs), nil
 }
 
 // startFunction starts f on n. It returns the instance whenever one was
 // created, even with an error, so that it gets stopped.
-func (o *Orchestrator) startFunction(ctx context.Context, wfID string, f *edgelessapi.WorkflowFunction, n *node) (*instance, error) {
+func (o *Orchestrator) startFunction(ctx context.Context, wfID string, f *edgelessapi.WorkflowFunction, n *node, stateID string) (*instance, error) {
 	sctx, cancel := context.WithTimeout(ctx, o.cfg.StartTimeout)
 	defer cancel()
 	t0 := time.Now()
 	resp, err := n.client.fi.Start(sctx, &edgelessapi.SpawnFunctionRequest{
 		Code:        f.GetClassSpec(),
 		Annotations: f.GetAnnotations(),
-		// As upstream's controller: a fresh state id, node-local policy.
-		StateSpecification: &edgelessapi.StateSpecification{StateId: uuid.NewString(), Policy: edgelessapi.StatePolicy_NODE_LOCAL},
+		StateSpecification: &edgelessapi.StateSpecification{StateId: stateID, Policy: edgelessapi.StatePolicy_NODE_LOCAL},
 		WorkflowId:         wfID,
 	})
 	took := time.Since(t0)
@@ -176,6 +187,7 @@ func (o *Orchestrator) startFunction(ctx context.Context, wfID string, f *edgele
 		agentURL:      n.agentURL,
 		incarnation:   n.incarnation,
 		functionID:    id.GetFunctionId(),
+		stateID:       stateID,
 		startedAt:     t0,
 		startDuration: took,
 	}
@@ -187,39 +199,54 @@ func (o *Orchestrator) startFunction(ctx context.Context, wfID string, f *edgele
 	return in, nil
 }
 
-// patch sends every function and resource its output mapping, resolved to
-// instances (a resource through ResourceConfiguration.Patch).
-func (o *Orchestrator) patch(ctx context.Context, rec *workflowRecord) error {
+// patchFuncs sends functions and resources their output mapping,
+// resolved to the instances funcs (a resource through
+// ResourceConfiguration.Patch): every component with outputs, or those for
+// which only returns true. It stops at the first failure, unless
+// bestEffort: then it skips the instances whose node has left (their
+// replacements are wired when they start), patches every other one and
+// returns the failures joined.
+func (o *Orchestrator) patchFuncs(ctx context.Context, req *edgelessapi.SpawnWorkflowRequest, funcs []*instance,
+	only func(name string, outputs map[string]string) bool, bestEffort bool) error {
 	byName := map[string]*instance{}
-	for _, in := range rec.funcs {
+	for _, in := range funcs {
 		byName[in.name] = in
 	}
-	for _, c := range mappings(rec.req) {
+	var errs []error
+	for _, c := range mappings(req) {
 		in := byName[c.name]
-		if len(c.m) == 0 {
+		if len(c.m) == 0 || (only != nil && !only(c.name, c.m)) {
 			continue
 		}
 		m := map[string]*edgelessapi.InstanceId{}
 		for ch, target := range c.m {
 			m[ch] = byName[target].id()
 		}
-		pctx, cancel := context.WithTimeout(ctx, o.cfg.AgentTimeout)
 		n := o.liveNode(in.nodeID, in.incarnation)
-		var err error
-		switch {
-		case n == nil:
-			err = errors.New("the node left the orchestrator")
-		case in.resource:
-			_, err = n.client.rc.Patch(pctx, &edgelessapi.PatchRequest{FunctionId: in.functionID, OutputMapping: m})
-		default:
-			_, err = n.client.fi.Patch(pctx, &edgelessapi.PatchRequest{FunctionId: in.functionID, OutputMapping: m})
+		if n == nil && bestEffort {
+			continue
 		}
-		cancel()
+		var err error
+		if n == nil {
+			err = errors.New("the node left the orchestrator")
+		} else {
+			pctx, cancel := context.WithTimeout(ctx, o.cfg.AgentTimeout)
+			if in.resource {
+				_, err = n.client.rc.Patch(pctx, &edgelessapi.PatchRequest{FunctionId: in.functionID, OutputMapping: m})
+			} else {
+				_, err = n.client.fi.Patch(pctx, &edgelessapi.PatchRequest{FunctionId: in.functionID, OutputMapping: m})
+			}
+			cancel()
+		}
 		if err != nil {
-			return &StartError{Function: in.name, Resource: in.resource, Step: "patch", NodeID: in.nodeID, Err: err}
+			err = &StartError{Function: in.name, Resource: in.resource, Step: "patch", NodeID: in.nodeID, Err: err}
+			if !bestEffort {
+				return err
+			}
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // rollback stops a failed workflow's started instances in reverse order.
@@ -249,10 +276,11 @@ func image(f *edgelessapi.WorkflowFunction) string {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// status is the record as WorkflowInstanceStatus.
-func (r *workflowRecord) status(domain string) *edgelessapi.WorkflowInstanceStatus {
+// status is the record (with the instances funcs) as
+// WorkflowInstanceStatus.
+func (r *workflowRecord) status(domain string, funcs []*instance) *edgelessapi.WorkflowInstanceStatus {
 	st := &edgelessapi.WorkflowInstanceStatus{WorkflowId: &edgelessapi.WorkflowId{WorkflowId: r.id}}
-	for _, in := range r.funcs {
+	for _, in := range funcs {
 		st.DomainMapping = append(st.DomainMapping, &edgelessapi.WorkflowFunctionMapping{
 			Name: in.name, FunctionId: in.functionID, DomainId: domain,
 		})

@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 )
 
 // ErrUnknownWorkflow: no running workflow has this id.
@@ -23,16 +24,26 @@ func (o *Orchestrator) StopWorkflow(ctx context.Context, id string) error {
 	o.mu.Lock()
 	rec, ok := o.workflows[id]
 	delete(o.workflows, id)
+	if ok {
+		rec.stopped = true
+	}
 	o.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownWorkflow, id)
 	}
+	// A replacement in progress finishes first (it sees stopped and stops
+	// what it started, or records it for this stop to find).
+	rec.healMu.Lock()
+	defer rec.healMu.Unlock()
+	o.mu.Lock()
+	funcs := rec.funcs
+	o.mu.Unlock()
 	log := o.log.With("workflow", id)
-	log.Info("stopping workflow", "instances", len(rec.funcs))
+	log.Info("stopping workflow", "instances", len(funcs))
 	var left, stopped []*instance
 	var errs []error
-	for i := len(rec.funcs) - 1; i >= 0; i-- {
-		in := rec.funcs[i]
+	for i := len(funcs) - 1; i >= 0; i-- {
+		in := funcs[i]
 		if err := o.stopInstance(ctx, in); err != nil {
 			left = append(left, in)
 			errs = append(errs, fmt.Errorf("%s %q (instance %s on node %s): %w", in.kind(), in.name, in.functionID, in.nodeID, err))
@@ -42,12 +53,13 @@ func (o *Orchestrator) StopWorkflow(ctx context.Context, id string) error {
 	}
 	o.forgetLogs(stopped)
 	if len(left) == 0 {
+		o.event(rec, adminapi.Event{Type: adminapi.EventStopped})
 		log.Info("workflow stopped")
 		return nil
 	}
 	slices.Reverse(left)
 	o.mu.Lock()
-	o.workflows[id] = &workflowRecord{id: id, req: rec.req, created: rec.created, funcs: left}
+	o.workflows[id] = &workflowRecord{id: id, req: rec.req, created: rec.created, funcs: left, health: rec.health, events: rec.events}
 	o.mu.Unlock()
 	err := fmt.Errorf("stop workflow %s: %d instance(s) could not be stopped and stay listed (retry the stop): %w",
 		id, len(left), errors.Join(errs...))

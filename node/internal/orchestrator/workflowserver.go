@@ -88,7 +88,7 @@ func (s *workflowServer) Inspect(_ context.Context, id *edgelessapi.WorkflowId) 
 	if r == nil {
 		return nil, connect.NewError(connect.CodeNotFound, errors.New(ErrUnknownWorkflow.Error()+" "+quote(id.GetWorkflowId())))
 	}
-	return &edgelessapi.WorkflowInstanceInfo{Request: proto.CloneOf(r.req), Status: r.status(s.o.cfg.DomainID)}, nil
+	return &edgelessapi.WorkflowInstanceInfo{Request: proto.CloneOf(r.req), Status: r.status(s.o.cfg.DomainID, s.o.funcs(r))}, nil
 }
 
 // Domains describes the one domain this orchestrator manages: the sum of its
