@@ -42,6 +42,14 @@ type Orchestrator struct {
 	StartTimeoutSec uint64 `toml:"start_timeout_sec"`
 	// StopTimeoutSec bounds the stop of one function instance.
 	StopTimeoutSec uint64 `toml:"stop_timeout_sec"`
+	// RestartBackoffMS is the wait before the first restart of a crashed
+	// function instance; it doubles with each crash in a row.
+	RestartBackoffMS uint64 `toml:"restart_backoff_ms"`
+	// RestartBackoffMaxSec caps that wait.
+	RestartBackoffMaxSec uint64 `toml:"restart_backoff_max_sec"`
+	// CrashLoopLimit is how many crashes in a row a function may have
+	// before it is marked failed and no longer restarted.
+	CrashLoopLimit uint64 `toml:"crash_loop_limit"`
 }
 
 // Default returns a configuration that works out of the box on a machine
@@ -91,6 +99,10 @@ func defaultOrchestrator() Orchestrator {
 		AgentTimeoutSec: 10,
 		StartTimeoutSec: 120,
 		StopTimeoutSec:  30,
+
+		RestartBackoffMS:     250,
+		RestartBackoffMaxSec: 30,
+		CrashLoopLimit:       5,
 	}
 }
 
@@ -102,6 +114,10 @@ func (o Orchestrator) OrchestratorConfig() orchestrator.Config {
 		AgentTimeout: sec(o.AgentTimeoutSec),
 		StartTimeout: sec(o.StartTimeoutSec),
 		StopTimeout:  sec(o.StopTimeoutSec),
+
+		RestartBackoff:    time.Duration(o.RestartBackoffMS) * time.Millisecond,
+		RestartBackoffMax: sec(o.RestartBackoffMaxSec),
+		CrashLoopLimit:    int(min(o.CrashLoopLimit, 1000)),
 	}
 }
 
@@ -126,6 +142,9 @@ func (o Orchestrator) Validate() error {
 		{"orchestrator.agent_timeout_sec", o.AgentTimeoutSec},
 		{"orchestrator.start_timeout_sec", o.StartTimeoutSec},
 		{"orchestrator.stop_timeout_sec", o.StopTimeoutSec},
+		{"orchestrator.restart_backoff_ms", o.RestartBackoffMS},
+		{"orchestrator.restart_backoff_max_sec", o.RestartBackoffMaxSec},
+		{"orchestrator.crash_loop_limit", o.CrashLoopLimit},
 	} {
 		if t.v == 0 {
 			errs = append(errs, fmt.Errorf("%s: want at least 1", t.key))
@@ -261,8 +280,17 @@ domain_id = %q
 agent_timeout_sec = %d
 start_timeout_sec = %d
 stop_timeout_sec = %d
+# A function instance that crashes (its container exits or is killed) is
+# replaced after restart_backoff_ms, doubled for each crash in a row up to
+# restart_backoff_max_sec; after crash_loop_limit crashes in a row it is
+# marked failed. A workflow opts out with the annotation
+# "restart_policy": "never".
+restart_backoff_ms = %d
+restart_backoff_max_sec = %d
+crash_loop_limit = %d
 
-`, o.ControllerURL, o.NodeRegisterURL, o.DomainID, o.AgentTimeoutSec, o.StartTimeoutSec, o.StopTimeoutSec)
+`, o.ControllerURL, o.NodeRegisterURL, o.DomainID, o.AgentTimeoutSec, o.StartTimeoutSec, o.StopTimeoutSec,
+		o.RestartBackoffMS, o.RestartBackoffMaxSec, o.CrashLoopLimit)
 	b.Write(config.Template(c.Node, detected))
 	return b.Bytes()
 }

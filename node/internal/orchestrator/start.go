@@ -162,8 +162,8 @@ func (o *Orchestrator) startFunction(ctx context.Context, wfID string, f *edgele
 	defer cancel()
 	t0 := time.Now()
 	resp, err := n.client.fi.Start(sctx, &edgelessapi.SpawnFunctionRequest{
-		Code:        f.GetClassSpec(),
-		Annotations: f.GetAnnotations(),
+		Code:               f.GetClassSpec(),
+		Annotations:        f.GetAnnotations(),
 		StateSpecification: &edgelessapi.StateSpecification{StateId: stateID, Policy: edgelessapi.StatePolicy_NODE_LOCAL},
 		WorkflowId:         wfID,
 	})
