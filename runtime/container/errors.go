@@ -34,6 +34,10 @@ func (e *ExitError) Error() string {
 		e.Info.ID.NodeID, e.Info.ID.FunctionID, e.Info.Reason, e.Info.ExitCode)
 }
 
+// Is makes errors.Is(err, contract.ErrInstanceNotRunning) true: the
+// instance has ended.
+func (e *ExitError) Is(target error) bool { return target == contract.ErrInstanceNotRunning }
+
 // BootError says that an instance did not come up: its container exited
 // while booting, or Boot did not succeed before the deadline.
 type BootError struct {

@@ -58,17 +58,30 @@ func newFunctionEvent(opts *options, kind string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := notRunning(args[1], f); err != nil {
+				return err
+			}
+			// A failure that the orchestrator explains (the instance died
+			// meanwhile) is reported with its reason.
+			explain := func(err error) error {
+				if g, gerr := c.admin.Function(ctx, args[0], args[1]); gerr == nil && g.FunctionID == f.FunctionID {
+					if why := notRunning(args[1], g); why != nil {
+						return why
+					}
+				}
+				return fmt.Errorf("%s %s: %w", kind, args[1], err)
+			}
 			node := c.nodeAdmin(f.AgentURL)
 			if kind == "cast" {
 				if err := node.Cast(ctx, f.FunctionID, payload); err != nil {
-					return fmt.Errorf("cast to %s: %w", args[1], err)
+					return explain(err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "cast %d bytes to %s (instance %s)\n", len(payload), args[1], f.FunctionID)
 				return nil
 			}
 			r, err := node.Call(ctx, f.FunctionID, payload)
 			if err != nil {
-				return fmt.Errorf("call %s: %w", args[1], err)
+				return explain(err)
 			}
 			msg, err := r.Payload()
 			if err != nil {

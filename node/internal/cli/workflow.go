@@ -23,7 +23,8 @@ func newWorkflowCommand(opts *options) *cobra.Command {
 		Use:   "workflow",
 		Short: "Start, stop, list and inspect workflows",
 	}
-	cmd.AddCommand(newWorkflowStart(opts), newWorkflowStop(opts), newWorkflowList(opts), newWorkflowInspect(opts), newWorkflowValidate())
+	cmd.AddCommand(newWorkflowStart(opts), newWorkflowStop(opts), newWorkflowList(opts), newWorkflowInspect(opts), newWorkflowValidate(),
+		newWorkflowEvents(opts))
 	return cmd
 }
 
@@ -238,6 +239,13 @@ type InstanceView struct {
 	StartedAt     time.Time      `json:"started_at"`
 	StartMS       float64        `json:"start_ms,omitempty"`
 	Steps         adminapi.Steps `json:"steps"`
+	// Health, Reason, Restarts, Moves and LastRestart are the
+	// orchestrator's view of the function (see adminapi.FunctionInfo).
+	Health      string    `json:"health,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Restarts    int       `json:"restarts"`
+	Moves       int       `json:"moves"`
+	LastRestart time.Time `json:"last_restart,omitzero"`
 	// Error says why the node could not be asked about the instance.
 	Error string `json:"error,omitempty"`
 }
@@ -314,6 +322,12 @@ func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowVi
 		}
 		fi := wi.Functions[j]
 		f.NodeID, f.AgentURL, f.StartedAt, f.StartMS, f.Steps = fi.NodeID, fi.AgentURL, fi.StartedAt, fi.StartMS, fi.Steps
+		f.Health, f.Reason, f.Restarts, f.Moves, f.LastRestart = fi.Health, fi.Reason, fi.Restarts, fi.Moves, fi.LastRestart
+		if fi.Health != "" && fi.Health != adminapi.HealthRunning {
+			// The orchestrator knows more than the node: why, and what next.
+			f.State = fi.Health + ": " + fi.Reason
+			continue
+		}
 		if fi.NodeGone {
 			f.State = "gone (node left)"
 			continue
@@ -343,6 +357,9 @@ func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowVi
 		n := nodes[fi.AgentURL][k]
 		f.State, f.Image, f.ContainerID, f.ContainerName = n.State, n.Image, n.ContainerID, n.ContainerName
 		f.FunctionType = n.FunctionType
+		if n.ExitReason != "" {
+			f.State = adminapi.Exit{Reason: n.ExitReason, ExitCode: n.ExitCode}.Describe()
+		}
 		if !n.StartedAt.IsZero() {
 			f.StartedAt = n.StartedAt
 		}
@@ -361,7 +378,7 @@ func printWorkflow(out io.Writer, v *WorkflowView) error {
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FUNCTION\tINSTANCE\tNODE\tSTATE\tCONTAINER\tIMAGE\tSTARTED\tSTART TIME")
+	fmt.Fprintln(tw, "FUNCTION\tINSTANCE\tNODE\tSTATE\tRESTARTS\tCONTAINER\tIMAGE\tSTARTED\tSTART TIME")
 	for _, f := range v.Functions {
 		container := "-"
 		if f.ContainerName != "" {
@@ -380,10 +397,23 @@ func printWorkflow(out io.Writer, v *WorkflowView) error {
 		if f.Error != "" {
 			state = "? (" + f.Error + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, f.FunctionID, orDash(shortID(f.NodeID)), state,
-			container, orDash(f.Image), fmtTime(f.StartedAt, now), took)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, f.FunctionID, orDash(shortID(f.NodeID)), state,
+			fmtRestarts(f, now), container, orDash(f.Image), fmtTime(f.StartedAt, now), took)
 	}
 	return tw.Flush()
+}
+
+// fmtRestarts renders the restarts and moves of a function and when the
+// last one was.
+func fmtRestarts(f InstanceView, now time.Time) string {
+	if f.Restarts == 0 && f.Moves == 0 {
+		return "0"
+	}
+	s := fmt.Sprint(f.Restarts)
+	if f.Moves > 0 {
+		s += fmt.Sprintf(", %d moved", f.Moves)
+	}
+	return s + ", last " + fmtTime(f.LastRestart, now)
 }
 
 func orDash(s string) string {

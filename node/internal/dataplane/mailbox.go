@@ -52,6 +52,9 @@ type Mailbox struct {
 	wg     sync.WaitGroup // the two workers and the call goroutines
 
 	nextStream atomic.Uint64
+
+	// dead rate-limits the warnings about events to an ended instance.
+	dead deadWarner
 }
 
 type receiverBox struct{ r Receiver }

@@ -138,6 +138,13 @@ func (h *Mailbox) deliverCast(it delivery) {
 			h.log.Info("cast dropped: the instance is stopping", "src", it.src.FunctionID, "src_node", it.src.NodeID)
 			return
 		}
+		if errors.Is(err, contract.ErrInstanceNotRunning) {
+			// The instance has ended: until the orchestrator replaces it,
+			// every event fails the same way; one line says so with a count.
+			h.d.stats.castsDropped.Add(1)
+			h.warnDead("cast", err)
+			return
+		}
 		h.log.Warn("deliver cast", "src", it.src.FunctionID, "src_node", it.src.NodeID, "err", err)
 		return
 	}
@@ -160,6 +167,12 @@ func (h *Mailbox) deliverCall(it delivery) {
 			// local caller learns that rather than a plain ERR.
 			h.d.stats.callsFailed.Add(1)
 			res.err = fmt.Errorf("instance %s did not answer: %w", h.id.FunctionID, err)
+		case errors.Is(err, contract.ErrInstanceNotRunning):
+			// A local caller learns that the instance is dead and why; a
+			// remote one gets ERR.
+			h.d.stats.callsFailed.Add(1)
+			res.err = err
+			h.warnDead("call", err)
 		default:
 			h.d.stats.callsFailed.Add(1)
 			h.log.Warn("deliver call", "src", it.src.FunctionID, "src_node", it.src.NodeID, "stream", it.stream, "err", err)
