@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
 )
 
@@ -197,15 +199,10 @@ func TestE2E_StartFailsMidwayRollsBack(t *testing.T) {
 	}
 }
 
-// A workflow whose function crashed (its container exited) still stops
-// cleanly, removing every container.
-func TestE2E_StopWorkflowWithCrashedFunction(t *testing.T) {
-	t.Parallel()
-	exampleImages(t)
-	image := containertest.BuildExampleImage(t)
-	box := startBox(t)
-	url := box.ControllerURL
-	path := writeFile(t, "crash.json", `{
+// crashWorkflow is a sink and the example function "worker" wired to it,
+// with the workflow annotations given.
+func crashWorkflow(t *testing.T, image, annotations string) string {
+	return writeFile(t, "crash.json", `{
   "functions": [
     { "name": "sink",
       "class_specification": { "id": "sink", "function_type": "CONTAINER", "version": "0.1",
@@ -217,25 +214,105 @@ func TestE2E_StopWorkflowWithCrashedFunction(t *testing.T) {
       "output_mapping": { "output": "sink" }, "annotations": {} }
   ],
   "resources": [],
-  "annotations": {}
+  "annotations": `+annotations+`
 }`)
-	id := startFile(t, url, path)
+}
+
+// A workflow whose function crashed (its container exited) and is not
+// restarted (restart_policy "never") says why everywhere a user looks:
+// inspect, a call, the events; and it still stops cleanly, removing every
+// container.
+func TestE2E_StopWorkflowWithCrashedFunction(t *testing.T) {
+	t.Parallel()
+	exampleImages(t)
+	image := containertest.BuildExampleImage(t)
+	box := startBox(t)
+	url := box.ControllerURL
+	id := startFile(t, url, crashWorkflow(t, image, `{ "restart_policy": "never" }`))
 	// The example function exits on "exit CODE"; the cast may or may not
 	// see its answer.
 	_, _ = runCLI(t, url, "function", "cast", id, "worker", "exit 3")
-	eventually(t, "the node sees the worker's container exit", func() bool {
+	const why = `exited (exit code 3); not restarted: the workflow's restart_policy is "never"`
+	eventually(t, "the orchestrator marks the worker failed", func() bool {
 		for _, f := range inspect(t, url, id).Functions {
 			if f.Name == "worker" {
-				return f.State == "exited"
+				return f.State == "failed: "+why
 			}
 		}
 		return false
 	})
+	if out := mustCLI(t, url, "workflow", "inspect", id); !strings.Contains(out, "failed: "+why) {
+		t.Errorf("inspect does not say why the worker is dead:\n%s", out)
+	}
+	_, err := runCLI(t, url, "function", "call", id, "worker", "hello")
+	if want := `function "worker" is dead and will not be restarted: ` + why; err == nil || err.Error() != want {
+		t.Errorf("function call on the dead worker = %v, want %q", err, want)
+	}
+	if out := mustCLI(t, url, "workflow", "events", id); !strings.Contains(out, "crashed") || !strings.Contains(out, "failed") ||
+		strings.Count(out, "exited (exit code 3)") != 2 {
+		t.Errorf("events do not show the crash and the failure with the reason:\n%s", out)
+	}
 	if out := mustCLI(t, url, "workflow", "stop", id); !strings.Contains(out, "stopped") {
 		t.Errorf("stop output = %q", out)
 	}
 	if n := nodeContainerCount(t, box); n != 0 {
 		t.Errorf("%d containers left after stopping a workflow with a crashed function, want 0", n)
+	}
+}
+
+// A crashed function is restarted; inspect shows the restart, and
+// `workflow events --follow` shows the crash and the restart as they happen.
+func TestE2E_CrashedFunctionRestarts(t *testing.T) {
+	t.Parallel()
+	exampleImages(t)
+	image := containertest.BuildExampleImage(t)
+	box := startBox(t)
+	url := box.ControllerURL
+	id := startFile(t, url, crashWorkflow(t, image, `{}`))
+
+	// The bound ends the stream (and the test) if the restart never comes.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	lines := make(chan string, 100)
+	go func() {
+		_ = adminapi.Controller{BaseURL: url}.Events(ctx, id, 0, true, func(e adminapi.Event) error {
+			lines <- fmtEvent(e)
+			return nil
+		})
+		close(lines)
+	}()
+	_, _ = runCLI(t, url, "function", "cast", id, "worker", "exit 3")
+	var seen []string
+	for l := range lines {
+		seen = append(seen, l)
+		if strings.Contains(l, "restarted") && strings.Contains(l, "worker") {
+			break
+		}
+	}
+	got := strings.Join(seen, "\n")
+	for _, want := range []string{"started     sink", "started     worker", "crashed     worker", "exited (exit code 3)", "restarting  worker", "restarted   worker"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("followed events lack %q:\n%s", want, got)
+		}
+	}
+	var worker InstanceView
+	for _, f := range inspect(t, url, id).Functions {
+		if f.Name == "worker" {
+			worker = f
+		}
+	}
+	if worker.Restarts != 1 || worker.State != "running" || worker.LastRestart.IsZero() {
+		t.Errorf("inspect worker = %+v, want running, 1 restart with its time", worker)
+	}
+	if out := mustCLI(t, url, "workflow", "inspect", id); !strings.Contains(out, "RESTARTS") || !strings.Contains(out, "1, last ") {
+		t.Errorf("inspect table does not show the restart:\n%s", out)
+	}
+	if got := strings.TrimSpace(mustCLI(t, url, "function", "call", id, "worker", "hello")); got != "hello" {
+		t.Errorf("call to the restarted worker = %q, want hello", got)
+	}
+	mustCLI(t, url, "workflow", "stop", id)
+	if n := nodeContainerCount(t, box); n != 0 {
+		t.Errorf("%d containers left, want 0", n)
 	}
 }
 

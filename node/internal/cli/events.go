@@ -94,4 +94,3 @@ func notRunning(name string, f *adminapi.FunctionInfo) error {
 	}
 	return fmt.Errorf("function %q is dead (%s), %s: try again in a moment or watch `edgeless workflow events`", name, f.Reason, f.Health)
 }
-

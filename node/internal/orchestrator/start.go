@@ -143,8 +143,8 @@ func (o *Orchestrator) StartWorkflow(ctx context.Context, req *edgelessapi.Spawn
 	progress(adminapi.Progress{Type: adminapi.ProgressPatched, WorkflowID: rec.id, DurationMS: ms(time.Since(t0))})
 	for _, in := range rec.funcs {
 		rec.health[in.name] = &fnHealth{state: adminapi.HealthRunning}
-		o.event(rec, adminapi.Event{Type: adminapi.EventStarted, Function: in.name, FunctionID: in.functionID, NodeID: in.nodeID,
-			DurationMS: ms(in.startDuration)})
+		o.event(rec, adminapi.Event{Type: adminapi.EventStarted, Time: in.startedAt.Add(in.startDuration).UTC(),
+			Function: in.name, FunctionID: in.functionID, NodeID: in.nodeID, DurationMS: ms(in.startDuration)})
 	}
 	funcs := rec.funcs
 	o.mu.Lock()
