@@ -55,7 +55,7 @@ func startTestBox(t testing.TB, cfg *Config) *Box {
 	containertest.RequireDocker(t)
 	containertest.CleanupNode(t, cfg.Node.General.NodeID)
 	ctx, cancel := context.WithCancel(context.Background())
-	box, err := Start(ctx, cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	box, err := Start(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err != nil {
 		cancel()
 		t.Fatalf("Start: %v", err)
@@ -72,16 +72,6 @@ func startTestBox(t testing.TB, cfg *Config) *Box {
 		t.Fatal(err)
 	}
 	return box
-}
-
-// testWriter sends log lines to the test log (dropped once the test ended).
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	if tt, ok := w.t.(*testing.T); ok {
-		tt.Log(strings.TrimSuffix(string(p), "\n"))
-	}
-	return len(p), nil
 }
 
 // chain is a workflow of the template's example function: a -> b -> c
@@ -314,7 +304,7 @@ func startSecondNode(t testing.TB, box *Box, cfg *config.Config) *secondNode {
 	t.Helper()
 	cfg.General.NodeRegisterURL = box.RegisterURL
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := daemon.New(ctx, cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("node", "second"))
+	d, err := daemon.New(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), nil)).With("node", "second"))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
