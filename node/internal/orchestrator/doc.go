@@ -19,7 +19,30 @@
 // agent call has a deadline and runs on the target node's own queue, so a
 // slow or dead agent never blocks registration or other nodes.
 //
+// Self-healing (heal.go, watch.go). The orchestrator long-polls each of our
+// nodes' admin API for instances that ended on their own (container exit,
+// OOM kill, docker kill) and replaces a crashed instance: after a backoff
+// (RestartBackoff, doubled for each crash in a row, at most
+// RestartBackoffMax) it stops what is left of it, starts a new instance of
+// the same function with the same state id (on the same node while it fits,
+// so that Init gets the NodeLocal state of the last Sync), and patches the
+// new instance's outputs and every output that pointed at the old one. After
+// CrashLoopLimit crashes in a row (a run of StableAfter resets the count)
+// the function is marked failed with the last reason; the workflow
+// annotation restart_policy=never marks it failed at the first crash. When a
+// node misses its refresh deadline or re-registers with a new nonce, its
+// instances are re-placed on the nodes that remain with the same placement
+// rules (no backoff; the state of a lost node is lost with it), every other
+// node gets UpdatePeers DEL, and a node that comes back is Reset before it
+// hosts anything, so nothing runs twice. A replacement that finds no node
+// waits until a node becomes ready. Every step is a lifecycle event of the
+// workflow (started, crashed, restarting, restarted, node_lost, moved,
+// waiting, failed, stopped), streamed by the admin API. Nodes without the
+// admin API (upstream's) are not watched: their crashed instances are not
+// restarted, but their loss is handled.
+//
 // Besides the wire API it serves a small JSON admin API (see admin.go) that
 // our CLI uses for what the wire API cannot say: the node and agent URL of
-// each instance, start progress per function, and per-step durations.
+// each instance, start progress per function, per-step durations, each
+// function's health, restarts and reason, and the workflow's events.
 package orchestrator
