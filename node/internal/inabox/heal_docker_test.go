@@ -283,6 +283,10 @@ func TestDocker_CrashLoopStopsAtLimit(t *testing.T) {
 		if want := `exited (exit code 7); not restarted: the workflow's restart_policy is "never"`; f.Reason != want || f.Restarts != 0 {
 			t.Errorf("reason %q, restarts %d; want %q, 0", f.Reason, f.Restarts, want)
 		}
+		// A call to the dead instance fails at once, saying why.
+		if _, err := d.call("a", "hello"); err == nil || !strings.Contains(err.Error(), "ended: exited (exit code 7)") {
+			t.Errorf("call to the dead instance = %v, want an error with its exit reason", err)
+		}
 		d.stop()
 	})
 	if _, err := box.Orchestrator.StartWorkflow(t.Context(), chain(image, map[string]string{"restart_policy": "sometimes"}, "a"), nil); err == nil ||
