@@ -1,0 +1,108 @@
+package orchestrator
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
+)
+
+// The only node is lost: its functions wait, saying why; a node that
+// registers afterwards gets them, wired to each other, and they count a
+// move.
+func TestHeal_LostNodeWaitsThenMoves(t *testing.T) {
+	t.Parallel()
+	o := startOrc(t, Config{SweepInterval: 20 * time.Millisecond})
+	a := newFakeAgent(t)
+	if _, err := o.registration().UpdateNode(t.Context(), a.update(time.Now().Add(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WaitNodeReady(t.Context(), a.nodeID); err != nil {
+		t.Fatal(err)
+	}
+	st, err := o.StartWorkflow(t.Context(), threeFunctions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := st.GetWorkflowId().GetWorkflowId()
+	waitHealth := func(want string) adminapi.WorkflowInfo {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			wi := o.info(o.record(id))
+			if !slices.ContainsFunc(wi.Functions, func(f adminapi.FunctionInfo) bool { return f.Health != want }) {
+				return wi
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("functions are not all %s: %+v", want, wi.Functions)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, f := range waitHealth(adminapi.HealthWaiting).Functions {
+		if !strings.Contains(f.Reason, "no node is registered") {
+			t.Errorf("%s waits with reason %q, want: no node is registered", f.Name, f.Reason)
+		}
+	}
+
+	b := newFakeAgent(t)
+	o.register(t, b)
+	wi := waitHealth(adminapi.HealthRunning)
+	byName := map[string]adminapi.FunctionInfo{}
+	for _, f := range wi.Functions {
+		byName[f.Name] = f
+		if f.NodeID != b.nodeID || f.Moves != 1 || f.Restarts != 0 || f.LastRestart.IsZero() {
+			t.Errorf("%s after the move = %+v, want on node %s with 1 move", f.Name, f, b.nodeID)
+		}
+	}
+	// Every output points at the moved instances.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.mu.Lock()
+		got := b.patches[byName["ticker"].FunctionID]["output"].GetFunctionId()
+		got2 := b.patches[byName["transformer"].FunctionID]["output"].GetFunctionId()
+		b.mu.Unlock()
+		if got == byName["transformer"].FunctionID && got2 == byName["sink"].FunctionID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ticker.output = %s, transformer.output = %s; want the moved transformer %s and sink %s",
+				got, got2, byName["transformer"].FunctionID, byName["sink"].FunctionID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The move's event comes once its peers are re-wired.
+	want := "started,node_lost,waiting,moved"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		evs, _, _ := o.record(id).events.after(0)
+		var types []string
+		for _, e := range evs {
+			if e.Function == "sink" {
+				types = append(types, e.Type)
+			}
+		}
+		got := strings.Join(types, ",")
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events of sink = %s, want %s", got, want)
+		}
+	}
+	if err := o.StopWorkflow(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBackoff_DoublesUpToTheCap(t *testing.T) {
+	t.Parallel()
+	o := New(Config{RestartBackoff: 100 * time.Millisecond, RestartBackoffMax: time.Second})
+	defer o.Close()
+	for streak, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 50: time.Second} {
+		if got := o.backoff(streak); got != want {
+			t.Errorf("backoff(%d) = %s, want %s", streak, got, want)
+		}
+	}
+}
