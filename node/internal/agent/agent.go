@@ -229,7 +229,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		return startError(startFailed, err.Error()), nil
 	}
 	in.setRunning(inst)
-	in.mbox.Attach(&meteredReceiver{inst: inst, rec: a.cfg.Recorder})
+	in.mbox.Attach(&meteredReceiver{inst: inst, rec: a.cfg.Recorder, unresponsive: func(n int) { a.unresponsive(in, n) }})
 	close(in.started)
 	if in.currentState() == stateStopping {
 		// A Stop or Reset came while the instance was starting: it stops
@@ -285,6 +285,24 @@ func (a *Agent) exited(in *instance, info contract.ExitInfo) {
 	a.cfg.Recorder.InstanceExited(info.Reason)
 	a.log.Warn("instance ended on its own", "instance", in.id.FunctionID, "class", in.classID,
 		"reason", info.Reason, "exit_code", info.ExitCode, "last_logs", strings.Join(info.LastLogs, " | "))
+}
+
+// unresponsive reports an instance that let n events in a row pass their
+// deadline: to the orchestrator it has crashed, so that it is replaced (the
+// replacement's start stops it). The node keeps it until it is stopped.
+func (a *Agent) unresponsive(in *instance, n int) {
+	info := contract.ExitInfo{ID: in.id, Reason: fmt.Sprintf("unresponsive: %d events in a row passed their deadline", n), ExitCode: -1}
+	in.mu.Lock()
+	if in.state != stateRunning || in.exit != nil {
+		in.mu.Unlock()
+		return
+	}
+	in.exit = &info
+	in.mu.Unlock()
+	a.exits.add(adminapi.Exit{FunctionID: in.id.FunctionID, WorkflowID: in.workflowID, Reason: info.Reason,
+		ExitCode: info.ExitCode, At: time.Now().UTC()})
+	a.log.Warn("instance unresponsive: reported to the orchestrator as crashed", "instance", in.id.FunctionID,
+		"class", in.classID, "missed_deadlines", n)
 }
 
 // add puts in into the table unless the agent is closed.

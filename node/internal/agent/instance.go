@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
 	"github.com/edgeless-go/edgeless/node/internal/telemetry"
@@ -84,10 +87,32 @@ func (a *Agent) countStates() map[string]int {
 	return n
 }
 
+// maxMissedDeadlines is how many events in a row an instance may leave
+// unanswered past their deadline before the node reports it as
+// unresponsive (to the orchestrator, a crash).
+const maxMissedDeadlines = 3
+
 // meteredReceiver delivers events to a runtime's instance and records them.
 type meteredReceiver struct {
 	inst contract.Instance
 	rec  *telemetry.Recorder
+	// missed counts the events in a row that passed their deadline;
+	// unresponsive is called when it reaches maxMissedDeadlines.
+	missed       atomic.Int32
+	unresponsive func(missed int)
+}
+
+// track counts the events in a row that passed their deadline.
+func (m *meteredReceiver) track(ctx context.Context, err error) {
+	switch {
+	case err == nil:
+		m.missed.Store(0)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		connect.CodeOf(err) == connect.CodeDeadlineExceeded:
+		if n := m.missed.Add(1); n == maxMissedDeadlines && m.unresponsive != nil {
+			m.unresponsive(int(n))
+		}
+	}
 }
 
 var _ dataplane.Receiver = (*meteredReceiver)(nil)
@@ -96,6 +121,7 @@ var _ dataplane.Receiver = (*meteredReceiver)(nil)
 func (m *meteredReceiver) Cast(ctx context.Context, src contract.InstanceID, msg []byte) error {
 	t0 := time.Now()
 	err := m.inst.Cast(ctx, src, msg)
+	m.track(ctx, err)
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
@@ -108,6 +134,7 @@ func (m *meteredReceiver) Cast(ctx context.Context, src contract.InstanceID, msg
 func (m *meteredReceiver) Call(ctx context.Context, src contract.InstanceID, msg []byte) (contract.Reply, error) {
 	t0 := time.Now()
 	r, err := m.inst.Call(ctx, src, msg)
+	m.track(ctx, err)
 	outcome := "ok"
 	switch {
 	case err != nil:

@@ -420,3 +420,32 @@ func TestDocker_LostNodeFunctionsMove(t *testing.T) {
 		}
 	}
 }
+
+// A function that lets events pass their deadline three times in a row is
+// reported unresponsive by its node and replaced like a crashed one.
+func TestDocker_UnresponsiveFunctionIsReplaced(t *testing.T) {
+	t.Parallel()
+	image := containertest.BuildExampleImage(t)
+	dc := containertest.RequireDocker(t)
+	cfg := testBoxConfig(t)
+	cfg.Node.ContainerRuntime.CallTimeoutSec = 1
+	box := startTestBox(t, cfg)
+	d := startWorkflow(t, box, chain(image, nil, "a"))
+	old := d.fn("a")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for range 3 {
+		if err := (adminapi.Node{BaseURL: old.AgentURL}).Cast(ctx, old.FunctionID, []byte("sleep 5000")); err != nil {
+			t.Fatalf("cast sleep: %v", err)
+		}
+	}
+	f := d.waitFor("a", "restarted", func(f *adminapi.FunctionInfo) bool { return f.Restarts == 1 && f.Health == adminapi.HealthRunning })
+	if want := "unresponsive: 3 events in a row passed their deadline"; f.Reason != want || f.FunctionID == old.FunctionID {
+		t.Errorf("a after three missed deadlines = %+v, want a new instance, reason %q", f, want)
+	}
+	d.mustCall("a", "hello", "hello")
+	d.stop()
+	if n := containerCount(t, dc, box.NodeID); n != 0 {
+		t.Errorf("containers after the stop = %d, want 0", n)
+	}
+}

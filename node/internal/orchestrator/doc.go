@@ -21,7 +21,8 @@
 //
 // Self-healing (heal.go, watch.go). The orchestrator long-polls each of our
 // nodes' admin API for instances that ended on their own (container exit,
-// OOM kill, docker kill) and replaces a crashed instance: after a backoff
+// OOM kill, docker kill) or that let 3 events in a row pass their deadline,
+// and replaces such a crashed instance: after a backoff
 // (RestartBackoff, doubled for each crash in a row, at most
 // RestartBackoffMax) it stops what is left of it, starts a new instance of
 // the same function with the same state id (on the same node while it fits,
