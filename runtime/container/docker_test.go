@@ -509,3 +509,24 @@ func loggedLine(lines []contract.LogLine, text string) bool {
 	}
 	return false
 }
+
+// A failed Init is reported with the function's own message, said once:
+// no RPC code, no repeated "Init".
+func TestContainer_InitFailureSaysItOnce(t *testing.T) {
+	t.Parallel()
+	n, img, c := dockerNode(t, nil)
+	spec := n.spec("container:" + img)
+	spec.InitPayload = "cast-delay-ms=abc"
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	inst, err := n.rt.Start(ctx, spec)
+	if err == nil {
+		_ = inst.Stop(ctx)
+		t.Fatal("Start with a bad init payload succeeded")
+	}
+	const want = `init: init payload option cast-delay-ms="abc": want a non-negative integer of milliseconds`
+	if got, want := err.Error(), "start instance "+spec.ID.FunctionID+": "+want; got != want {
+		t.Errorf("Start() = %q, want %q", got, want)
+	}
+	wantNoContainers(t, c, n.id)
+}

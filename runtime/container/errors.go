@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"connectrpc.com/connect"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
@@ -75,3 +76,20 @@ func (e *BootError) Error() string {
 
 // Unwrap returns the underlying cause.
 func (e *BootError) Unwrap() error { return e.Err }
+
+// initError is a failed Init. It says so once: the function's own message
+// without the RPC code ("internal: ") and without the "Init: " prefix that
+// our guest SDK adds.
+type initError struct{ err error }
+
+// Error implements error.
+func (e *initError) Error() string {
+	var ce *connect.Error
+	if errors.As(e.err, &ce) && ce.Code() != connect.CodeDeadlineExceeded && ce.Code() != connect.CodeUnavailable {
+		return "init: " + strings.TrimPrefix(ce.Message(), "Init: ")
+	}
+	return "init: " + e.err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *initError) Unwrap() error { return e.err }

@@ -248,7 +248,7 @@ func (i *Instance) init(ctx context.Context) error {
 		SerializedState: i.spec.State,
 	})
 	if err != nil {
-		return fmt.Errorf("init: %w", err)
+		return &initError{err: err}
 	}
 	i.mu.Lock()
 	i.initDur = time.Since(t0)
