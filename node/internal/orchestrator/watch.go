@@ -12,8 +12,13 @@ import (
 const exitsWait = 25 * time.Second
 
 // exitsRetry is the pause after a failed poll (the node may be busy or
-// not serving yet).
-const exitsRetry = time.Second
+// not serving yet); it doubles with each failure in a row up to
+// exitsRetryMax, so that a node that never answers (e.g. upstream's, which
+// serves gRPC over HTTP/2 only) costs little.
+const (
+	exitsRetry    = time.Second
+	exitsRetryMax = 30 * time.Second
+)
 
 // watchExits long-polls n's admin API for instances that ended on their
 // own, so that a crash is handled at once, until ctx is done (the node is
@@ -22,6 +27,7 @@ const exitsRetry = time.Second
 func (o *Orchestrator) watchExits(ctx context.Context, n *node) {
 	c := adminapi.Node{BaseURL: n.agentURL, HTTP: o.adminHTTP}
 	var after uint64
+	retry := exitsRetry
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, exitsWait+o.cfg.AgentTimeout)
 		exits, err := c.Exits(pctx, after, exitsWait)
@@ -34,14 +40,16 @@ func (o *Orchestrator) watchExits(ctx context.Context, n *node) {
 			if ctx.Err() == nil {
 				o.log.Debug("poll node exits", "node", n.id, "err", err)
 			}
-			t := time.NewTimer(exitsRetry)
+			t := time.NewTimer(retry)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
 			}
+			retry = min(2*retry, exitsRetryMax)
 			continue
 		}
+		retry = exitsRetry
 		for _, ex := range exits {
 			after = ex.Seq
 			o.instanceExited(n, ex)
