@@ -217,15 +217,14 @@ func (o *Orchestrator) replace(ctx context.Context, rec *workflowRecord, old *in
 		return
 	}
 	o.mu.Unlock()
-	f := rec.function(old.name)
-	log := o.log.With("workflow", rec.id, "function", old.name)
+	log := o.log.With("workflow", rec.id, old.kind(), old.name)
 
 	// The crashed instance's container is removed (a lost node has nothing
 	// to stop): nothing of it must run beside its replacement.
 	if err := o.stopInstance(ctx, old); err != nil {
 		log.Warn("cannot stop the instance being replaced", "node", old.nodeID, "instance", old.functionID, "err", err)
 	}
-	n, err := o.placeReplacement(f, old)
+	n, err := o.placeReplacement(rec, old)
 	if err != nil {
 		o.mu.Lock()
 		defer o.mu.Unlock()
@@ -234,7 +233,12 @@ func (o *Orchestrator) replace(ctx context.Context, rec *workflowRecord, old *in
 		return
 	}
 	t0 := time.Now()
-	in, err := o.startFunction(ctx, rec.id, f, n, old.stateID)
+	var in *instance
+	if old.resource {
+		in, err = o.startResource(ctx, rec.id, rec.resource(old.name), n)
+	} else {
+		in, err = o.startFunction(ctx, rec.id, rec.function(old.name), n, old.stateID)
+	}
 	if err != nil {
 		if in != nil {
 			if serr := o.stopInstance(context.WithoutCancel(ctx), in); serr != nil {
@@ -289,16 +293,25 @@ func (o *Orchestrator) replace(ctx context.Context, rec *workflowRecord, old *in
 }
 
 // placeReplacement chooses the node of a replacement: the old instance's
-// node while it is registered and fits (its NodeLocal state is there),
-// else by the placement rules.
-func (o *Orchestrator) placeReplacement(f *edgelessapi.WorkflowFunction, old *instance) (*node, error) {
+// node while it is registered and fits (a function's NodeLocal state is
+// there), else by the placement rules of functions or of resources.
+func (o *Orchestrator) placeReplacement(rec *workflowRecord, old *instance) (*node, error) {
+	f, r := rec.function(old.name), rec.resource(old.name)
 	o.mu.Lock()
-	if n := o.nodes[old.nodeID]; n != nil && n.incarnation == old.incarnation && unfit(n, f) == "" {
-		o.mu.Unlock()
-		return n, nil
+	if n := o.nodes[old.nodeID]; n != nil && n.incarnation == old.incarnation {
+		if (old.resource && unfitResource(n, r.GetClassType()) == "") || (!old.resource && unfit(n, f) == "") {
+			o.mu.Unlock()
+			return n, nil
+		}
 	}
 	o.mu.Unlock()
-	ns, err := o.place([]*edgelessapi.WorkflowFunction{f})
+	var ns []*node
+	var err error
+	if old.resource {
+		ns, err = o.placeResources([]*edgelessapi.WorkflowResource{r}, nil)
+	} else {
+		ns, err = o.place([]*edgelessapi.WorkflowFunction{f})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -106,3 +106,58 @@ func TestBackoff_DoublesUpToTheCap(t *testing.T) {
 		}
 	}
 }
+
+// A lost node's resources move with its functions: started on the node
+// that remains (which offers their providers) and wired again.
+func TestHeal_LostNodeResourcesMove(t *testing.T) {
+	t.Parallel()
+	o := startOrc(t, Config{SweepInterval: 20 * time.Millisecond})
+	a := newFakeAgent(t)
+	a.resources = providers()
+	if _, err := o.registration().UpdateNode(t.Context(), a.update(time.Now().Add(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WaitNodeReady(t.Context(), a.nodeID); err != nil {
+		t.Fatal(err)
+	}
+	st, err := o.StartWorkflow(t.Context(), withResources(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := st.GetWorkflowId().GetWorkflowId()
+	b := newFakeAgent(t)
+	b.resources = providers()
+	o.register(t, b)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		moved := 0
+		for _, f := range o.info(o.record(id)).Functions {
+			if f.NodeID == b.nodeID && f.Health == adminapi.HealthRunning && f.Moves == 1 {
+				moved++
+			}
+		}
+		if moved == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the loss of node a: %+v, want the 2 functions and 2 resources moved to node b", o.info(o.record(id)).Functions)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	want := []string{"StartResource http-ingress", "StartResource file-log", "PatchResource http-ingress new_request->"}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b.mu.Lock()
+		got := strings.Join(b.calls, "|")
+		b.mu.Unlock()
+		missing := slices.IndexFunc(want, func(w string) bool { return !strings.Contains(got, w) })
+		if missing < 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node b's calls %q lack %q", got, want[missing])
+		}
+	}
+	if err := o.StopWorkflow(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+}

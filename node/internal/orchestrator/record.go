@@ -37,6 +37,16 @@ func (o *Orchestrator) funcs(rec *workflowRecord) []*instance {
 	return rec.funcs
 }
 
+// resource returns the workflow's definition of the resource named name.
+func (r *workflowRecord) resource(name string) *edgelessapi.WorkflowResource {
+	for _, res := range r.req.GetWorkflowResources() {
+		if res.GetName() == name {
+			return res
+		}
+	}
+	return nil
+}
+
 // function returns the workflow's definition of the function named name.
 func (r *workflowRecord) function(name string) *edgelessapi.WorkflowFunction {
 	for _, f := range r.req.GetWorkflowFunctions() {
