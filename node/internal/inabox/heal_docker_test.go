@@ -41,6 +41,8 @@ func nodeConfig(t testing.TB, c *config.Config) {
 	g.InvocationURL = "http://127.0.0.1:0"
 	g.SubscriptionRefreshIntervalSec = 1
 	g.StateDir = t.TempDir()
+	c.Resources.HTTPIngressURL = "http://127.0.0.1:0"
+	c.Resources.FileLogDir = t.TempDir()
 	c.Telemetry.MetricsURL = ""
 	c.ContainerRuntime.Enabled = true
 	c.ContainerRuntime.GuestAPIHostURL = ""

@@ -99,7 +99,7 @@ func (o *Orchestrator) instanceExited(n *node, ex adminapi.Exit) {
 		return
 	}
 	h := rec.health[in.name]
-	if h.state != adminapi.HealthRunning {
+	if h.state != adminapi.HealthRunning || rec.stopped {
 		return
 	}
 	o.event(rec, adminapi.Event{Type: adminapi.EventCrashed, Function: in.name, FunctionID: in.functionID, NodeID: in.nodeID,
@@ -165,7 +165,7 @@ func (o *Orchestrator) goLocked(f func(ctx context.Context)) {
 func (o *Orchestrator) nodeLostLocked(n *node, why string) {
 	for _, rec := range o.workflows {
 		for _, in := range rec.funcs {
-			if in.nodeID != n.id || in.incarnation != n.incarnation {
+			if in.nodeID != n.id || in.incarnation != n.incarnation || rec.stopped {
 				continue
 			}
 			h := rec.health[in.name]

@@ -59,7 +59,9 @@ func (o *Orchestrator) StopWorkflow(ctx context.Context, id string) error {
 	}
 	slices.Reverse(left)
 	o.mu.Lock()
-	o.workflows[id] = &workflowRecord{id: id, req: rec.req, created: rec.created, funcs: left, health: rec.health, events: rec.events}
+	o.workflows[id] = &workflowRecord{id: id, req: rec.req, created: rec.created, funcs: left, health: rec.health, events: rec.events,
+		// Being stopped: its instances are not healed any more.
+		stopped: true}
 	o.mu.Unlock()
 	err := fmt.Errorf("stop workflow %s: %d instance(s) could not be stopped and stay listed (retry the stop): %w",
 		id, len(left), errors.Join(errs...))
