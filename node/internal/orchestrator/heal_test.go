@@ -161,3 +161,67 @@ func TestHeal_LostNodeResourcesMove(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The events endpoint: bad parameters and unknown workflows are refused
+// with a reason; a followed stream gets every event and ends with
+// "stopped" when the workflow stops.
+func TestAdmin_EventsStream(t *testing.T) {
+	t.Parallel()
+	o := startOrc(t, Config{})
+	a := newFakeAgent(t)
+	o.register(t, a)
+	st, err := o.StartWorkflow(t.Context(), threeFunctions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := st.GetWorkflowId().GetWorkflowId()
+	ctl := adminapi.Controller{BaseURL: o.controllerURL}
+	for _, tt := range []struct{ name, path, want string }{
+		{"bad after", "/admin/v1/workflows/" + id + "/events?after=x", `after="x": want a sequence number`},
+		{"bad follow", "/admin/v1/workflows/" + id + "/events?follow=maybe", `follow="maybe": want true or false`},
+		{"unknown workflow", "/admin/v1/workflows/nope/events", `unknown workflow "nope"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out any
+			if err := ctl.Get(t.Context(), tt.path, &out); err == nil || err.Error() != tt.want {
+				t.Errorf("GET %s = %v, want %q", tt.path, err, tt.want)
+			}
+		})
+	}
+
+	got := make(chan []string, 1)
+	open := make(chan struct{})
+	go func() {
+		var types []string
+		err := ctl.Events(t.Context(), id, 0, true, func(e adminapi.Event) error {
+			types = append(types, e.Type+" "+e.Function)
+			if len(types) == 3 {
+				close(open)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("Events = %v", err)
+		}
+		got <- types
+	}()
+	// The stream is open (it has the three starts) before the stop: it sees
+	// the stop as it happens.
+	select {
+	case <-open:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the followed stream did not deliver the starts")
+	}
+	if err := o.StopWorkflow(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	want := "started ticker,started transformer,started sink,stopped "
+	select {
+	case types := <-got:
+		if s := strings.Join(types, ","); s != want {
+			t.Errorf("followed events = %s, want %s", s, want)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the followed stream did not end after the workflow stopped")
+	}
+}
