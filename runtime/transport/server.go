@@ -14,11 +14,15 @@ import (
 // ctx is done before it closes their connections.
 const ShutdownGrace = 5 * time.Second
 
-// NewServer returns a server of h for gRPC peers: HTTP/1.1 and h2c, with the
-// header and idle timeouts and HTTP/2 settings of this package. Its error
-// log goes to log at debug level (nil: slog.Default()).
+// NewServer returns a server of h for gRPC peers: HTTP/1.1 and h2c, or with
+// c.TLS HTTP/1.1 and HTTP/2 over TLS (client certificates required when the
+// config asks for them), with the header and idle timeouts and HTTP/2
+// settings of this package; ReadHeaderTimeout also bounds the TLS
+// handshake. Serve it with ServeListener (or Serve), which picks TLS. Its
+// error log (handshake failures among them) goes to log at debug level
+// (nil: slog.Default()).
 func (c Config) NewServer(h http.Handler, log *slog.Logger) (*http.Server, error) {
-	if err := c.check(); err != nil {
+	if err := c.check(true); err != nil {
 		return nil, err
 	}
 	if log == nil {
@@ -26,15 +30,21 @@ func (c Config) NewServer(h http.Handler, log *slog.Logger) (*http.Server, error
 	}
 	var p http.Protocols
 	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           h,
 		Protocols:         &p,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		IdleTimeout:       IdleTimeout,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: MaxConcurrentStreams},
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}, nil
+	}
+	if c.TLS != nil {
+		p.SetHTTP2(true)
+		srv.TLSConfig = c.TLS.Clone()
+	} else {
+		p.SetUnencryptedHTTP2(true)
+	}
+	return srv, nil
 }
 
 // NewServer returns a plain-text server of h (see Config.NewServer).
@@ -43,12 +53,21 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 	return srv
 }
 
+// ServeListener serves srv on ln, with TLS when srv was built with it, and
+// returns what srv.Serve returns.
+func ServeListener(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
+}
+
 // Serve serves srv on ln until ctx is done, then shuts srv down, closing
 // the connections of requests still running after ShutdownGrace. It closes
 // ln. The error names what (e.g. "guest api host") was served where.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, what string) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- ServeListener(srv, ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s on %s: %w", what, ln.Addr(), err)

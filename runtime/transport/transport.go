@@ -48,30 +48,36 @@ const (
 	PingTimeout = 5 * time.Second
 )
 
-// ErrTLSUnsupported is returned when a Config asks for TLS, which this
-// package does not implement yet.
-var ErrTLSUnsupported = errors.New("TLS is not supported yet")
-
 // Config is what servers and clients have in common. The zero value is
-// plain-text HTTP/2.
+// plain-text HTTP/2 (h2c).
 type Config struct {
-	// TLS, when set, will make servers serve and clients dial TLS. It is the
-	// one place TLS will be added; today a non-nil value is refused with
-	// ErrTLSUnsupported.
+	// TLS, when set, makes a server serve TLS (HTTP/2 and HTTP/1.1 by ALPN)
+	// and a client dial TLS (HTTP/2 only, as tonic and grpcio servers
+	// expect). A server's config must hold its certificate; a client's
+	// names the server name to check (ServerName) and its roots (RootCAs).
+	// Build both from a tls_config.toml with LoadTLS or FindTLS. The same
+	// *tls.Config serves any HTTP/2 stack (net/http here, grpc-go's
+	// credentials.NewTLS), so a path that switches stacks keeps it.
 	TLS *tls.Config
 }
 
-func (c Config) check() error {
-	if c.TLS != nil {
-		return ErrTLSUnsupported
+func (c Config) check(server bool) error {
+	if c.TLS == nil {
+		return nil
+	}
+	if server && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil {
+		return errors.New("transport: a TLS server config without a certificate")
 	}
 	return nil
 }
 
-// Schemes returns the URL schemes a client with this config can speak.
+// Schemes returns the URL schemes a client with this config accepts. With
+// TLS both: the config decides, as upstream's does, and an http:// URL is
+// dialled with TLS too (so a domain can turn TLS on without rewriting every
+// announced URL).
 func (c Config) Schemes() []string {
 	if c.TLS != nil {
-		return []string{"https"}
+		return []string{"https", "http"}
 	}
 	return []string{"http"}
 }
@@ -89,7 +95,7 @@ func (c Config) CheckURL(raw string) error {
 		return nil
 	}
 	if u.Scheme == "https" {
-		return fmt.Errorf("URL %q: https is not supported (plain-text HTTP/2 only), want %s", raw, want)
+		return fmt.Errorf("URL %q: https needs a TLS client config (%s with [client] client_ca_path), want %s", raw, TLSConfigFile, want)
 	}
 	return fmt.Errorf("URL %q: want %s", raw, want)
 }

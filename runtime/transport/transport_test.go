@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -176,7 +175,7 @@ func TestConfig_CheckURL(t *testing.T) {
 	}{
 		{"http://127.0.0.1:7001", ""},
 		{"http://localhost:7001/", ""},
-		{"https://127.0.0.1:7001", `URL "https://127.0.0.1:7001": https is not supported (plain-text HTTP/2 only), want http://<host>:<port>`},
+		{"https://127.0.0.1:7001", `URL "https://127.0.0.1:7001": https needs a TLS client config (tls_config.toml with [client] client_ca_path), want http://<host>:<port>`},
 		{"127.0.0.1:7001", `URL "127.0.0.1:7001": want http://<host>:<port>`},
 		{"grpc://h:1", `URL "grpc://h:1": want http://<host>:<port>`},
 		{"http://", `URL "http://": want http://<host>:<port>`},
@@ -186,19 +185,23 @@ func TestConfig_CheckURL(t *testing.T) {
 			t.Errorf("CheckURL(%q) = %q, want %q", tt.url, got, tt.wantErr)
 		}
 	}
+	// With TLS both schemes are accepted: the config decides.
+	withTLS := transport.Config{TLS: &tls.Config{MinVersion: tls.VersionTLS12}}
+	for _, u := range []string{"https://127.0.0.1:7001", "http://127.0.0.1:7001"} {
+		if err := withTLS.CheckURL(u); err != nil {
+			t.Errorf("CheckURL(%q) with TLS = %v, want nil", u, err)
+		}
+	}
+	if err := withTLS.CheckURL("grpc://h:1"); err == nil || !strings.Contains(err.Error(), "want https://<host>:<port>") {
+		t.Errorf("CheckURL(grpc://h:1) with TLS = %v, want an error asking for https", err)
+	}
 }
 
-func TestConfig_TLSRefusedUntilImplemented(t *testing.T) {
+func TestConfig_TLSServerWithoutCertificateRefused(t *testing.T) {
 	t.Parallel()
 	c := transport.Config{TLS: &tls.Config{MinVersion: tls.VersionTLS13}}
-	if _, err := c.NewServer(http.NotFoundHandler(), nil); !errors.Is(err, transport.ErrTLSUnsupported) {
-		t.Errorf("NewServer with TLS = %v, want %v", err, transport.ErrTLSUnsupported)
-	}
-	if _, _, err := (transport.ClientConfig{Config: c}).NewClient(); !errors.Is(err, transport.ErrTLSUnsupported) {
-		t.Errorf("NewClient with TLS = %v, want %v", err, transport.ErrTLSUnsupported)
-	}
-	if got := c.Schemes(); !strings.EqualFold(strings.Join(got, ","), "https") {
-		t.Errorf("Schemes() with TLS = %q, want [https]", got)
+	if _, err := c.NewServer(http.NotFoundHandler(), nil); err == nil {
+		t.Error("NewServer with a TLS config without a certificate = nil error, want one")
 	}
 }
 

@@ -4,11 +4,15 @@
 package transporttest
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/edgeless-go/edgeless/runtime/transport"
+	"github.com/edgeless-go/edgeless/runtime/transport/certs"
 )
 
 // NewServer serves h on 127.0.0.1 as the node's servers do
@@ -51,4 +55,56 @@ func Client() *http.Client {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+}
+
+// Domain writes a test domain into a temporary directory (a CA, node,
+// orchestrator and CLI certificates for www.example.com and 127.0.0.1, and
+// their tls_config files, see certs.WriteDomain) and returns it.
+func Domain(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := certs.WriteDomain(dir, certs.DomainOptions{}); err != nil {
+		t.Fatalf("WriteDomain: %v", err)
+	}
+	return dir
+}
+
+// LoadTLS loads dir/tls_config_<role>.toml of a Domain.
+func LoadTLS(t testing.TB, dir, role string) *transport.TLS {
+	t.Helper()
+	tc, err := transport.LoadTLS(filepath.Join(dir, "tls_config_"+role+".toml"))
+	if err != nil {
+		t.Fatalf("LoadTLS: %v", err)
+	}
+	return tc
+}
+
+// ServeWith serves h on 127.0.0.1 with cfg (TLS when cfg has it) through
+// transport.Serve until the test ends, and returns its URL (https:// with
+// TLS).
+func ServeWith(t testing.TB, h http.Handler, cfg transport.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	srv, err := cfg.NewServer(h, nil)
+	if err != nil {
+		ln.Close()
+		t.Fatalf("NewServer: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := transport.Serve(ctx, srv, ln, "test server"); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	scheme := "http://"
+	if cfg.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + ln.Addr().String()
 }
