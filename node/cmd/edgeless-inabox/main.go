@@ -44,12 +44,13 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edgeless-inabox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var configFile, template, logLevel, logFormat string
+	var configFile, template, logLevel, logFormat, tlsConfig string
 	var showVersion bool
 	fs.StringVar(&configFile, "c", "", "configuration file (TOML; default "+inabox.DefaultConfigFile+" if it exists, else built-in defaults)")
 	fs.StringVar(&configFile, "config-file", "", "configuration file (TOML)")
 	fs.StringVar(&template, "t", "", "write a commented default configuration to this path and exit")
 	fs.StringVar(&template, "template", "", "write a commented default configuration to this path and exit")
+	fs.StringVar(&tlsConfig, "tls-config", "", "tls_config.toml (upstream's format) for TLS on every server and client but the guest API; overrides security.tls_config (default: tls_config.toml in the working directory if it exists)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
@@ -80,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if usedDefaults {
 		log.Info("no " + inabox.DefaultConfigFile + ": using the defaults (write them with -t " + inabox.DefaultConfigFile + ")")
+	}
+	if tlsConfig != "" {
+		cfg.Node.Security.TLSConfig = tlsConfig
 	}
 	ctx, stop := process.SignalContext(ctx, log)
 	defer stop()

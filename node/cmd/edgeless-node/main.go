@@ -44,12 +44,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		configFile, template, logLevel, logFormat   string
+		tlsConfig                                   string
 		showVersion, availableResources, outputJSON bool
 	)
 	fs.StringVar(&configFile, "c", "node.toml", "configuration file (TOML)")
 	fs.StringVar(&configFile, "config-file", "node.toml", "configuration file (TOML)")
 	fs.StringVar(&template, "t", "", "write a commented default configuration to this path and exit")
 	fs.StringVar(&template, "template", "", "write a commented default configuration to this path and exit")
+	fs.StringVar(&tlsConfig, "tls-config", "", "tls_config.toml (upstream's format) for TLS on every server and client but the guest API; overrides security.tls_config (default: tls_config.toml in the working directory if it exists)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
@@ -89,6 +91,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if tlsConfig != "" {
+		cfg.Security.TLSConfig = tlsConfig
 	}
 	ctx, stop := process.SignalContext(ctx, log)
 	defer stop()

@@ -47,7 +47,7 @@ var benchWorkflow = `{
 func BenchmarkHTTPIngress(b *testing.B) {
 	exampleImages(b)
 	box, _ := startBoxConfig(b)
-	c, err := newController(box.ControllerURL)
+	c, err := newController(box.ControllerURL, security{})
 	if err != nil {
 		b.Fatal(err)
 	}

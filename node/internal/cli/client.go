@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -24,17 +26,42 @@ type controller struct {
 	admin adminapi.Controller
 }
 
-func newController(rawURL string) (*controller, error) {
-	var tc transport.Config // plain-text HTTP/2; TLS will be set here
+// security is how the CLI proves who it is to the controller and nodes:
+// the client half of a tls_config.toml (nil: plain text) and the admin
+// APIs' bearer token ("" for none).
+type security struct {
+	tls   *transport.TLS
+	token string
+}
+
+// loadSecurity reads the TLS file at path, or tls_config.toml in the
+// working directory (as upstream's CLI), or none (plain text).
+func loadSecurity(path, token string) (security, error) {
+	tc, err := transport.FindTLS(path)
+	if errors.Is(err, transport.ErrNoTLSFile) {
+		return security{token: token}, nil
+	}
+	if err != nil {
+		return security{}, fmt.Errorf("--tls-config: %w", err)
+	}
+	return security{tls: tc, token: token}, nil
+}
+
+func newController(rawURL string, sec security) (*controller, error) {
+	tc := sec.tls.ClientConfig()
 	if err := tc.CheckURL(rawURL); err != nil {
 		return nil, fmt.Errorf("controller %w", err)
 	}
-	grpcHTTP, _ := transport.NewClient()
+	grpcHTTP, _, _ := transport.ClientConfig{Config: tc}.NewClient() // only server configs are refused
+	adminHTTP := &http.Client{}
+	if tc.TLS != nil {
+		adminHTTP = grpcHTTP
+	}
 	base := strings.TrimSuffix(rawURL, "/")
 	return &controller{
 		url:   base,
 		wf:    edgelessapiconnect.NewWorkflowInstanceClient(grpcHTTP, base, transport.ClientOptions(transport.ControlMaxBytes)...),
-		admin: adminapi.Controller{BaseURL: base, HTTP: &http.Client{}},
+		admin: adminapi.Controller{BaseURL: base, HTTP: adminapi.WithToken(adminHTTP, sec.token)},
 	}, nil
 }
 
@@ -88,10 +115,20 @@ func (c *controller) nodeAdmin(agentURL string) adminapi.Node {
 // of --controller-url and a ctx bounded by --timeout, which the caller must
 // cancel once dial succeeded.
 func (o *options) dial(cmd *cobra.Command) (context.Context, *controller, context.CancelFunc, error) {
-	c, err := newController(o.controllerURL)
+	c, err := o.controller()
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	return ctx, c, cancel, nil
+}
+
+// controller returns a client of --controller-url with the CLI's TLS file
+// and admin token.
+func (o *options) controller() (*controller, error) {
+	sec, err := loadSecurity(o.tlsConfig, cmp.Or(o.adminToken, os.Getenv("EDGELESS_ADMIN_TOKEN")))
+	if err != nil {
+		return nil, err
+	}
+	return newController(o.controllerURL, sec)
 }

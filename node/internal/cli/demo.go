@@ -165,7 +165,12 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 		return err
 	}
 
-	c, err := newController(box.ControllerURL)
+	// The box found its TLS file where this does: the working directory.
+	sec, err := loadSecurity("", "")
+	if err != nil {
+		return err
+	}
+	c, err := newController(box.ControllerURL, sec)
 	if err != nil {
 		return err
 	}

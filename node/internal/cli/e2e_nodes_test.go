@@ -93,7 +93,7 @@ func TestE2E_SecondNodeJoins(t *testing.T) {
 		}
 	}
 	var nodes []adminapi.NodeInfo
-	c, _ := newController(url)
+	c, _ := newController(url, security{})
 	if err := c.admin.Get(t.Context(), "/admin/v1/nodes", &nodes); err != nil || len(nodes) != 2 {
 		t.Errorf("admin nodes = %v, %v", nodes, err)
 	}

@@ -112,7 +112,7 @@ the orchestrator from the nodes' performance samples). --follow keeps printing
 new lines until interrupted.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newController(opts.controllerURL)
+			c, err := opts.controller()
 			if err != nil {
 				return err
 			}

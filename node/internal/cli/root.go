@@ -16,6 +16,8 @@ const DefaultControllerURL = "http://127.0.0.1:7001"
 type options struct {
 	controllerURL string
 	timeout       time.Duration
+	tlsConfig     string
+	adminToken    string
 }
 
 // NewRootCommand returns the edgeless command tree.
@@ -38,7 +40,11 @@ whole demo with "edgeless demo".`,
 		"URL of the controller's WorkflowInstance API (env EDGELESS_CONTROLLER_URL)")
 	root.PersistentFlags().DurationVar(&opts.timeout, "timeout", 5*time.Minute,
 		"deadline of each command's requests")
+	root.PersistentFlags().StringVar(&opts.tlsConfig, "tls-config", os.Getenv("EDGELESS_TLS_CONFIG"),
+		"tls_config.toml (upstream's format) whose [client] section the CLI uses (env EDGELESS_TLS_CONFIG; default: tls_config.toml in the working directory if it exists, else plain text)")
+	root.PersistentFlags().StringVar(&opts.adminToken, "admin-token", "",
+		"bearer token of the admin APIs (security.admin_token; env EDGELESS_ADMIN_TOKEN)")
 	root.AddCommand(newWorkflowCommand(opts), newFunctionCommand(opts), newNodeCommand(opts), newDemoCommand(), newNodeImageCommand(),
-		newUpCommand(opts), newDownCommand(opts), newBoxServeCommand())
+		newUpCommand(opts), newDownCommand(opts), newBoxServeCommand(), newCertsCommand())
 	return root
 }

@@ -32,6 +32,9 @@ type Config struct {
 	UserNodeCapabilities UserNodeCapabilities `toml:"user_node_capabilities"`
 	// PowerInfo is accepted for compatibility; this node reads no PDU.
 	PowerInfo *PowerInfo `toml:"power_info,omitempty"`
+	// Security configures TLS (upstream's tls_config.toml) and the admin
+	// APIs' bearer token.
+	Security Security `toml:"security"`
 
 	// pos maps a dotted key to its line in the file it was loaded from.
 	pos map[string]int
@@ -65,6 +68,21 @@ type General struct {
 	SubscriptionRefreshIntervalSec uint64 `toml:"subscription_refresh_interval_sec"`
 	// StateDir holds the NodeLocal state of functions, one file per state id.
 	StateDir string `toml:"state_dir"`
+}
+
+// Security is the [security] section (ours; upstream reads only its
+// tls_config.toml).
+type Security struct {
+	// TLSConfig is the path of a tls_config.toml in upstream's format. Empty
+	// means tls_config.toml in the working directory if there is one, as
+	// upstream; with neither, every server and client speaks plain text
+	// (with a warning). The guest API between the node and its containers
+	// stays plain text either way.
+	TLSConfig string `toml:"tls_config"`
+	// AdminToken, when set, is the bearer token every request to the admin
+	// JSON APIs (/admin/v1/) must carry, for setups that terminate TLS in
+	// front of the node; mutual TLS protects them as it protects the rest.
+	AdminToken string `toml:"admin_token"`
 }
 
 // Telemetry is the [telemetry] section.

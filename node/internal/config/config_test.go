@@ -229,8 +229,10 @@ func TestParse_Errors(t *testing.T) {
 			[]string{"node.toml:3: general.agent_url: host must be an IP address", `"localhost"`}},
 		{"no port", "[general]\n" + id + "invocation_url = \"http://127.0.0.1\"\n",
 			[]string{"node.toml:3: general.invocation_url: missing port"}},
-		{"https", "[general]\n" + id + "agent_url = \"https://127.0.0.1:7005\"\n",
-			[]string{"node.toml:3: general.agent_url: TLS is not supported"}},
+		{"guest https", "[general]\n" + id + "[container_runtime]\nenabled = true\nguest_api_host_url = \"https://0.0.0.0:7100\"\n",
+			[]string{"node.toml:5: container_runtime.guest_api_host_url: the guest API stays plain text"}},
+		{"short admin token", "[general]\n" + id + "[security]\nadmin_token = \"secret\"\n",
+			[]string{"node.toml:4: security.admin_token: want at least 16 characters"}},
 		{"announce unspecified", "[general]\n" + id + "agent_url_announced = \"http://0.0.0.0:7005\"\n",
 			[]string{"node.toml:3: general.agent_url_announced: 0.0.0.0 cannot be dialed"}},
 		{"interval zero", "[general]\n" + id + "subscription_refresh_interval_sec = 0\n",
@@ -296,7 +298,11 @@ func TestParseURL(t *testing.T) {
 	if got, want := u.String(), "http://[::1]:7005"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	for _, bad := range []string{"127.0.0.1:7005", "http://127.0.0.1:99999", "http://127.0.0.1:7005/x", "http://u@127.0.0.1:1", "::"} {
+	u, err = ParseURL("https://10.0.0.1:7005")
+	if err != nil || u.String() != "https://10.0.0.1:7005" {
+		t.Errorf("ParseURL(https) = %+v (%q), %v, want https://10.0.0.1:7005", u, u.String(), err)
+	}
+	for _, bad := range []string{"127.0.0.1:7005", "http://127.0.0.1:99999", "ftp://127.0.0.1:1", "http://127.0.0.1:7005/x", "http://u@127.0.0.1:1", "::"} {
 		if _, err := ParseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) = nil error, want one", bad)
 		}

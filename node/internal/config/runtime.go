@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/wasm"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // CanonicalNodeID returns a valid node id in its one spelling on the wire
@@ -78,4 +80,22 @@ func (c *Config) WasmRuntimeConfig(log *slog.Logger) wasm.Config {
 		CacheDir:       wr.CacheDir,
 		Logger:         log,
 	}
+}
+
+// LoadTLS loads the TLS configuration: s.TLSConfig, or tls_config.toml in
+// the working directory (as upstream), or none (plain text, logged as a
+// warning). A file that exists but is wrong is an error.
+func (s Security) LoadTLS(log *slog.Logger) (*transport.TLS, error) {
+	tc, err := transport.FindTLS(s.TLSConfig)
+	if errors.Is(err, transport.ErrNoTLSFile) {
+		log.Warn(err.Error() + " (set security.tls_config or --tls-config for TLS)")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("security.tls_config: %w", err)
+	}
+	log.Info("TLS configured", "file", tc.Path, "server_tls", tc.Server != nil,
+		"client_certificates_required", tc.Server != nil && tc.Server.ClientCAs != nil,
+		"client_tls", tc.Client != nil, "client_certificate", tc.Client != nil && len(tc.Client.Certificates) > 0)
+	return tc, nil
 }

@@ -246,6 +246,21 @@ queue_size = {{v .Dataplane.QueueSize}}
 # need the same limit (guest.Options.MaxPayloadBytes, default 16 MiB).
 max_payload_bytes = {{v .Dataplane.MaxPayloadBytes}}
 
+[security]
+# A tls_config.toml in upstream's format ([server] server_cert_path,
+# server_key_path, server_ca_path; [client] client_cert_path, client_key_path,
+# client_ca_path, domain_name): with it every server of the node (agent, data
+# plane, metrics) serves TLS, requiring client certificates when
+# server_ca_path is set, and every client (registration, peers) presents its
+# certificate and checks the server's. "" means tls_config.toml in the
+# working directory if it exists (as upstream), else plain text. The guest
+# API to the node's containers stays plain text. Make a test domain's files
+# with "edgeless certs".
+tls_config = {{v .Security.TLSConfig}}
+# Bearer token the admin JSON APIs (/admin/v1/) require when set, for setups
+# that terminate TLS in front of the node. "" means none.
+admin_token = {{v .Security.AdminToken}}
+
 [resources]
 # Resource providers, announced to the orchestrator as upstream's node
 # announces them. An empty name means no provider. Upstream's other

@@ -67,6 +67,9 @@ func (c *Config) Validate() error {
 	if c.Telemetry.MetricsURL != "" {
 		check("telemetry.metrics_url", checkBind(c.Telemetry.MetricsURL))
 	}
+	if t := c.Security.AdminToken; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		bad("security.admin_token", "want at least 16 characters without spaces (e.g. the output of: openssl rand -hex 16), or \"\" for none")
+	}
 	if m := c.WasmRuntime.MaxMemoryMiB; m < 1 || m > 4096 {
 		bad("wasm_runtime.max_memory_mib", "want 1 to 4096 MiB, got %d", m)
 	}
@@ -191,8 +194,12 @@ func (c *Config) Warnings() []string {
 	return out
 }
 
-// URL is a parsed http URL of a server or peer.
+// URL is a parsed http or https URL of a server or peer.
 type URL struct {
+	// Scheme is "http" or "https". With a TLS config servers serve TLS and
+	// clients dial TLS whatever the scheme (as upstream: the file decides);
+	// https without one is refused where the node dials.
+	Scheme string
 	// Host is the host as written (an IP literal, a name, or empty).
 	Host string
 	// Addr is the IP address of Host, or the zero Addr when Host is a name
@@ -202,7 +209,8 @@ type URL struct {
 	Port uint16
 }
 
-// ParseURL parses "http://HOST:PORT" (an optional trailing "/" is allowed).
+// ParseURL parses "http://HOST:PORT" or "https://HOST:PORT" (an optional
+// trailing "/" is allowed).
 // The port is required; port 0 means "any free port" where the node binds.
 func ParseURL(raw string) (URL, error) {
 	u, err := url.Parse(raw)
@@ -210,9 +218,7 @@ func ParseURL(raw string) (URL, error) {
 		return URL{}, fmt.Errorf("want a URL like http://10.0.0.1:7005, got %q", raw)
 	}
 	switch u.Scheme {
-	case "http":
-	case "https":
-		return URL{}, fmt.Errorf("TLS is not supported by this node; use http:// (got %q)", raw)
+	case "http", "https":
 	case "coap":
 		return URL{}, fmt.Errorf("CoAP is not supported by this node; use http:// (got %q)", raw)
 	default:
@@ -229,16 +235,21 @@ func ParseURL(raw string) (URL, error) {
 	if err != nil {
 		return URL{}, fmt.Errorf("bad port %q in %q", ps, raw)
 	}
-	out := URL{Host: u.Hostname(), Port: uint16(port)}
+	out := URL{Scheme: u.Scheme, Host: u.Hostname(), Port: uint16(port)}
 	if a, err := netip.ParseAddr(out.Host); err == nil {
 		out.Addr = a.Unmap()
 	}
 	return out, nil
 }
 
-// String formats the URL as http://HOST:PORT.
+// String formats the URL as SCHEME://HOST:PORT (http when Scheme is
+// empty).
 func (u URL) String() string {
-	return "http://" + netip.AddrPortFrom(u.Addr, u.Port).String()
+	scheme := u.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	return scheme + "://" + netip.AddrPortFrom(u.Addr, u.Port).String()
 }
 
 // checkBind accepts a URL whose host is an IP literal the node can bind.
@@ -282,6 +293,9 @@ func checkGuestHost(raw string) error {
 	u, err := ParseURL(raw)
 	if err != nil {
 		return err
+	}
+	if u.Scheme == "https" {
+		return fmt.Errorf("the guest API stays plain text (containers speak plain-text gRPC; it never leaves this host); use http:// (got %q)", raw)
 	}
 	if u.Host == "" || u.Addr.IsUnspecified() {
 		return nil

@@ -33,10 +33,11 @@ func httpURL(ap netip.AddrPort) string {
 }
 
 // announced returns the URL peers should dial for a server bound at bound:
-// the configured URL (its port 0 replaced by the bound port), or else the
+// the configured URL (its port 0 replaced by the bound port), or else (with
+// scheme, https when the server serves TLS) the
 // bound IP, or, for an unspecified bind address, the first non-loopback
 // IPv4 address of this host (as upstream).
-func announced(key, configured string, bound netip.AddrPort) (string, error) {
+func announced(key, configured, scheme string, bound netip.AddrPort) (string, error) {
 	if configured != "" {
 		u, err := config.ParseURL(configured)
 		if err != nil {
@@ -55,7 +56,7 @@ func announced(key, configured string, bound netip.AddrPort) (string, error) {
 		}
 		ip = a
 	}
-	return httpURL(netip.AddrPortFrom(ip, bound.Port())), nil
+	return scheme + "://" + netip.AddrPortFrom(ip, bound.Port()).String(), nil
 }
 
 func firstNonLoopbackIPv4() (netip.Addr, error) {

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/agent"
 	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
@@ -59,6 +61,9 @@ type Daemon struct {
 	reg      *registration.Registrar // nil without node_register_url
 	metrics  *telemetry.Metrics
 	res      *nodeResources
+	// tls is the loaded TLS configuration (nil: plain text). The guest API
+	// host never uses it.
+	tls *transport.TLS
 
 	agentLn, invocationLn, guestLn, metricsLn, ingressLn net.Listener
 }
@@ -73,10 +78,28 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return d.Serve(ctx)
 }
 
-// New validates cfg, binds the node's listeners, connects the container
-// runtime (removing containers left by an earlier run of this node) and
-// builds the agent. The caller must call Serve, which releases everything.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, err error) {
+// New validates cfg, loads its TLS configuration (security.tls_config, or
+// tls_config.toml in the working directory, or plain text), binds the
+// node's listeners, connects the container runtime (removing containers
+// left by an earlier run of this node) and builds the agent. The caller
+// must call Serve, which releases everything.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Daemon, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	tc, err := cfg.Security.LoadTLS(log)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithTLS(ctx, cfg, tc, log)
+}
+
+// NewWithTLS is New with the TLS configuration already loaded (nil: plain
+// text), as in-a-box shares one between its orchestrator and its node.
+func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log *slog.Logger) (_ *Daemon, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -89,7 +112,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 	g := cfg.General
 	g.NodeID = config.CanonicalNodeID(g.NodeID)
 	log = log.With(slog.String("node", g.NodeID))
-	d := &Daemon{cfg: cfg, log: log}
+	d := &Daemon{cfg: cfg, log: log, tls: tc}
 	defer func() {
 		if err != nil {
 			if d.res != nil {
@@ -125,7 +148,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 		if d.metricsLn, err = listen("telemetry.metrics_url", cfg.Telemetry.MetricsURL); err != nil {
 			return nil, err
 		}
-		d.urls.Metrics = httpURL(boundAddr(d.metricsLn)) + "/metrics"
+		d.urls.Metrics = d.serverURL(boundAddr(d.metricsLn)) + "/metrics"
 	}
 	if r := cfg.Resources; r.HTTPIngressProvider != "" {
 		if d.ingressLn, err = listen("resources.http_ingress_url", r.HTTPIngressURL); err != nil {
@@ -133,12 +156,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 		}
 		d.urls.HTTPIngress = httpURL(boundAddr(d.ingressLn))
 	}
-	d.urls.Agent = httpURL(boundAddr(d.agentLn))
-	d.urls.Invocation = httpURL(boundAddr(d.invocationLn))
-	if d.urls.AgentAnnounced, err = announced("general.agent_url_announced", g.AgentURLAnnounced, boundAddr(d.agentLn)); err != nil {
+	d.urls.Agent = d.serverURL(boundAddr(d.agentLn))
+	d.urls.Invocation = d.serverURL(boundAddr(d.invocationLn))
+	scheme := d.scheme()
+	if d.urls.AgentAnnounced, err = announced("general.agent_url_announced", g.AgentURLAnnounced, scheme, boundAddr(d.agentLn)); err != nil {
 		return nil, err
 	}
-	if d.urls.InvocationAnnounced, err = announced("general.invocation_url_announced", g.InvocationURLAnnounced, boundAddr(d.invocationLn)); err != nil {
+	if d.urls.InvocationAnnounced, err = announced("general.invocation_url_announced", g.InvocationURLAnnounced, scheme, boundAddr(d.invocationLn)); err != nil {
 		return nil, err
 	}
 
@@ -173,6 +197,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 		QueueSize:       cfg.Dataplane.QueueSize,
 		MaxPayloadBytes: cfg.Dataplane.MaxPayloadBytes,
 		Logger:          log, // the data plane adds component=dataplane
+		Transport:       tc.ClientConfig(),
 	})
 	d.exportDataplaneStats()
 	if d.res, err = newResources(cfg.Resources, d.ingressLn, d.dp, log); err != nil {
@@ -208,6 +233,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 			Samples:           samples,
 			StateDir:          g.StateDir,
 			Logger:            log,
+			Transport:         tc.ClientConfig(),
 		})
 	}
 	return d, nil
@@ -215,6 +241,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Daemon, 
 
 // URLs returns the bound and announced addresses.
 func (d *Daemon) URLs() URLs { return d.urls }
+
+// scheme is the scheme of the node's servers: https when they serve TLS.
+func (d *Daemon) scheme() string {
+	if d.tls.ServerConfig().TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+func (d *Daemon) serverURL(ap netip.AddrPort) string {
+	return d.scheme() + "://" + netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+}
 
 func (d *Daemon) closeListeners() {
 	for _, ln := range []net.Listener{d.agentLn, d.invocationLn, d.guestLn, d.metricsLn, d.ingressLn} {
@@ -230,35 +268,48 @@ func (d *Daemon) closeListeners() {
 // after a plain cancellation).
 func (d *Daemon) Serve(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	servers := map[string]struct {
+	type server struct {
 		srv *http.Server
 		ln  net.Listener
-	}{
-		"agent":      {transport.NewServer(d.agent.Handler(), d.log), d.agentLn},
-		"invocation": {transport.NewServer(d.invocationHandler(), d.log), d.invocationLn},
+	}
+	servers := map[string]server{}
+	// The agent, data plane and metrics serve TLS when configured; the
+	// guest API host stays plain text (containers speak plain-text gRPC).
+	tlsServer := func(name string, h http.Handler, ln net.Listener) error {
+		srv, err := d.tls.ServerConfig().NewServer(h, d.log)
+		if err != nil {
+			return fmt.Errorf("%s server: %w", name, err)
+		}
+		servers[name] = server{srv, ln}
+		return nil
+	}
+	if err := tlsServer("agent", adminapi.RequireToken(d.cfg.Security.AdminToken, d.agent.Handler()), d.agentLn); err != nil {
+		d.closeListeners()
+		return err
+	}
+	if err := tlsServer("invocation", d.invocationHandler(), d.invocationLn); err != nil {
+		d.closeListeners()
+		return err
 	}
 	if d.metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", d.metrics.Handler())
 		mux.Handle("/{$}", d.metrics.Handler())
-		servers["metrics"] = struct {
-			srv *http.Server
-			ln  net.Listener
-		}{transport.NewServer(mux, d.log), d.metricsLn}
+		if err := tlsServer("metrics", mux, d.metricsLn); err != nil {
+			d.closeListeners()
+			return err
+		}
 	}
 	if d.rt != nil {
 		// The runtime's GuestAPIHost on the node's own server; it is shut
 		// down with the others, after every instance has stopped.
 		mux := http.NewServeMux()
 		mux.Handle(d.rt.Handler())
-		servers["guest api host"] = struct {
-			srv *http.Server
-			ln  net.Listener
-		}{transport.NewServer(mux, d.log), d.guestLn}
+		servers["guest api host"] = server{transport.NewServer(mux, d.log), d.guestLn}
 	}
 	for name, s := range servers {
 		g.Go(func() error {
-			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+			if err := transport.ServeListener(s.srv, s.ln); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("%s server on %s: %w", name, s.ln.Addr(), err)
 			}
 			return nil

@@ -176,17 +176,19 @@ func TestNew_Errors(t *testing.T) {
 func TestAnnounced(t *testing.T) {
 	t.Parallel()
 	bound := netipAddrPort(t, "127.0.0.1:4567")
-	for _, tt := range []struct{ configured, want string }{
-		{"", "http://127.0.0.1:4567"},
-		{"http://10.0.0.1:0", "http://10.0.0.1:4567"},
-		{"http://10.0.0.1:80", "http://10.0.0.1:80"},
+	for _, tt := range []struct{ configured, scheme, want string }{
+		{"", "http", "http://127.0.0.1:4567"},
+		{"", "https", "https://127.0.0.1:4567"},
+		{"http://10.0.0.1:0", "http", "http://10.0.0.1:4567"},
+		{"http://10.0.0.1:80", "https", "http://10.0.0.1:80"},
+		{"https://10.0.0.1:0", "https", "https://10.0.0.1:4567"},
 	} {
-		got, err := announced("k", tt.configured, bound)
+		got, err := announced("k", tt.configured, tt.scheme, bound)
 		if err != nil || got != tt.want {
 			t.Errorf("announced(%q) = %q, %v; want %q", tt.configured, got, err, tt.want)
 		}
 	}
-	got, err := announced("k", "", netipAddrPort(t, "0.0.0.0:7005"))
+	got, err := announced("k", "", "http", netipAddrPort(t, "0.0.0.0:7005"))
 	if err == nil && (strings.Contains(got, "0.0.0.0") || strings.Contains(got, "127.0.0.1")) {
 		t.Errorf("announced(unspecified) = %q, want a non-loopback address of this host", got)
 	}

@@ -41,6 +41,10 @@ type Config struct {
 	// RESOURCE_EXHAUSTED (default transport.DefaultPayloadMaxBytes).
 	// Upstream has no limit.
 	MaxPayloadBytes int
+	// Transport is the peers' client transport: TLS when it carries a
+	// client config (then http:// peer URLs are dialled with TLS too, and
+	// https:// ones are accepted); the zero value is plain-text h2c.
+	Transport transport.Config
 }
 
 func (c Config) withDefaults() Config {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -27,23 +26,20 @@ type peer struct {
 // AddPeer makes node nodeID reachable at invocationURL (UpdatePeers ADD),
 // replacing any previous URL of that node. It does no I/O: the connection
 // is made by the first send, so an unreachable peer never blocks the
-// caller. Only http:// (gRPC over h2c) URLs are supported.
+// caller. http:// URLs are dialled as h2c, or with TLS when the data plane
+// has a TLS client config, which https:// URLs need.
 func (d *Dataplane) AddPeer(nodeID, invocationURL string) error {
 	id, err := uuid.Parse(nodeID)
 	if err != nil {
 		return fmt.Errorf("add peer %q: node id is not a UUID: %w", nodeID, err)
 	}
-	u, err := url.Parse(invocationURL)
+	if err := d.cfg.Transport.CheckURL(invocationURL); err != nil {
+		return fmt.Errorf("add peer %s: invocation %w", id, err)
+	}
+	p, err := d.newPeer(id.String(), invocationURL)
 	if err != nil {
-		return fmt.Errorf("add peer %s: invocation url: %w", id, err)
+		return fmt.Errorf("add peer %s: %w", id, err)
 	}
-	if u.Scheme != "http" {
-		return fmt.Errorf("add peer %s: invocation url %q: scheme %q is not supported, want http (gRPC over h2c)", id, invocationURL, u.Scheme)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("add peer %s: invocation url %q has no host", id, invocationURL)
-	}
-	p := d.newPeer(id.String(), invocationURL)
 	d.mu.Lock()
 	old := d.peers[p.nodeID]
 	d.peers[p.nodeID] = p
@@ -55,15 +51,18 @@ func (d *Dataplane) AddPeer(nodeID, invocationURL string) error {
 	return nil
 }
 
-func (d *Dataplane) newPeer(nodeID, invocationURL string) *peer {
-	hc, tr, _ := transport.ClientConfig{DialTimeout: d.cfg.SendTimeout}.NewClient() // no TLS: cannot fail
+func (d *Dataplane) newPeer(nodeID, invocationURL string) (*peer, error) {
+	hc, tr, err := transport.ClientConfig{Config: d.cfg.Transport, DialTimeout: d.cfg.SendTimeout}.NewClient()
+	if err != nil {
+		return nil, err
+	}
 	return &peer{
 		nodeID:    nodeID,
 		url:       invocationURL,
 		transport: tr,
 		client: edgelessapiconnect.NewFunctionInvocationClient(hc, invocationURL,
 			transport.ClientOptions(d.cfg.MaxPayloadBytes)...),
-	}
+	}, nil
 }
 
 // DelPeer forgets node nodeID (UpdatePeers DEL); calls waiting for its

@@ -320,7 +320,7 @@ func TestPeers_AddValidates(t *testing.T) {
 	id := uuid.NewString()
 	for _, tt := range []struct{ name, node, url string }{
 		{"bad uuid", "node-1", "http://127.0.0.1:7002"},
-		{"https", id, "https://127.0.0.1:7002"},
+		{"https without TLS", id, "https://127.0.0.1:7002"},
 		{"coap", id, "coap://127.0.0.1:7002"},
 		{"no host", id, "http:///path"},
 		{"garbage", id, "http://[::1"},

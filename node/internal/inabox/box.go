@@ -41,6 +41,14 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 	if err := cfg.Orchestrator.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	tc, err := cfg.Node.Security.LoadTLS(log)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if tc.ServerConfig().TLS != nil {
+		scheme = "https"
+	}
 	ca, err := hostPort(cfg.Orchestrator.ControllerURL)
 	if err != nil {
 		return nil, err
@@ -59,8 +67,8 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 		return nil, fmt.Errorf("orchestrator.node_register_url: cannot listen on %s: %w", ra, err)
 	}
 	b := &Box{
-		ControllerURL: dialURL(cl.Addr()),
-		RegisterURL:   dialURL(rl.Addr()),
+		ControllerURL: dialURL(scheme, cl.Addr()),
+		RegisterURL:   dialURL(scheme, rl.Addr()),
 		NodeID:        cfg.Node.General.NodeID,
 		done:          make(chan struct{}),
 	}
@@ -71,7 +79,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 			"node_register_url", b.RegisterURL, "configured", node.General.NodeRegisterURL)
 		node.General.NodeRegisterURL = b.RegisterURL
 	}
-	d, err := daemon.New(ctx, &node, log) // the node's parts name themselves (component=agent, ...)
+	d, err := daemon.NewWithTLS(ctx, &node, tc, log) // the node's parts name themselves (component=agent, ...)
 	if err != nil {
 		cl.Close()
 		rl.Close()
@@ -81,6 +89,8 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 
 	ocfg := cfg.Orchestrator.OrchestratorConfig()
 	ocfg.Logger = log.With("component", "orchestrator")
+	ocfg.TLS = tc
+	ocfg.AdminToken = cfg.Node.Security.AdminToken
 	b.Orchestrator = orchestrator.New(ocfg)
 
 	// The node stops first (it needs nothing from the orchestrator to stop
@@ -120,13 +130,13 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 
 // dialURL is the URL clients dial for a bound address (loopback for an
 // unspecified bind address).
-func dialURL(a net.Addr) string {
+func dialURL(scheme string, a net.Addr) string {
 	ta := a.(*net.TCPAddr)
 	ip := ta.IP
 	if ip.IsUnspecified() {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
-	return "http://" + net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))
+	return scheme + "://" + net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))
 }
 
 // WaitReady waits until the box's node has registered and is ready to host

@@ -153,10 +153,11 @@ func (o Orchestrator) Validate() error {
 	return errors.Join(errs...)
 }
 
-// hostPort returns the host:port to listen on for an http:// URL.
+// hostPort returns the host:port to listen on for an http:// or https://
+// URL (the TLS config decides whether the server serves TLS).
 func hostPort(raw string) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "http" || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return "", fmt.Errorf("want a URL like http://127.0.0.1:7001, got %q", raw)
 	}
 	return u.Host, nil

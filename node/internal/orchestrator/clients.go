@@ -4,14 +4,26 @@ import (
 	"net/http"
 
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // newAgentHTTPClient returns the client for nodes' agent APIs: gRPC over
-// plain-text HTTP/2 (h2c), which is what upstream's Rust nodes speak.
-func newAgentHTTPClient() *http.Client {
-	hc, _ := transport.NewClient()
+// plain-text HTTP/2 (h2c), which is what upstream's Rust nodes speak, or
+// over TLS with tc's client config.
+func newAgentHTTPClient(tc *transport.TLS) *http.Client {
+	hc, _, _ := transport.ClientConfig{Config: tc.ClientConfig()}.NewClient() // only server configs are refused
 	return hc
+}
+
+// newAdminHTTPClient returns the client for nodes' admin JSON APIs: plain
+// HTTP, or the agent client's TLS; with the domain's bearer token if set.
+func newAdminHTTPClient(tc *transport.TLS, token string) *http.Client {
+	hc := &http.Client{}
+	if tc.ClientConfig().TLS != nil {
+		hc = newAgentHTTPClient(tc)
+	}
+	return adminapi.WithToken(hc, token)
 }
 
 // agentClient holds the agent services of one node.

@@ -3,6 +3,8 @@ package orchestrator
 import (
 	"log/slog"
 	"time"
+
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // Config configures an Orchestrator. Zero values take the documented
@@ -36,6 +38,15 @@ type Config struct {
 	StableAfter time.Duration
 	// Logger receives the orchestrator's logs (default slog.Default()).
 	Logger *slog.Logger
+	// TLS, when set, makes the controller and NodeRegistration servers
+	// serve TLS (requiring client certificates with a server CA) and the
+	// clients of nodes' agent and admin APIs dial TLS with its client
+	// config; nil is plain text.
+	TLS *transport.TLS
+	// AdminToken, when set, is the bearer token the controller's admin JSON
+	// API requires, and that the orchestrator sends to nodes' admin APIs
+	// (one token per domain).
+	AdminToken string
 }
 
 func (c Config) withDefaults() Config {

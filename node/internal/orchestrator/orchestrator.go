@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/runtime/transport"
 	"golang.org/x/sync/errgroup"
 )
@@ -48,8 +50,8 @@ func New(cfg Config) *Orchestrator {
 	o := &Orchestrator{
 		cfg:       cfg,
 		log:       cfg.Logger,
-		agentHTTP: newAgentHTTPClient(),
-		adminHTTP: &http.Client{},
+		agentHTTP: newAgentHTTPClient(cfg.TLS),
+		adminHTTP: newAdminHTTPClient(cfg.TLS, cfg.AdminToken),
 		ctx:       ctx,
 		cancel:    cancel,
 		nodes:     map[string]*node{},
@@ -84,7 +86,7 @@ func (o *Orchestrator) ControllerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewWorkflowInstanceHandler(&workflowServer{o: o}, handlerOptions()...))
 	mux.Handle("/admin/v1/", o.adminHandler())
-	return mux
+	return adminapi.RequireToken(o.cfg.AdminToken, mux)
 }
 
 // RegistrationHandler returns the handler for the node_register endpoint:
@@ -96,9 +98,10 @@ func (o *Orchestrator) RegistrationHandler() http.Handler {
 }
 
 // Serve serves the controller endpoint on controllerLn and the
-// node_register endpoint on registerLn, and sweeps expired nodes, until ctx
-// is done; then it shuts the servers down, closes the Orchestrator and
-// returns nil. A listener may be nil to not serve that endpoint.
+// node_register endpoint on registerLn (with TLS when configured), and
+// sweeps expired nodes, until ctx is done; then it shuts the servers down,
+// closes the Orchestrator and returns nil. A listener may be nil to not
+// serve that endpoint.
 func (o *Orchestrator) Serve(ctx context.Context, controllerLn, registerLn net.Listener) error {
 	defer o.Close()
 	g, ctx := errgroup.WithContext(ctx)
@@ -106,7 +109,12 @@ func (o *Orchestrator) Serve(ctx context.Context, controllerLn, registerLn net.L
 		if ln == nil {
 			return
 		}
-		srv := transport.NewServer(h, o.log)
+		srv, err := o.cfg.TLS.ServerConfig().NewServer(h, o.log)
+		if err != nil {
+			ln.Close()
+			g.Go(func() error { return fmt.Errorf("%s server: %w", name, err) })
+			return
+		}
 		g.Go(func() error {
 			o.log.Info("orchestrator listening", "endpoint", name, "addr", ln.Addr().String())
 			return transport.Serve(ctx, srv, ln, name)

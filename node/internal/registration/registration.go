@@ -49,6 +49,10 @@ type Config struct {
 	MaxBackoff time.Duration
 	// Logger receives the registration's logs.
 	Logger *slog.Logger
+	// Transport is the client transport to the orchestrator: TLS when it
+	// carries a client config (an http:// RegisterURL is then dialled with
+	// TLS too); the zero value is plain-text h2c.
+	Transport transport.Config
 }
 
 // Registrar sends UpdateNode periodically.
@@ -78,16 +82,16 @@ func New(cfg Config) *Registrar {
 	}
 	return &Registrar{
 		cfg:    cfg,
-		client: edgelessapiconnect.NewNodeRegistrationClient(newH2CClient(), cfg.RegisterURL, transport.ClientOptions(transport.ControlMaxBytes)...),
+		client: edgelessapiconnect.NewNodeRegistrationClient(newClient(cfg.Transport), cfg.RegisterURL, transport.ClientOptions(transport.ControlMaxBytes)...),
 		health: newHealthProbe(cfg.StateDir),
 		log:    cfg.Logger.With(slog.String("component", "registration"), slog.String("orchestrator", cfg.RegisterURL)),
 	}
 }
 
-// newH2CClient speaks gRPC over plaintext HTTP/2, as upstream's tonic
-// servers expect.
-func newH2CClient() *http.Client {
-	hc, _ := transport.NewClient()
+// newClient speaks gRPC over plain-text HTTP/2, as upstream's tonic
+// servers expect, or over TLS with tc's client config.
+func newClient(tc transport.Config) *http.Client {
+	hc, _, _ := transport.ClientConfig{Config: tc}.NewClient() // only server configs are refused
 	return hc
 }
 
