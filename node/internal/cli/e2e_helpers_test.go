@@ -29,11 +29,18 @@ func startBox(t *testing.T) *inabox.Box {
 // startBoxConfig is startBox, also returning the box's configuration.
 func startBoxConfig(t testing.TB) (*inabox.Box, *inabox.Config) {
 	t.Helper()
+	return startBoxWith(t, func(*inabox.Config) {})
+}
+
+// startBoxWith is startBoxConfig with the config changed by set first.
+func startBoxWith(t testing.TB, set func(*inabox.Config)) (*inabox.Box, *inabox.Config) {
+	t.Helper()
 	containertest.RequireDocker(t)
 	cfg, stateDir, err := demoConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
+	set(cfg)
 	t.Cleanup(func() { os.RemoveAll(stateDir) })
 	containertest.CleanupNode(t, cfg.Node.General.NodeID)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -162,3 +169,5 @@ func nodeContainerCountOf(t *testing.T, nodeID string) int {
 	}
 	return len(ids)
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -14,6 +14,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
@@ -107,8 +108,21 @@ func serve(t testing.TB, d *Dataplane) string {
 // with each other.
 func twoNodes(t testing.TB, cfg1, cfg2 Config) (*Dataplane, *Dataplane) {
 	t.Helper()
+	return twoNodesWith(t, cfg1, cfg2, transport.Config{})
+}
+
+// twoNodesWith is twoNodes whose FunctionInvocation servers use srv (e.g.
+// TLS); the peers' clients use each Config's Transport.
+func twoNodesWith(t testing.TB, cfg1, cfg2 Config, srv transport.Config) (*Dataplane, *Dataplane) {
+	t.Helper()
 	d1, d2 := newTestDataplane(t, cfg1), newTestDataplane(t, cfg2)
-	u1, u2 := serve(t, d1), serve(t, d2)
+	serveWith := func(d *Dataplane) string {
+		path, h := d.Handler()
+		mux := http.NewServeMux()
+		mux.Handle(path, h)
+		return transporttest.ServeWith(t, mux, srv)
+	}
+	u1, u2 := serveWith(d1), serveWith(d2)
 	for _, p := range []struct {
 		d      *Dataplane
 		id, at string
