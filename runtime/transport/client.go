@@ -77,7 +77,7 @@ func (u upgradeHTTP) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = r
 	}
 	res, err := u.rt.RoundTrip(req)
-	if err != nil && req.Context().Err() == nil {
+	if err != nil && req.Context().Err() == nil && !dialFailed(err) {
 		if why := refusal(req.Context(), req.URL.Host, u.rt.TLSClientConfig, u.dial); why != nil {
 			return nil, fmt.Errorf("%s refused this client at the TLS handshake: %w (%v)", req.URL.Host, why, err)
 		}
@@ -128,7 +128,7 @@ type h2cTransport struct {
 
 func (t h2cTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	res, err := t.rt.RoundTrip(req)
-	if err != nil && req.Context().Err() == nil && speaksTLS(req.Context(), req.URL.Host, t.dial) {
+	if err != nil && req.Context().Err() == nil && !dialFailed(err) && speaksTLS(req.Context(), req.URL.Host, t.dial) {
 		return nil, fmt.Errorf("%s: %w (%v)", req.URL.Host, ErrPeerSpeaksTLS, err)
 	}
 	return res, err
@@ -150,4 +150,11 @@ func speaksTLS(ctx context.Context, addr string, timeout time.Duration) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "remote error: tls:")
+}
+
+// dialFailed reports whether err is a failure to open the TCP connection:
+// then no server answered, and there is nothing to ask it.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -274,5 +275,24 @@ func TestFindTLS_AbsentIsPlainText(t *testing.T) {
 	tc, err = transport.FindTLS("")
 	if err != nil || tc == nil || tc.Client == nil || tc.Server != nil {
 		t.Fatalf("FindTLS with %s = %+v, %v, want a client config", transport.TLSConfigFile, tc, err)
+	}
+}
+
+// A port where nothing listens is not mistaken for a TLS server, by either
+// kind of client.
+func TestTLS_NothingListeningIsNotTLS(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dom := transporttest.Domain(t)
+	for _, cfg := range []transport.Config{{}, transporttest.LoadTLS(t, dom, "cli").ClientConfig()} {
+		err := echoWith(t, cfg, "http://"+addr)
+		if err == nil || !strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "TLS") {
+			t.Errorf("echo to a closed port (TLS client %v) = %v, want connection refused without a word of TLS", cfg.TLS != nil, err)
+		}
 	}
 }
