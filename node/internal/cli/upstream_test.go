@@ -92,8 +92,9 @@ func TestCLI_NoController(t *testing.T) {
 	if _, err := runCLI(t, "127.0.0.1:7001", "workflow", "list"); err == nil || !strings.Contains(err.Error(), `controller URL "127.0.0.1:7001": want http://<host>:<port>`) {
 		t.Errorf("bad controller URL = %v", err)
 	}
-	// Plain-text HTTP/2 only: https would be dialled as h2c and fail obscurely.
-	if _, err := runCLI(t, "https://127.0.0.1:7001", "workflow", "list"); err == nil || !strings.Contains(err.Error(), `controller URL "https://127.0.0.1:7001": https is not supported`) {
+	// https needs a TLS config (--tls-config or tls_config.toml): without
+	// one it would be dialled as h2c and fail obscurely.
+	if _, err := runCLI(t, "https://127.0.0.1:7001", "workflow", "list"); err == nil || !strings.Contains(err.Error(), `controller URL "https://127.0.0.1:7001": https needs a TLS client config`) {
 		t.Errorf("https controller URL = %v", err)
 	}
 }
