@@ -231,6 +231,8 @@ func TestParse_Errors(t *testing.T) {
 			[]string{"node.toml:3: general.invocation_url: missing port"}},
 		{"guest https", "[general]\n" + id + "[container_runtime]\nenabled = true\nguest_api_host_url = \"https://0.0.0.0:7100\"\n",
 			[]string{"node.toml:5: container_runtime.guest_api_host_url: the guest API stays plain text"}},
+		{"ingress https", "[general]\n" + id + "[resources]\nhttp_ingress_provider = \"i\"\nhttp_ingress_url = \"https://127.0.0.1:7035\"\n",
+			[]string{"node.toml:5: resources.http_ingress_url: the http-ingress serves plain HTTP"}},
 		{"short admin token", "[general]\n" + id + "[security]\nadmin_token = \"secret\"\n",
 			[]string{"node.toml:4: security.admin_token: want at least 16 characters"}},
 		{"announce unspecified", "[general]\n" + id + "agent_url_announced = \"http://0.0.0.0:7005\"\n",

@@ -116,6 +116,8 @@ func (c *Config) Validate() error {
 			bad("resources.http_ingress_url", "empty, but http_ingress_provider %q is set: want the URL the ingress listens on", r.HTTPIngressProvider)
 		} else if err := checkBind(r.HTTPIngressURL); err != nil {
 			bad("resources.http_ingress_url", "%v", err)
+		} else if strings.HasPrefix(r.HTTPIngressURL, "https:") {
+			bad("resources.http_ingress_url", "the http-ingress serves plain HTTP (put a TLS-terminating proxy in front of it); use http:// (got %q)", r.HTTPIngressURL)
 		}
 	}
 	for _, sz := range []struct{ key, v string }{
