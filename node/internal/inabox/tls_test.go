@@ -34,6 +34,8 @@ func startTLSBox(t *testing.T, tlsFile, token string) *Box {
 	g.StateDir = t.TempDir()
 	cfg.Node.Telemetry.MetricsURL = "https://127.0.0.1:0"
 	cfg.Node.ContainerRuntime.Enabled = false
+	cfg.Node.Resources.HTTPIngressURL = "http://127.0.0.1:0"
+	cfg.Node.Resources.FileLogDir = filepath.Join(g.StateDir, "file_log")
 	cfg.Node.Security.TLSConfig = tlsFile
 	cfg.Node.Security.AdminToken = token
 	ctx, cancel := context.WithCancel(context.Background())
