@@ -68,6 +68,15 @@ func TestTLS_MutualServed(t *testing.T) {
 	if got := reached.Load(); got != 2 {
 		t.Errorf("handler reached %d times, want 2", got)
 	}
+	// grpcio and tonic need the server to select h2 by ALPN.
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(url, "https://"), orc.Client)
+	if err != nil {
+		t.Fatalf("tls.Dial: %v", err)
+	}
+	defer conn.Close()
+	if got := conn.ConnectionState().NegotiatedProtocol; got != "h2" {
+		t.Errorf("ALPN protocol = %q, want h2", got)
+	}
 }
 
 func TestTLS_RefusedAtHandshake(t *testing.T) {
