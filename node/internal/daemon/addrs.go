@@ -2,13 +2,16 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // listen binds the host and port of a config URL (key names it in errors).
@@ -117,4 +120,28 @@ func guestListener(ctx context.Context, rawURL string) (net.Listener, string, st
 		return nil, "", "", fmt.Errorf("%s: cannot listen on %s (is it an address of this host?): %w", key, netip.AddrPortFrom(ip, port), err)
 	}
 	return ln, httpURL(boundAddr(ln)), how, nil
+}
+
+// checkSchemes refuses https:// URLs that the TLS configuration cannot
+// honour: a server URL without a server certificate (it would serve plain
+// text under an https name) or the orchestrator's URL without a client
+// config. Upstream silently speaks plain text there.
+func checkSchemes(cfg *config.Config, tc *transport.TLS) error {
+	g := cfg.General
+	var errs []error
+	for _, u := range []struct{ key, v string }{
+		{"general.agent_url", g.AgentURL},
+		{"general.agent_url_announced", g.AgentURLAnnounced},
+		{"general.invocation_url", g.InvocationURL},
+		{"general.invocation_url_announced", g.InvocationURLAnnounced},
+		{"telemetry.metrics_url", cfg.Telemetry.MetricsURL},
+	} {
+		if strings.HasPrefix(u.v, "https:") && tc.ServerConfig().TLS == nil {
+			errs = append(errs, fmt.Errorf("%s %q is https, but no TLS config gives this node a server certificate (set security.tls_config or --tls-config, with [server] server_cert_path and server_key_path)", u.key, u.v))
+		}
+	}
+	if strings.HasPrefix(g.NodeRegisterURL, "https:") && tc.ClientConfig().TLS == nil {
+		errs = append(errs, fmt.Errorf("general.node_register_url %q is https, but no TLS config has a [client] client_ca_path to check the orchestrator with (set security.tls_config or --tls-config)", g.NodeRegisterURL))
+	}
+	return errors.Join(errs...)
 }

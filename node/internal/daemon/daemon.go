@@ -106,6 +106,9 @@ func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if err := checkSchemes(cfg, tc); err != nil {
+		return nil, err
+	}
 	for _, w := range cfg.Warnings() {
 		log.Warn("config: " + w)
 	}

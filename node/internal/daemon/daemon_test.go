@@ -160,6 +160,12 @@ func TestNew_Errors(t *testing.T) {
 			c.ContainerRuntime.GuestAPIHostURL = "http://127.0.0.1:7100"
 		}, "container_runtime.guest_api_host_url: containers cannot reach 127.0.0.1"},
 		{"state dir", func(c *config.Config) { c.General.StateDir = "/proc/version/x" }, "general.state_dir"},
+		{"https without TLS", func(c *config.Config) { c.General.AgentURL = "https://127.0.0.1:0" },
+			`general.agent_url "https://127.0.0.1:0" is https, but no TLS config gives this node a server certificate`},
+		{"https orchestrator without TLS", func(c *config.Config) { c.General.NodeRegisterURL = "https://127.0.0.1:7004" },
+			`general.node_register_url "https://127.0.0.1:7004" is https, but no TLS config has a [client] client_ca_path`},
+		{"TLS file missing", func(c *config.Config) { c.Security.TLSConfig = "/nonexistent/tls_config.toml" },
+			"security.tls_config: tls config: open /nonexistent/tls_config.toml"},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 
 	"github.com/edgeless-go/edgeless/node/internal/daemon"
@@ -48,6 +49,14 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 	scheme := "http"
 	if tc.ServerConfig().TLS != nil {
 		scheme = "https"
+	}
+	for _, u := range []struct{ key, v string }{
+		{"orchestrator.controller_url", cfg.Orchestrator.ControllerURL},
+		{"orchestrator.node_register_url", cfg.Orchestrator.NodeRegisterURL},
+	} {
+		if strings.HasPrefix(u.v, "https:") && scheme != "https" {
+			return nil, fmt.Errorf("%s %q is https, but no TLS config gives the box a server certificate (set security.tls_config or --tls-config, with [server] server_cert_path and server_key_path)", u.key, u.v)
+		}
 	}
 	ca, err := hostPort(cfg.Orchestrator.ControllerURL)
 	if err != nil {

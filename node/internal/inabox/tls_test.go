@@ -156,6 +156,19 @@ func TestBox_MutualTLSOnEveryServer(t *testing.T) {
 	}
 }
 
+// An https URL without a TLS config is refused at start, not served in
+// plain text under an https name.
+func TestBox_HTTPSWithoutTLSRefused(t *testing.T) {
+	t.Parallel()
+	cfg := Default()
+	cfg.Orchestrator.ControllerURL = "https://127.0.0.1:0"
+	cfg.Node.Security.TLSConfig = filepath.Join(transporttest.Domain(t), "tls_config_cli.toml") // client only
+	_, err := Start(t.Context(), cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err == nil || !strings.Contains(err.Error(), `orchestrator.controller_url "https://127.0.0.1:0" is https, but no TLS config gives the box a server certificate`) {
+		t.Errorf("Start = %v, want a refusal naming controller_url", err)
+	}
+}
+
 // With admin_token the admin JSON APIs of the controller and of the node
 // want the bearer token; the gRPC services do not (the box became ready
 // through them).
