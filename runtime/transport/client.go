@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -157,4 +159,42 @@ func speaksTLS(ctx context.Context, addr string, timeout time.Duration) bool {
 func dialFailed(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// httpsAnswer is how a Go TLS server answers a plain HTTP/1 request.
+const httpsAnswer = "Client sent an HTTP request to an HTTPS server."
+
+// NewHTTP1Client returns a plain HTTP/1.1 client (for JSON APIs) whose
+// requests to a TLS port fail with an error wrapping ErrPeerSpeaksTLS
+// instead of returning the server's 400 answer.
+func NewHTTP1Client() *http.Client {
+	return &http.Client{Transport: http1Transport{http.DefaultTransport}}
+}
+
+type http1Transport struct{ rt http.RoundTripper }
+
+func (t http1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := t.rt.RoundTrip(req)
+	if err != nil || res.StatusCode != http.StatusBadRequest || res.Request == nil || res.Request.URL.Scheme != "http" {
+		return res, err
+	}
+	orig := res.Body
+	head, _ := io.ReadAll(io.LimitReader(orig, int64(len(httpsAnswer))+64))
+	if strings.Contains(string(head), httpsAnswer) {
+		orig.Close()
+		return nil, fmt.Errorf("%s: %w", req.URL.Host, ErrPeerSpeaksTLS)
+	}
+	// Any other 400 answer goes back whole: what was read, then the rest.
+	res.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), orig), orig}
+	return res, nil
+}
+
+// CloseIdleConnections closes the idle connections of the transport.
+func (t http1Transport) CloseIdleConnections() {
+	if c, ok := t.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

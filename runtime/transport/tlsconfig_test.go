@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -303,5 +304,32 @@ func TestTLS_NothingListeningIsNotTLS(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "TLS") {
 			t.Errorf("echo to a closed port (TLS client %v) = %v, want connection refused without a word of TLS", cfg.TLS != nil, err)
 		}
+	}
+}
+
+// A plain HTTP/1.1 client of a JSON API (NewHTTP1Client) that reaches a TLS
+// port gets ErrPeerSpeaksTLS, not the server's 400; other 400 answers come
+// back whole.
+func TestNewHTTP1Client(t *testing.T) {
+	t.Parallel()
+	dom := transporttest.Domain(t)
+	long := strings.Repeat("x", 4096)
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, long, http.StatusBadRequest) })
+	tlsURL := transporttest.ServeWith(t, h, transporttest.LoadTLS(t, dom, "node").ServerConfig())
+	plainURL := transporttest.ServeWith(t, h, transport.Config{})
+	hc := transport.NewHTTP1Client()
+	defer hc.CloseIdleConnections()
+	_, err := hc.Get("http://" + strings.TrimPrefix(tlsURL, "https://") + "/admin/v1/nodes")
+	if !errors.Is(err, transport.ErrPeerSpeaksTLS) {
+		t.Errorf("GET plain to a TLS port = %v, want %v", err, transport.ErrPeerSpeaksTLS)
+	}
+	res, err := hc.Get(plainURL + "/admin/v1/nodes")
+	if err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusBadRequest || strings.TrimSpace(string(body)) != long {
+		t.Errorf("GET = %d with %d bytes, want 400 with the whole %d-byte body", res.StatusCode, len(body), len(long))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 
@@ -53,7 +52,7 @@ func newController(rawURL string, sec security) (*controller, error) {
 		return nil, fmt.Errorf("controller %w", err)
 	}
 	grpcHTTP, _, _ := transport.ClientConfig{Config: tc}.NewClient() // only server configs are refused
-	adminHTTP := &http.Client{}
+	adminHTTP := transport.NewHTTP1Client()
 	if tc.TLS != nil {
 		adminHTTP = grpcHTTP
 	}

@@ -19,7 +19,7 @@ func newAgentHTTPClient(tc *transport.TLS) *http.Client {
 // newAdminHTTPClient returns the client for nodes' admin JSON APIs: plain
 // HTTP, or the agent client's TLS; with the domain's bearer token if set.
 func newAdminHTTPClient(tc *transport.TLS, token string) *http.Client {
-	hc := &http.Client{}
+	hc := transport.NewHTTP1Client()
 	if tc.ClientConfig().TLS != nil {
 		hc = newAgentHTTPClient(tc)
 	}
