@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgeless-go/edgeless/runtime/container"
-	"github.com/edgeless-go/edgeless/runtime/wasm"
 	"github.com/edgeless-go/edgeless/runtime/transport"
+	"github.com/edgeless-go/edgeless/runtime/wasm"
 )
 
 // CanonicalNodeID returns a valid node id in its one spelling on the wire
