@@ -40,6 +40,12 @@ type Instance struct {
 	// ends: pending calls, host requests and delayed casts then stop.
 	alive context.Context
 	kill  context.CancelCauseFunc
+	// stopping is cancelled, with ErrInstanceStopped, when Stop begins:
+	// forwarded casts and calls in flight then fail at once, whatever the
+	// function answers while it stops (its host requests are still
+	// served until the teardown).
+	stopping  context.Context
+	stopCalls context.CancelCauseFunc
 
 	// ctr is the instance's container; nil for grpc: instances.
 	ctr *containerHandle
@@ -123,6 +129,7 @@ func (r *Runtime) newInstance(spec contract.StartSpec) (*Instance, error) {
 		startedAt: time.Now(),
 	}
 	i.alive, i.kill = context.WithCancelCause(context.Background())
+	i.stopping, i.stopCalls = context.WithCancelCause(i.alive)
 	if code.kind == kindContainer {
 		i.ctr = newContainerHandle(r.docker, i.containerName(), code.image, i.logs, limits.MemoryBytes > 0, i.log)
 	}

@@ -263,7 +263,7 @@ func (i *Instance) Cast(ctx context.Context, src contract.InstanceID, msg []byte
 	if err != nil {
 		return err
 	}
-	ctx, cancel := i.callContext(ctx)
+	ctx, cancel := i.forwardContext(ctx)
 	defer cancel()
 	if _, err := cn.fn.Cast(ctx, &edgelessapi.InputEventData{Src: toProtoID(src), Msg: msg}); err != nil {
 		return i.callError(ctx, "cast", err)
@@ -279,7 +279,7 @@ func (i *Instance) Call(ctx context.Context, src contract.InstanceID, msg []byte
 	if err != nil {
 		return contract.Reply{}, err
 	}
-	ctx, cancel := i.callContext(ctx)
+	ctx, cancel := i.forwardContext(ctx)
 	defer cancel()
 	res, err := cn.fn.Call(ctx, &edgelessapi.InputEventData{Src: toProtoID(src), Msg: msg})
 	if err != nil {
@@ -309,11 +309,23 @@ func (i *Instance) usable(op string) (*connection, error) {
 	return cn, nil
 }
 
+// forwardContext derives the context of a cast or call forwarded to the
+// function: like callContext, and ended as soon as Stop begins.
+func (i *Instance) forwardContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return i.boundContext(parent, i.stopping)
+}
+
 // callContext derives the context of a forwarded call: the caller's, ended
 // early when the instance ends, and bounded by the call deadline.
 func (i *Instance) callContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return i.boundContext(parent, i.alive)
+}
+
+// boundContext derives from parent a context ended, with end's cause, when
+// end is done, and bounded by the call deadline.
+func (i *Instance) boundContext(parent, end context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
-	stop := context.AfterFunc(i.alive, func() { cancel(context.Cause(i.alive)) })
+	stop := context.AfterFunc(end, func() { cancel(context.Cause(end)) })
 	tctx, tcancel := context.WithTimeout(ctx, i.rt.cfg.CallTimeout)
 	return tctx, func() {
 		tcancel()
@@ -339,6 +351,9 @@ func (i *Instance) callError(ctx context.Context, op string, err error) error {
 		waitBounded(i.alive.Done(), 100*time.Millisecond)
 	}
 	if cause := context.Cause(i.alive); cause != nil {
+		return fmt.Errorf("%s instance %s: %w", op, i.id.FunctionID, cause)
+	}
+	if cause := context.Cause(i.stopping); cause != nil {
 		return fmt.Errorf("%s instance %s: %w", op, i.id.FunctionID, cause)
 	}
 	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, context.DeadlineExceeded) {
@@ -382,6 +397,7 @@ func (i *Instance) stop() error {
 		i.state = contract.StateStopping
 	}
 	i.mu.Unlock()
+	i.stopCalls(contract.ErrInstanceStopped)
 	if ending {
 		<-i.done
 		return nil
