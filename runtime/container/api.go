@@ -38,8 +38,28 @@ type Config struct {
 	// transport.DefaultPayloadMaxBytes). Upstream has no limit.
 	MaxPayloadBytes int
 	// Defaults are the resource limits applied to every container unless an
-	// annotation overrides them; zero means unlimited.
+	// annotation overrides them; a zero field takes DefaultLimits' value
+	// (a container is never unlimited). Defaults.WritableRootFS gives every
+	// container a writable root filesystem: by default it is read-only,
+	// with a tmpfs /tmp of TmpfsBytes (the annotation AnnotationReadOnly =
+	// "false" does the same for one function).
 	Defaults Limits
+	// Maxima are the largest limits an annotation may ask for; a start
+	// asking for more is refused with ErrLimitExceeded naming the limit. A
+	// zero field takes DefaultMaxima's value (its WritableRootFS is not
+	// used).
+	Maxima Limits
+	// CapAdd lists the Linux capabilities (e.g. "NET_BIND_SERVICE") that
+	// containers keep; every other one is dropped.
+	CapAdd []string
+	// TmpfsBytes is the size of the tmpfs /tmp of a read-only container
+	// (default DefaultTmpfsBytes).
+	TmpfsBytes int64
+	// LogMaxBytes is the size at which a container's json-file log is
+	// rotated, and LogMaxFiles how many files are kept (defaults
+	// DefaultLogMaxBytes, DefaultLogMaxFiles).
+	LogMaxBytes int64
+	LogMaxFiles int
 	// Logger receives the runtime's logs and the containers' output.
 	Logger *slog.Logger
 
@@ -58,9 +78,12 @@ type Config struct {
 	LogLines int
 }
 
-// Limits are a container's resource limits; zero means unlimited.
+// Limits are a container's resource limits.
 type Limits struct {
 	MemoryBytes int64
 	NanoCPUs    int64
 	PidsLimit   int64
+	// WritableRootFS gives the container a writable root filesystem
+	// instead of a read-only one with a tmpfs /tmp.
+	WritableRootFS bool
 }

@@ -73,6 +73,7 @@ type createParams struct {
 	port    uint16
 	publish bool // publish the port on 127.0.0.1
 	limits  Limits
+	hardening
 }
 
 // createContainer creates (does not start) a function's container. A
@@ -100,6 +101,7 @@ func createContainer(ctx context.Context, api containerAPI, p createParams) (str
 		pids := p.limits.PidsLimit
 		hc.PidsLimit = &pids
 	}
+	p.hardening.apply(hc, p.limits)
 	if p.publish {
 		hc.PortBindings = network.PortMap{port: {{HostIP: netip.AddrFrom4([4]byte{127, 0, 0, 1})}}}
 	}

@@ -23,9 +23,10 @@ import (
 
 // Images of the broken test function (testdata/fakefn), built once.
 const (
-	exitImage = "edgeless-runtime-test-exit:dev"
-	hangImage = "edgeless-runtime-test-hang:dev"
-	oomImage  = "edgeless-runtime-test-oom:dev"
+	exitImage  = "edgeless-runtime-test-exit:dev"
+	hangImage  = "edgeless-runtime-test-hang:dev"
+	oomImage   = "edgeless-runtime-test-oom:dev"
+	probeImage = "edgeless-runtime-test-probe:dev"
 )
 
 var fakeImages struct {
@@ -44,7 +45,7 @@ func buildFakeImages(t *testing.T) {
 			}
 		}()
 		bin := containertest.BuildStaticBinary(t, ".", "./testdata/fakefn")
-		for tag, cmd := range map[string]string{exitImage: `["exit", "3"]`, hangImage: `["hang"]`, oomImage: `["oom"]`} {
+		for tag, cmd := range map[string]string{exitImage: `["exit", "3"]`, hangImage: `["hang"]`, oomImage: `["oom"]`, probeImage: `["probe"]`} {
 			containertest.BuildImage(t, tag, map[string][]byte{
 				"Dockerfile": fmt.Appendf(nil, "FROM scratch\nCOPY fakefn /fakefn\nEXPOSE 7101\nENTRYPOINT [\"/fakefn\"]\nCMD %s\n", cmd),
 				"fakefn":     bin,

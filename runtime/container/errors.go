@@ -21,6 +21,9 @@ var (
 	// ErrBadAnnotation: a resource annotation has a value the runtime cannot
 	// use.
 	ErrBadAnnotation = errors.New("bad annotation")
+	// ErrLimitExceeded: an annotation asks for more than the node's
+	// maximum (Config.Maxima).
+	ErrLimitExceeded = errors.New("limit exceeded")
 )
 
 // ExitError says that an instance's container ended on its own. Calls that

@@ -104,6 +104,9 @@ func (r *Runtime) newInstance(spec contract.StartSpec) (*Instance, error) {
 		return nil, fmt.Errorf("start instance %s: %w", spec.ID.FunctionID, err)
 	}
 	limits, err := LimitsFromAnnotations(r.cfg.Defaults, spec.Annotations)
+	if err == nil {
+		err = limits.exceeds(r.cfg.Maxima)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start instance %s: %w", spec.ID.FunctionID, err)
 	}

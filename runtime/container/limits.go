@@ -23,10 +23,58 @@ const (
 	// AnnotationPids is the maximum number of processes and threads in the
 	// container, a positive integer (docker run --pids-limit).
 	AnnotationPids = "container.pids"
+	// AnnotationReadOnly = "false" gives the function a writable root
+	// filesystem; by default it is read-only, with a tmpfs /tmp ("true").
+	AnnotationReadOnly = "container.read-only"
 	// AnnotationPort is the container port of the function's
 	// GuestAPIFunction server (default 7101, the template's EXPOSE).
 	AnnotationPort = "container.port"
 )
+
+// Limits applied when Config.Defaults and Config.Maxima leave a field zero:
+// no container is ever unlimited, and no annotation gets more than the
+// maxima.
+var (
+	DefaultLimits = Limits{MemoryBytes: 256 << 20, NanoCPUs: 1e9, PidsLimit: 256}
+	DefaultMaxima = Limits{MemoryBytes: 2 << 30, NanoCPUs: 4e9, PidsLimit: 4096}
+)
+
+// Defaults of the other hardening settings in Config.
+const (
+	DefaultTmpfsBytes  = 64 << 20
+	DefaultLogMaxBytes = 10 << 20
+	DefaultLogMaxFiles = 3
+)
+
+// withDefaults returns l with each zero field taken from def.
+func (l Limits) withDefaults(def Limits) Limits {
+	if l.MemoryBytes == 0 {
+		l.MemoryBytes = def.MemoryBytes
+	}
+	if l.NanoCPUs == 0 {
+		l.NanoCPUs = def.NanoCPUs
+	}
+	if l.PidsLimit == 0 {
+		l.PidsLimit = def.PidsLimit
+	}
+	return l
+}
+
+// exceeds returns an error naming the first limit of l above max.
+func (l Limits) exceeds(max Limits) error {
+	switch {
+	case l.MemoryBytes > max.MemoryBytes:
+		return fmt.Errorf("%w: memory %d bytes is above the node's maximum of %d bytes (%s)",
+			ErrLimitExceeded, l.MemoryBytes, max.MemoryBytes, AnnotationMemory)
+	case l.NanoCPUs > max.NanoCPUs:
+		return fmt.Errorf("%w: %g CPUs is above the node's maximum of %g (%s)",
+			ErrLimitExceeded, float64(l.NanoCPUs)/1e9, float64(max.NanoCPUs)/1e9, AnnotationCPUs)
+	case l.PidsLimit > max.PidsLimit:
+		return fmt.Errorf("%w: %d pids is above the node's maximum of %d (%s)",
+			ErrLimitExceeded, l.PidsLimit, max.PidsLimit, AnnotationPids)
+	}
+	return nil
+}
 
 // DefaultFunctionPort is the container port a function serves
 // GuestAPIFunction on by convention (the template's EXPOSE 7101).
@@ -60,6 +108,13 @@ func LimitsFromAnnotations(defaults Limits, annotations map[string]string) (Limi
 			return Limits{}, fmt.Errorf("%w %s=%q: want a positive integer", ErrBadAnnotation, AnnotationPids, v)
 		}
 		l.PidsLimit = n
+	}
+	if v, ok := annotations[AnnotationReadOnly]; ok {
+		ro, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return Limits{}, fmt.Errorf("%w %s=%q: want true or false", ErrBadAnnotation, AnnotationReadOnly, v)
+		}
+		l.WritableRootFS = !ro
 	}
 	return l, nil
 }

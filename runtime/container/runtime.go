@@ -113,6 +113,25 @@ func (c *Config) fill() error {
 	if c.MaxPayloadBytes <= 0 {
 		c.MaxPayloadBytes = transport.DefaultPayloadMaxBytes
 	}
+	c.Defaults = c.Defaults.withDefaults(DefaultLimits)
+	c.Maxima = c.Maxima.withDefaults(DefaultMaxima)
+	if err := c.Defaults.exceeds(c.Maxima); err != nil {
+		return fmt.Errorf("container runtime config: default limits: %w", err)
+	}
+	if c.TmpfsBytes <= 0 {
+		c.TmpfsBytes = DefaultTmpfsBytes
+	}
+	if c.LogMaxBytes <= 0 {
+		c.LogMaxBytes = DefaultLogMaxBytes
+	}
+	if c.LogMaxFiles <= 0 {
+		c.LogMaxFiles = DefaultLogMaxFiles
+	}
+	for _, cp := range c.CapAdd {
+		if !validCapability(cp) {
+			return fmt.Errorf("container runtime config: capability %q: want a name such as NET_BIND_SERVICE", cp)
+		}
+	}
 	if c.MaxDelayedCasts <= 0 {
 		c.MaxDelayedCasts = DefaultMaxDelayedCasts
 	}

@@ -140,6 +140,12 @@ func (i *Instance) startContainer(ctx context.Context) error {
 		port:    i.port,
 		publish: i.rt.cfg.PublishPort,
 		limits:  i.limits,
+		hardening: hardening{
+			capAdd:      i.rt.cfg.CapAdd,
+			tmpfsBytes:  i.rt.cfg.TmpfsBytes,
+			logMaxBytes: i.rt.cfg.LogMaxBytes,
+			logMaxFiles: i.rt.cfg.LogMaxFiles,
+		},
 	})
 	if err != nil {
 		return i.handleError(err)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/imagebuild"
 	"github.com/google/uuid"
@@ -237,4 +238,16 @@ func GatewayListener(t testing.TB) net.Listener {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
+}
+
+// RemoveImage removes the image tagged tag (built by the test), with the
+// layers only it uses. An image already gone is not an error.
+func RemoveImage(t testing.TB, tag string) {
+	t.Helper()
+	c := RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		t.Errorf("remove image %s: %v", tag, err)
+	}
 }

@@ -1,7 +1,9 @@
 // Command fakefn is a broken container function for the runtime's tests:
 // "exit CODE" writes a line to stdout and stderr and exits with CODE;
 // "hang" listens on the function port but never answers, and ignores
-// SIGTERM; "oom" allocates memory until the kernel kills it.
+// SIGTERM; "oom" allocates memory until the kernel kills it; "probe" tries
+// what a confined container must not do, prints one line per attempt and
+// exits.
 package main
 
 import (
@@ -35,6 +37,8 @@ func main() {
 			}
 			keep = append(keep, b)
 		}
+	case "probe":
+		probe()
 	case "hang":
 		signal.Ignore(syscall.SIGTERM)
 		ln, err := net.Listen("tcp", ":7101")
@@ -53,4 +57,28 @@ func main() {
 			conns = append(conns, c) // hold, never read
 		}
 	}
+}
+
+// probe prints, for each thing a confined container tries, "NAME: ok" or
+// "NAME: " and the error.
+func probe() {
+	fmt.Printf("uid: %d\n", os.Getuid())
+	report := func(name string, err error) {
+		if err != nil {
+			fmt.Printf("%s: %v\n", name, err)
+			return
+		}
+		fmt.Printf("%s: ok\n", name)
+	}
+	report("write /", os.WriteFile("/probe", []byte("x"), 0o600))
+	err := os.WriteFile("/tmp/probe", []byte("x"), 0o600)
+	report("write /tmp", err)
+	if err == nil {
+		report("chown /tmp", os.Chown("/tmp/probe", 1, 1))
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
+	if err == nil {
+		syscall.Close(fd)
+	}
+	report("raw socket", err)
 }
