@@ -24,8 +24,11 @@
 // container is named "edgeless-<function id>", labelled with LabelNodeID,
 // LabelInstanceID, LabelFunctionClass, LabelImage and LabelStarted, runs
 // docker-init as PID 1 (signals reach the function) with no-new-privileges,
-// and gets the memory, CPU and pids limits of Config.Defaults overridden by
-// the annotations AnnotationMemory, AnnotationCPUs and AnnotationPids. Its
+// no capability but Config.CapAdd, a read-only root filesystem with a
+// tmpfs /tmp (unless AnnotationReadOnly or Config.Defaults say otherwise)
+// and a bounded json-file log, and gets the memory, CPU and pids limits of
+// Config.Defaults overridden by the annotations AnnotationMemory,
+// AnnotationCPUs and AnnotationPids, up to Config.Maxima. Its
 // output goes to the node's log (attribute "instance") and to a ring that
 // Instance.Logs returns. "grpc:http://<host>:<port>" attaches to an already
 // running GuestAPIFunction server; no Docker is involved.

@@ -80,12 +80,18 @@ func TestAgent_StartInvalidRequest(t *testing.T) {
 func TestAgent_StartFailureIsReported(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t, true)
-	for _, tt := range []struct{ name, code, want string }{
-		{"bad code", "lambda:foo", "bad function code"},
-		{"nothing listens", "grpc:http://127.0.0.1:1", "boot"},
+	for _, tt := range []struct {
+		name, code  string
+		annotations map[string]string
+		want        string
+	}{
+		{"bad code", "lambda:foo", nil, "bad function code"},
+		{"nothing listens", "grpc:http://127.0.0.1:1", nil, "boot"},
+		{"memory above the maximum", "grpc:http://127.0.0.1:1", map[string]string{"container.memory": "1TiB"},
+			"limit exceeded: memory 1099511627776 bytes is above the node's maximum"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := n.fi.Start(t.Context(), spawnRequest(tt.code, uuid.NewString(), nil))
+			res, err := n.fi.Start(t.Context(), spawnRequest(tt.code, uuid.NewString(), tt.annotations))
 			if err != nil {
 				t.Fatalf("Start() = %v, want a ResponseError", err)
 			}

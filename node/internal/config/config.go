@@ -127,13 +127,35 @@ type ContainerRuntime struct {
 	StopTimeoutSec uint64 `toml:"stop_timeout_sec"`
 	// StopGraceSec is the time between SIGTERM and SIGKILL.
 	StopGraceSec uint64 `toml:"stop_grace_sec"`
-	// DefaultMemory is the memory limit of every container ("" is
-	// unlimited), in bytes or with a unit such as "256MiB".
+	// DefaultMemory is the memory limit of every container, in bytes or
+	// with a unit such as "256MiB" ("" is the runtime's default: a
+	// container is never unlimited).
 	DefaultMemory string `toml:"default_memory"`
-	// DefaultCPUs is the CPU limit of every container (0 is unlimited).
+	// DefaultCPUs is the CPU limit of every container (0 is the runtime's
+	// default).
 	DefaultCPUs float64 `toml:"default_cpus"`
-	// DefaultPids is the process limit of every container (0 is unlimited).
+	// DefaultPids is the process limit of every container (0 is the
+	// runtime's default).
 	DefaultPids int64 `toml:"default_pids"`
+	// MaxMemory, MaxCPUs and MaxPids are the largest limits a function's
+	// annotations may ask for ("" or 0 is the runtime's maximum); a start
+	// asking for more is refused.
+	MaxMemory string  `toml:"max_memory"`
+	MaxCPUs   float64 `toml:"max_cpus"`
+	MaxPids   int64   `toml:"max_pids"`
+	// CapAdd lists the Linux capabilities containers keep; every other one
+	// is dropped.
+	CapAdd []string `toml:"cap_add"`
+	// ReadOnlyRoot gives containers a read-only root filesystem with a
+	// tmpfs /tmp (a function's annotation container.read-only = "false"
+	// turns it off for that function).
+	ReadOnlyRoot bool `toml:"read_only_root"`
+	// TmpSize is the size of that tmpfs /tmp.
+	TmpSize string `toml:"tmp_size"`
+	// LogMaxSize is the size at which a container's log file is rotated,
+	// and LogMaxFiles how many files are kept.
+	LogMaxSize  string `toml:"log_max_size"`
+	LogMaxFiles int    `toml:"log_max_files"`
 }
 
 // Dataplane is the [dataplane] section.
@@ -283,6 +305,17 @@ func base() *Config {
 			CallTimeoutSec:  60,
 			StopTimeoutSec:  2,
 			StopGraceSec:    2,
+			DefaultMemory:   "256MiB",
+			DefaultCPUs:     1,
+			DefaultPids:     256,
+			MaxMemory:       "2GiB",
+			MaxCPUs:         4,
+			MaxPids:         4096,
+			CapAdd:          []string{},
+			ReadOnlyRoot:    true,
+			TmpSize:         "64MiB",
+			LogMaxSize:      "10MiB",
+			LogMaxFiles:     3,
 		},
 		Dataplane: Dataplane{
 			CallTimeoutSec:  60,

@@ -24,18 +24,18 @@ func CanonicalNodeID(id string) string {
 	return u.String()
 }
 
-// defaultMemory is [container_runtime] default_memory in bytes (0:
-// unlimited).
-func (cr ContainerRuntime) defaultMemory() (int64, error) {
-	if cr.DefaultMemory == "" {
+// size is a [container_runtime] size in bytes ("" is 0: the runtime's
+// default), at least min.
+func size(key, v string, min int64, minText string) (int64, error) {
+	if v == "" {
 		return 0, nil
 	}
-	n, err := container.ParseSize(cr.DefaultMemory)
+	n, err := container.ParseSize(v)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("container_runtime.%s: %w", key, err)
 	}
-	if n < container.MinMemoryBytes {
-		return 0, fmt.Errorf("Docker needs at least 6MiB, got %q", cr.DefaultMemory)
+	if n < min {
+		return 0, fmt.Errorf("container_runtime.%s: %s, got %q", key, minText, v)
 	}
 	return n, nil
 }
@@ -45,9 +45,24 @@ func (cr ContainerRuntime) defaultMemory() (int64, error) {
 // guestAPIHostURL is the guest API host address the node chose.
 func (c *Config) RuntimeConfig(guestAPIHostURL string, log *slog.Logger) (container.Config, error) {
 	cr := c.ContainerRuntime
-	mem, err := cr.defaultMemory()
-	if err != nil {
-		return container.Config{}, fmt.Errorf("container_runtime.default_memory: %w", err)
+	var sizes [4]int64
+	var errs []error
+	for k, f := range []struct {
+		key, v  string
+		min     int64
+		minText string
+	}{
+		{"default_memory", cr.DefaultMemory, container.MinMemoryBytes, "Docker needs at least 6MiB"},
+		{"max_memory", cr.MaxMemory, container.MinMemoryBytes, "Docker needs at least 6MiB"},
+		{"tmp_size", cr.TmpSize, 1 << 20, "want at least 1MiB"},
+		{"log_max_size", cr.LogMaxSize, 1 << 10, "want at least 1KiB"},
+	} {
+		var err error
+		sizes[k], err = size(f.key, f.v, f.min, f.minText)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return container.Config{}, err
 	}
 	sec := func(v uint64) time.Duration { return time.Duration(v) * time.Second }
 	return container.Config{
@@ -60,11 +75,21 @@ func (c *Config) RuntimeConfig(guestAPIHostURL string, log *slog.Logger) (contai
 		StopGrace:       sec(cr.StopGraceSec),
 		MaxPayloadBytes: c.Dataplane.MaxPayloadBytes,
 		Defaults: container.Limits{
-			MemoryBytes: mem,
-			NanoCPUs:    int64(cr.DefaultCPUs * 1e9),
-			PidsLimit:   cr.DefaultPids,
+			MemoryBytes:    sizes[0],
+			NanoCPUs:       int64(cr.DefaultCPUs * 1e9),
+			PidsLimit:      cr.DefaultPids,
+			WritableRootFS: !cr.ReadOnlyRoot,
 		},
-		Logger: log,
+		Maxima: container.Limits{
+			MemoryBytes: sizes[1],
+			NanoCPUs:    int64(cr.MaxCPUs * 1e9),
+			PidsLimit:   cr.MaxPids,
+		},
+		CapAdd:      cr.CapAdd,
+		TmpfsBytes:  sizes[2],
+		LogMaxBytes: sizes[3],
+		LogMaxFiles: cr.LogMaxFiles,
+		Logger:      log,
 	}, nil
 }
 

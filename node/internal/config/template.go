@@ -228,13 +228,32 @@ stop_timeout_sec = {{v .ContainerRuntime.StopTimeoutSec}}
 # Seconds between SIGTERM and SIGKILL when a container is stopped.
 stop_grace_sec = {{v .ContainerRuntime.StopGraceSec}}
 # Limits of every container unless the function's annotations
-# container.memory, container.cpus, container.pids override them.
-# Memory in bytes or with a unit ("256MiB", "1GiB"); "" is unlimited.
+# container.memory, container.cpus, container.pids override them; "" or 0
+# is the runtime's default (256MiB, 1 CPU, 256 processes): a container is
+# never unlimited.
+# Memory in bytes or with a unit ("256MiB", "1GiB").
 default_memory = {{v .ContainerRuntime.DefaultMemory}}
-# CPUs (e.g. 0.5); 0 is unlimited.
+# CPUs (0.01 or more, e.g. 0.5).
 default_cpus = {{v .ContainerRuntime.DefaultCPUs}}
-# Processes; 0 is unlimited.
+# Processes and threads.
 default_pids = {{v .ContainerRuntime.DefaultPids}}
+# The most a function's annotations may ask for; a start asking for more is
+# refused with an error naming the limit. "" or 0 is the runtime's maximum
+# (2GiB, 4 CPUs, 4096 processes).
+max_memory = {{v .ContainerRuntime.MaxMemory}}
+max_cpus = {{v .ContainerRuntime.MaxCPUs}}
+max_pids = {{v .ContainerRuntime.MaxPids}}
+# Linux capabilities containers keep (e.g. ["NET_BIND_SERVICE"]); every
+# other one is dropped.
+cap_add = {{v .ContainerRuntime.CapAdd}}
+# A read-only root filesystem with a tmpfs /tmp of tmp_size; a function's
+# annotation container.read-only = "false" turns it off for that function.
+read_only_root = {{v .ContainerRuntime.ReadOnlyRoot}}
+tmp_size = {{v .ContainerRuntime.TmpSize}}
+# A container's output log (json-file) is rotated at log_max_size, and
+# log_max_files files are kept.
+log_max_size = {{v .ContainerRuntime.LogMaxSize}}
+log_max_files = {{v .ContainerRuntime.LogMaxFiles}}
 
 [dataplane]
 # Seconds a call waits for its reply before it fails.

@@ -95,14 +95,55 @@ func (c *Config) Validate() error {
 			bad(t.key, "want 1 to 86400 seconds, got %d", t.v)
 		}
 	}
-	if _, err := cr.defaultMemory(); err != nil {
-		bad("container_runtime.default_memory", "%v", err)
+	mem := func(key, v string, min int64, minText string) int64 {
+		if v == "" {
+			return 0
+		}
+		n, err := container.ParseSize(v)
+		switch {
+		case err != nil:
+			bad(key, "%v", err)
+		case n < min:
+			bad(key, "%s, got %q", minText, v)
+		}
+		return n
 	}
-	if cr.DefaultCPUs < 0 || cr.DefaultCPUs > 1024 {
-		bad("container_runtime.default_cpus", "want 0 (unlimited) to 1024, got %g", cr.DefaultCPUs)
+	cpus := func(key string, v float64) {
+		// TOML has nan and inf; Docker refuses fewer than 0.01 CPUs.
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || (v > 0 && v < 0.01) || v > 1024 {
+			bad(key, "want 0 (the runtime's default) or 0.01 to 1024, got %g", v)
+		}
 	}
-	if cr.DefaultPids < 0 {
-		bad("container_runtime.default_pids", "want 0 (unlimited) or more, got %d", cr.DefaultPids)
+	pids := func(key string, v int64) {
+		if v < 0 {
+			bad(key, "want 0 (the runtime's default) or more, got %d", v)
+		}
+	}
+	defMem := mem("container_runtime.default_memory", cr.DefaultMemory, 6<<20, "Docker needs at least 6MiB")
+	maxMem := mem("container_runtime.max_memory", cr.MaxMemory, 6<<20, "Docker needs at least 6MiB")
+	cpus("container_runtime.default_cpus", cr.DefaultCPUs)
+	cpus("container_runtime.max_cpus", cr.MaxCPUs)
+	pids("container_runtime.default_pids", cr.DefaultPids)
+	pids("container_runtime.max_pids", cr.MaxPids)
+	if defMem > 0 && maxMem > 0 && defMem > maxMem {
+		bad("container_runtime.default_memory", "%q is above max_memory %q", cr.DefaultMemory, cr.MaxMemory)
+	}
+	if cr.DefaultCPUs > 0 && cr.MaxCPUs > 0 && cr.DefaultCPUs > cr.MaxCPUs {
+		bad("container_runtime.default_cpus", "%g is above max_cpus %g", cr.DefaultCPUs, cr.MaxCPUs)
+	}
+	if cr.DefaultPids > 0 && cr.MaxPids > 0 && cr.DefaultPids > cr.MaxPids {
+		bad("container_runtime.default_pids", "%d is above max_pids %d", cr.DefaultPids, cr.MaxPids)
+	}
+	for k, cp := range cr.CapAdd {
+		name := strings.TrimPrefix(cp, "CAP_")
+		if name == "" || name == "ALL" || strings.TrimFunc(name, func(r rune) bool { return (r >= 'A' && r <= 'Z') || r == '_' }) != "" {
+			bad(fmt.Sprintf("container_runtime.cap_add[%d]", k), "want a capability name such as NET_BIND_SERVICE, got %q", cp)
+		}
+	}
+	mem("container_runtime.tmp_size", cr.TmpSize, 1<<20, "want at least 1MiB")
+	mem("container_runtime.log_max_size", cr.LogMaxSize, 1<<10, "want at least 1KiB")
+	if cr.LogMaxFiles < 0 || cr.LogMaxFiles > 100 {
+		bad("container_runtime.log_max_files", "want 0 (the runtime's default) to 100, got %d", cr.LogMaxFiles)
 	}
 	if q := c.Dataplane.QueueSize; q < 1 || q > 1<<20 {
 		bad("dataplane.queue_size", "want 1 to %d, got %d", 1<<20, q)
