@@ -63,6 +63,12 @@ type Config struct {
 	// Logger receives the runtime's logs and the containers' output.
 	Logger *slog.Logger
 
+	// Network is the Docker network containers join (default
+	// DefaultNetwork): created by New if missing, as EnsureNetwork says,
+	// and shared with the other nodes of the host. GuestAPIHostURL should
+	// be on its gateway (Network().Gateway).
+	Network string
+
 	// DockerHost is the Engine API address (e.g. "unix:///var/run/docker.sock");
 	// empty means DOCKER_HOST or the default socket.
 	DockerHost string

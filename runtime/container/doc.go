@@ -46,8 +46,11 @@
 //
 // # Reaching containers
 //
-// By default the runtime dials the container's address on Docker's bridge
-// network, so the function port is never published on the host. With
+// Containers join Config.Network (EnsureNetwork: a bridge shared by the
+// nodes of the host, created if missing, with inter-container traffic
+// disabled), so a function reaches only its node, and no other container
+// reaches a function. By default the runtime dials the container's address
+// on that network, so the function port is never published on the host. With
 // Config.PublishPort it is published on 127.0.0.1 only, never on 0.0.0.0.
 // The cold-start benchmark (BenchmarkColdStart) measures both.
 //

@@ -45,6 +45,9 @@ type containerAPI interface {
 	ContainerLogs(ctx context.Context, container string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
 	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
 	NetworkInspect(ctx context.Context, network string, options client.NetworkInspectOptions) (client.NetworkInspectResult, error)
+	NetworkList(ctx context.Context, options client.NetworkListOptions) (client.NetworkListResult, error)
+	NetworkCreate(ctx context.Context, name string, options client.NetworkCreateOptions) (client.NetworkCreateResult, error)
+	NetworkRemove(ctx context.Context, network string, options client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
 	Close() error
 }
 
@@ -73,6 +76,7 @@ type createParams struct {
 	port    uint16
 	publish bool // publish the port on 127.0.0.1
 	limits  Limits
+	network string // id of the network to join (its name may be ambiguous for a moment)
 	hardening
 }
 
@@ -102,6 +106,9 @@ func createContainer(ctx context.Context, api containerAPI, p createParams) (str
 		hc.PidsLimit = &pids
 	}
 	p.hardening.apply(hc, p.limits)
+	if p.network != "" {
+		hc.NetworkMode = dcontainer.NetworkMode(p.network)
+	}
 	if p.publish {
 		hc.PortBindings = network.PortMap{port: {{HostIP: netip.AddrFrom4([4]byte{127, 0, 0, 1})}}}
 	}
@@ -137,12 +144,15 @@ func checkImage(ctx context.Context, api containerAPI, image string) error {
 // containerEndpoint reads, from an inspect result, the address at which the
 // function's port is reached: the container's bridge address, or the
 // 127.0.0.1 port it is published on.
-func containerEndpoint(ins dcontainer.InspectResponse, port uint16, publish bool) (ip netip.Addr, hostPort netip.AddrPort, err error) {
+func containerEndpoint(ins dcontainer.InspectResponse, netName string, port uint16, publish bool) (ip netip.Addr, hostPort netip.AddrPort, err error) {
 	ns := ins.NetworkSettings
 	if ns == nil {
 		return netip.Addr{}, netip.AddrPort{}, errors.New("no network settings")
 	}
-	if ep, ok := ns.Networks["bridge"]; ok && ep != nil && ep.IPAddress.IsValid() {
+	if netName == "" {
+		netName = "bridge"
+	}
+	if ep, ok := ns.Networks[netName]; ok && ep != nil && ep.IPAddress.IsValid() {
 		ip = ep.IPAddress
 	} else {
 		for _, ep := range ns.Networks {

@@ -117,9 +117,9 @@ func (h *containerHandle) create(ctx context.Context, p createParams) error {
 
 // start starts the created container, begins waiting for its end
 // (onExit is called once, from the waiter, when it ends unless remove came
-// first) and reading its output, and returns its address: the bridge
-// address and where the function port is reached.
-func (h *containerHandle) start(ctx context.Context, port uint16, publish bool, onExit func(contract.ExitInfo)) (netip.Addr, netip.AddrPort, error) {
+// first) and reading its output, and returns its address on the network
+// netName and where the function port is reached.
+func (h *containerHandle) start(ctx context.Context, netName string, port uint16, publish bool, onExit func(contract.ExitInfo)) (netip.Addr, netip.AddrPort, error) {
 	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
 	id := h.containerID()
@@ -142,7 +142,7 @@ func (h *containerHandle) start(ctx context.Context, port uint16, publish bool, 
 	if err != nil {
 		return netip.Addr{}, netip.AddrPort{}, fmt.Errorf("inspect container %s: %w", h.name, err)
 	}
-	ip, ap, err := containerEndpoint(ins.Container, port, publish)
+	ip, ap, err := containerEndpoint(ins.Container, netName, port, publish)
 	if err != nil {
 		if st := ins.Container.State; st != nil && !st.Running {
 			// Ended at once: let the waiter record how (the session turns

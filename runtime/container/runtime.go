@@ -40,6 +40,8 @@ type Runtime struct {
 	cfg    Config
 	log    *slog.Logger
 	docker containerAPI // nil with Config.NoDocker
+	// network is the Docker network the containers join.
+	network Network
 
 	// instances maps contract.InstanceID to *Instance, from Start until the
 	// instance is torn down.
@@ -73,6 +75,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, err
 	}
 	r.docker = c
+	if r.network, err = ensureNetwork(ctx, c, cfg.Network); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("container runtime: %w", err)
+	}
 	if err := r.reconcile(ctx); err != nil {
 		c.Close()
 		return nil, err
@@ -112,6 +118,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxPayloadBytes <= 0 {
 		c.MaxPayloadBytes = transport.DefaultPayloadMaxBytes
+	}
+	if c.Network == "" {
+		c.Network = DefaultNetwork
 	}
 	c.Defaults = c.Defaults.withDefaults(DefaultLimits)
 	c.Maxima = c.Maxima.withDefaults(DefaultMaxima)
@@ -254,3 +263,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Network returns the Docker network the runtime's containers join (zero
+// without Docker).
+func (r *Runtime) Network() Network { return r.network }

@@ -140,6 +140,7 @@ func (i *Instance) startContainer(ctx context.Context) error {
 		port:    i.port,
 		publish: i.rt.cfg.PublishPort,
 		limits:  i.limits,
+		network: i.rt.network.ID,
 		hardening: hardening{
 			capAdd:      i.rt.cfg.CapAdd,
 			tmpfsBytes:  i.rt.cfg.TmpfsBytes,
@@ -150,7 +151,7 @@ func (i *Instance) startContainer(ctx context.Context) error {
 	if err != nil {
 		return i.handleError(err)
 	}
-	ip, ap, err := i.ctr.start(ctx, i.port, i.rt.cfg.PublishPort, i.containerEndedOnItsOwn)
+	ip, ap, err := i.ctr.start(ctx, i.rt.network.Name, i.port, i.rt.cfg.PublishPort, i.containerEndedOnItsOwn)
 	if err != nil {
 		return i.handleError(err)
 	}

@@ -216,25 +216,21 @@ func RemoveNodeContainers(ctx context.Context, c *client.Client, nodeID string) 
 	return n, errors.Join(errs...)
 }
 
-// GatewayListener listens on Docker's default bridge gateway (e.g.
-// 172.17.0.1), port 0, so that containers can reach a server on it. The
-// listener is closed when the test ends.
+// GatewayListener listens, on a free port, on the gateway of the shared
+// function network (container.DefaultNetwork, created if missing): where a
+// runtime's GuestAPIHost server must be for its containers to reach it.
 func GatewayListener(t testing.TB) net.Listener {
 	t.Helper()
-	c := RequireDocker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := c.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+	n, err := container.EnsureNetwork(ctx, container.DefaultNetwork)
 	if err != nil {
-		t.Fatalf("inspect network bridge: %v", err)
+		t.Fatalf("function network: %v", err)
 	}
-	gw, err := container.GatewayOf(res.Network)
+	ln, err := net.Listen("tcp", net.JoinHostPort(n.Gateway.String(), "0"))
 	if err != nil {
-		t.Fatalf("bridge gateway: %v", err)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(gw.String(), "0"))
-	if err != nil {
-		t.Fatalf("listen on bridge gateway: %v", err)
+		t.Fatalf("listen on the gateway of network %s: %v", n.Name, err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln

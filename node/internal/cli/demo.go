@@ -40,7 +40,7 @@ func newDemoCommand() *cobra.Command {
      and their images through the Docker Engine API (FROM scratch, no
      registry);
   2. start an in-a-box domain (orchestrator and node) in this process, on free
-     ports of 127.0.0.1 and of the Docker bridge gateway;
+     ports of 127.0.0.1 and of the function network's gateway;
   3. deploy examples/workflow-http.json (the functions, an http-ingress and a
      file-log resource), showing each start step, then the workflow's shape
      and where each function runs;
@@ -325,7 +325,7 @@ func mixedWorkflow(ctx context.Context, dir, tmp string, out io.Writer) (string,
 
 // demoConfig is the in-a-box configuration of the demo: every server on a
 // free port (so that the demo runs beside anything else), the guest API on
-// the Docker bridge gateway, a fresh node id and a temporary state
+// the function network's gateway, a fresh node id and a temporary state
 // directory, and registration every second so that telemetry shows soon.
 func demoConfig() (*inabox.Config, string, error) {
 	dir, err := os.MkdirTemp("", "edgeless-demo-state-")

@@ -114,9 +114,13 @@ type ContainerRuntime struct {
 	// Enabled registers the runtime "CONTAINER".
 	Enabled bool `toml:"enabled"`
 	// GuestAPIHostURL is where the GuestAPIHost server listens and what
-	// containers are told to call. An empty or 0.0.0.0 host means the Docker
-	// bridge gateway (e.g. 172.17.0.1).
+	// containers are told to call. An empty or 0.0.0.0 host means the
+	// gateway of Network (e.g. 172.18.0.1).
 	GuestAPIHostURL string `toml:"guest_api_host_url"`
+	// Network is the Docker network function containers join, shared by
+	// the nodes of the host: created if missing, with inter-container
+	// traffic off, so that a function reaches only its node.
+	Network string `toml:"network"`
 	// BootTimeoutSec bounds container start to Boot answered.
 	BootTimeoutSec uint64 `toml:"boot_timeout_sec"`
 	// InitTimeoutSec bounds the Init call.
@@ -259,8 +263,8 @@ type PowerInfo struct {
 // Default returns a working configuration with a fresh random node id: the
 // node listens on 127.0.0.1, registers with an orchestrator on
 // 127.0.0.1:7004 and runs container functions, telling them to call back on
-// the Docker bridge gateway, and WASM functions. It is what the template
-// holds.
+// the gateway of the function network, and WASM functions. It is what the
+// template holds.
 func Default() *Config {
 	c := base()
 	c.General.NodeID = uuid.NewString()
@@ -300,6 +304,7 @@ func base() *Config {
 		ContainerRuntime: ContainerRuntime{
 			Enabled:         false,
 			GuestAPIHostURL: "http://0.0.0.0:7100",
+			Network:         "edgeless",
 			BootTimeoutSec:  30,
 			InitTimeoutSec:  30,
 			CallTimeoutSec:  60,

@@ -85,6 +85,7 @@ func (c *Config) RuntimeConfig(guestAPIHostURL string, log *slog.Logger) (contai
 			NanoCPUs:    int64(cr.MaxCPUs * 1e9),
 			PidsLimit:   cr.MaxPids,
 		},
+		Network:     cr.Network,
 		CapAdd:      cr.CapAdd,
 		TmpfsBytes:  sizes[2],
 		LogMaxBytes: sizes[3],

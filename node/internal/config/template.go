@@ -213,10 +213,16 @@ cache_dir = {{v .WasmRuntime.CacheDir}}
 # containers. The image must be present locally: it is never pulled.
 enabled = {{v .ContainerRuntime.Enabled}}
 # Where the GuestAPIHost server listens, and the URL containers are told to
-# call. Host 0.0.0.0 (or empty) binds and announces the Docker bridge
-# gateway (e.g. 172.17.0.1); 127.0.0.1 cannot be reached from containers.
+# call. Host 0.0.0.0 (or empty) binds and announces the gateway of the
+# network below (e.g. 172.18.0.1); 127.0.0.1 cannot be reached from
+# containers.
 # Port 0 picks a free port.
 guest_api_host_url = {{v .ContainerRuntime.GuestAPIHostURL}}
+# The Docker network containers join, shared by the nodes of this host;
+# created if missing, with inter-container traffic disabled
+# (enable_icc=false), so that a function reaches only its node. An existing
+# network that lets containers reach each other is refused.
+network = {{v .ContainerRuntime.Network}}
 # Seconds from container start until Boot is answered.
 boot_timeout_sec = {{v .ContainerRuntime.BootTimeoutSec}}
 # Seconds for the Init call.

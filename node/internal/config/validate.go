@@ -95,6 +95,9 @@ func (c *Config) Validate() error {
 			bad(t.key, "want 1 to 86400 seconds, got %d", t.v)
 		}
 	}
+	if cr.Enabled && strings.TrimSpace(cr.Network) == "" {
+		bad("container_runtime.network", "must not be empty (default \"edgeless\")")
+	}
 	mem := func(key, v string, min int64, minText string) int64 {
 		if v == "" {
 			return 0
@@ -344,10 +347,10 @@ func checkGuestHost(raw string) error {
 		return nil
 	}
 	if !u.Addr.IsValid() {
-		return fmt.Errorf("host must be an IP address (or 0.0.0.0 for the Docker bridge gateway), got %q", u.Host)
+		return fmt.Errorf("host must be an IP address (or 0.0.0.0 for the function network's gateway), got %q", u.Host)
 	}
 	if u.Addr.IsLoopback() {
-		return fmt.Errorf("containers cannot reach %s; use 0.0.0.0 to bind the Docker bridge gateway, or an address of this host that containers can reach", u.Addr)
+		return fmt.Errorf("containers cannot reach %s; use 0.0.0.0 to bind the function network's gateway, or an address of this host that containers can reach", u.Addr)
 	}
 	return nil
 }

@@ -81,10 +81,10 @@ func firstNonLoopbackIPv4() (netip.Addr, error) {
 }
 
 // guestListener binds the GuestAPIHost server. An empty or unspecified host
-// means Docker's default bridge gateway, so that containers on the default
-// bridge reach the node on a default Docker install. It returns the
-// listener, the URL sent to containers, and how the address was chosen.
-func guestListener(ctx context.Context, rawURL string) (net.Listener, string, string, error) {
+// means the gateway of the function network netName (created if missing),
+// which the node's containers reach. It returns the listener, the URL sent
+// to containers, and how the address was chosen.
+func guestListener(ctx context.Context, rawURL, netName string) (net.Listener, string, string, error) {
 	const key = "container_runtime.guest_api_host_url"
 	var (
 		ip   netip.Addr
@@ -92,7 +92,7 @@ func guestListener(ctx context.Context, rawURL string) (net.Listener, string, st
 		how  string
 	)
 	if rawURL == "" {
-		port, how = 0, "unset: Docker bridge gateway, free port"
+		port, how = 0, "unset: function network gateway, free port"
 	} else {
 		u, err := config.ParseURL(rawURL)
 		if err != nil {
@@ -101,19 +101,19 @@ func guestListener(ctx context.Context, rawURL string) (net.Listener, string, st
 		ip, port, how = u.Addr, u.Port, "as configured"
 	}
 	if !ip.IsValid() || ip.IsUnspecified() {
-		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		gw, err := container.BridgeGateway(gctx)
+		gctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := container.EnsureNetwork(gctx, netName)
 		cancel()
 		if err != nil {
-			return nil, "", "", fmt.Errorf("%s: host %q means the Docker bridge gateway, which cannot be found (set an address of this host that containers can reach): %w", key, ip, err)
+			return nil, "", "", fmt.Errorf("%s: host %q means the gateway of network %s, which cannot be found (set an address of this host that containers can reach): %w", key, ip, netName, err)
 		}
-		ip = gw
+		ip = n.Gateway
 		if how == "as configured" {
-			how = "host 0.0.0.0: Docker bridge gateway"
+			how = "host 0.0.0.0: gateway of network " + netName
 		}
 	}
 	if ip.IsLoopback() {
-		return nil, "", "", fmt.Errorf("%s: containers cannot reach %s; use 0.0.0.0 for the Docker bridge gateway", key, ip)
+		return nil, "", "", fmt.Errorf("%s: containers cannot reach %s; use 0.0.0.0 for the function network's gateway", key, ip)
 	}
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, port).String())
 	if err != nil {

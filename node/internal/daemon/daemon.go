@@ -171,7 +171,7 @@ func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log 
 
 	if cr := cfg.ContainerRuntime; cr.Enabled {
 		var how string
-		d.guestLn, d.urls.GuestAPIHost, how, err = guestListener(ctx, cr.GuestAPIHostURL)
+		d.guestLn, d.urls.GuestAPIHost, how, err = guestListener(ctx, cr.GuestAPIHostURL, cr.Network)
 		if err != nil {
 			return nil, err
 		}

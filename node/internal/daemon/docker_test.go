@@ -119,7 +119,7 @@ func TestDocker_StartPatchStop(t *testing.T) {
 		t.Errorf("registered runtimes = %q, want [CONTAINER]", got)
 	}
 	if g := n.urls.GuestAPIHost; strings.Contains(g, "0.0.0.0") || strings.HasSuffix(g, ":0") {
-		t.Errorf("guest API host = %q, want the bridge gateway and the bound port", g)
+		t.Errorf("guest API host = %q, want the function network's gateway and the bound port", g)
 	}
 	if !strings.Contains(n.logs.String(), `"msg":"guest API host chosen","node":"`+nodeID+`","url":"`+n.urls.GuestAPIHost) {
 		t.Errorf("the log does not say which guest API host was chosen")

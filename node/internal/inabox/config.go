@@ -55,8 +55,8 @@ type Orchestrator struct {
 // Default returns a configuration that works out of the box on a machine
 // with Docker: controller on 127.0.0.1:7001, NodeRegistration on
 // 127.0.0.1:7004, the node's agent on 7011, data plane on 7012, metrics on
-// 7013, http-ingress on 7018 and the guest API on port 7111 of the Docker
-// bridge gateway; the node sends its performance samples, so the
+// 7013, http-ingress on 7018 and the guest API on port 7111 of the function
+// network's gateway; the node sends its performance samples, so the
 // orchestrator has its functions' telemetry logs. The node's ports differ
 // from edgeless-node's defaults (7005-7008, 7100), so that a node written
 // with `edgeless-node -t` runs beside the box and joins it (its

@@ -3,7 +3,7 @@
 // "hang" listens on the function port but never answers, and ignores
 // SIGTERM; "oom" allocates memory until the kernel kills it; "probe" tries
 // what a confined container must not do, prints one line per attempt and
-// exits.
+// exits; "dial ADDR" connects to ADDR and exits 0 if it could, else 1.
 package main
 
 import (
@@ -37,6 +37,14 @@ func main() {
 			}
 			keep = append(keep, b)
 		}
+	case "dial":
+		c, err := net.DialTimeout("tcp", os.Args[2], 3*time.Second)
+		if err != nil {
+			fmt.Printf("dial %s: %v\n", os.Args[2], err)
+			os.Exit(1)
+		}
+		c.Close()
+		fmt.Printf("dial %s: ok\n", os.Args[2])
 	case "probe":
 		probe()
 	case "hang":
