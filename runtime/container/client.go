@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -27,10 +28,24 @@ func newFunctionHTTPClient() (*http.Client, *http.Transport) {
 	return transport.NewClient()
 }
 
+// SecretHeader is the request header (gRPC metadata) that carries an
+// instance's secret on every call the node makes into its function, from
+// Boot on. A function that received one at Boot may refuse requests
+// without it (the Go SDK does); upstream's templates ignore it.
+const SecretHeader = "Edgeless-Instance-Secret"
+
 // newFunctionClient returns a gRPC client of a function at baseURL that
-// sends and reads messages of up to maxBytes.
-func newFunctionClient(hc *http.Client, baseURL string, maxBytes int) edgelessapiconnect.GuestAPIFunctionClient {
-	return edgelessapiconnect.NewGuestAPIFunctionClient(hc, baseURL, transport.ClientOptions(maxBytes)...)
+// sends and reads messages of up to maxBytes, and sends secret in
+// SecretHeader on every request.
+func newFunctionClient(hc *http.Client, baseURL string, maxBytes int, secret string) edgelessapiconnect.GuestAPIFunctionClient {
+	withSecret := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set(SecretHeader, secret)
+			return next(ctx, req)
+		}
+	})
+	opts := append(transport.ClientOptions(maxBytes), connect.WithInterceptors(withSecret))
+	return edgelessapiconnect.NewGuestAPIFunctionClient(hc, baseURL, opts...)
 }
 
 // retryableBoot reports whether a failed Boot may succeed later: the

@@ -57,9 +57,9 @@
 // # The GuestAPIHost server
 //
 // Runtime.Serve serves GuestAPIHost (gRPC over h2c, gRPC-Web and Connect)
-// on a listener that containers can reach, normally on the bridge gateway
-// (BridgeGateway). Each request is routed by its originator to that
-// instance's contract.Host. There is no global lock: requests of different
+// on a listener that containers can reach, normally on the function
+// network's gateway (Network().Gateway). Each request is routed by its
+// originator to that instance's contract.Host. There is no global lock: requests of different
 // instances, and nested calls (A calls B, which calls back into A), run
 // concurrently. Messages up to 2 GiB are read (upstream has no limit; the
 // Go default would be 4 MiB).

@@ -492,3 +492,41 @@ func TestHost_SlfAmbiguousOnHost(t *testing.T) {
 		t.Fatalf("Call(self) = %v %q, want CALL_RET_ERR with failed_precondition", r.Type, r.Msg)
 	}
 }
+
+// TestRuntime_SecretOnEveryCall checks that the node sends each instance's
+// own secret on every request into its function, from Boot to Stop.
+func TestRuntime_SecretOnEveryCall(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t, nodeOptions{})
+	var secrets []string
+	for range 2 {
+		f := newTestFunction(t)
+		inst := n.start(t, n.spec(f.code()))
+		wantReply(t, "Call(hello)", call(t, inst, n.sinkID(), "hello"), "hello")
+		if err := inst.Cast(t.Context(), n.sinkID(), []byte("noreply")); err != nil {
+			t.Fatalf("Cast: %v", err)
+		}
+		if err := inst.Stop(t.Context()); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		seen := f.secretsSeen()
+		first := seen["Boot"]
+		if len(first) == 0 || len(first[0]) < 16 {
+			t.Fatalf("Boot secrets = %q, want a secret of at least 16 characters", first)
+		}
+		for _, proc := range []string{"Boot", "Init", "Call", "Cast", "Stop"} {
+			if len(seen[proc]) == 0 {
+				t.Errorf("no %s request seen", proc)
+			}
+			for _, s := range seen[proc] {
+				if s != first[0] {
+					t.Errorf("%s secret = %q, want %q (the one sent at Boot)", proc, s, first[0])
+				}
+			}
+		}
+		secrets = append(secrets, first[0])
+	}
+	if secrets[0] == secrets[1] {
+		t.Errorf("two instances got the same secret %q", secrets[0])
+	}
+}

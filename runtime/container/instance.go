@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,8 @@ type Instance struct {
 	port   uint16
 	log    *slog.Logger
 	logs   *outputRing
+	// secret is sent in SecretHeader on every call into the function.
+	secret string
 
 	// conn is set once the function's endpoint is known; it is then
 	// routable by the GuestAPIHost server.
@@ -126,6 +129,7 @@ func (r *Runtime) newInstance(spec contract.StartSpec) (*Instance, error) {
 		port:      port,
 		log:       r.log.With(slog.String("instance", spec.ID.FunctionID)),
 		logs:      newOutputRing(r.cfg.LogLines),
+		secret:    rand.Text(),
 		done:      make(chan struct{}),
 		stopDone:  make(chan struct{}),
 		state:     contract.StateStarting,

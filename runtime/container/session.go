@@ -171,7 +171,7 @@ func (i *Instance) handleError(err error) error {
 func (i *Instance) setConn(endpoint string, peer netip.Addr) {
 	hc, tr := newFunctionHTTPClient()
 	cn := &connection{
-		fn:        newFunctionClient(hc, endpoint, i.rt.cfg.MaxPayloadBytes),
+		fn:        newFunctionClient(hc, endpoint, i.rt.cfg.MaxPayloadBytes, i.secret),
 		transport: tr,
 		endpoint:  endpoint,
 		peer:      peer,

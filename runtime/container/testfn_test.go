@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
@@ -33,6 +35,8 @@ type testFunction struct {
 	stopped  int
 	booted   int
 	rejectBy error
+	// secrets records, per procedure, the SecretHeader of each request.
+	secrets map[string][]string
 }
 
 var _ edgelessapiconnect.GuestAPIFunctionHandler = (*testFunction)(nil)
@@ -40,10 +44,16 @@ var _ edgelessapiconnect.GuestAPIFunctionHandler = (*testFunction)(nil)
 // newTestFunction serves a testFunction on 127.0.0.1 over h2c.
 func newTestFunction(t testing.TB) *testFunction {
 	t.Helper()
-	f := &testFunction{}
+	f := &testFunction{secrets: map[string][]string{}}
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewGuestAPIFunctionHandler(f))
-	srv := transporttest.NewServer(t, mux)
+	srv := transporttest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		proc := path.Base(r.URL.Path)
+		f.secrets[proc] = append(f.secrets[proc], r.Header.Get(container.SecretHeader))
+		f.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
 	f.url = srv.URL
 	return f
 }
@@ -192,4 +202,16 @@ func (f *testFunction) counts() (booted, stopped int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.booted, f.stopped
+}
+
+// secretsSeen returns a copy of the SecretHeader values received, per
+// procedure.
+func (f *testFunction) secretsSeen() map[string][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string][]string, len(f.secrets))
+	for k, v := range f.secrets {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
 }
