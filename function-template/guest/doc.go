@@ -46,6 +46,15 @@
 // OK, so a node may safely retry a Boot whose answer it lost; with other
 // data it is FAILED_PRECONDITION.
 //
+// # The instance secret
+//
+// The Go node sends a per-instance secret in the SecretHeader request
+// header on every call, from Boot on. When Boot carried one, a later
+// request without the same value is refused with PERMISSION_DENIED, so a
+// process that is not the node cannot drive the function; a Boot after
+// Stop may bring a new secret. A node that sends none (upstream's) is
+// served as before.
+//
 // # Concurrency
 //
 // Cast and Call run concurrently, up to Options.MaxConcurrency at a time

@@ -2,6 +2,7 @@ package guest
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 
 	"connectrpc.com/connect"
@@ -24,6 +25,43 @@ type unavailableError struct{ err error }
 func (e *unavailableError) Error() string { return e.err.Error() }
 func (e *unavailableError) Unwrap() error { return e.err }
 
+// SecretHeader is the request header in which the node sends the
+// instance's secret (the Go node sends one; upstream's nodes do not). When
+// Boot carried one, every later request must carry the same value, or it
+// is refused with PERMISSION_DENIED: a process on the network that is not
+// the node cannot drive the function. Without one the SDK accepts every
+// request, as upstream's templates do.
+const SecretHeader = "Edgeless-Instance-Secret"
+
+// errWrongSecret refuses a request without the secret sent at Boot.
+var errWrongSecret = errors.New("request without this instance's secret (" + SecretHeader + ")")
+
+// secretMatches reports whether got is the secret want; any request
+// matches when there is no secret.
+func secretMatches(got, want string) bool {
+	return want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// requestSecret returns the SecretHeader of the request being handled.
+func requestSecret(ctx context.Context) string {
+	if ci, ok := connect.CallInfoForHandlerContext(ctx); ok {
+		return ci.RequestHeader().Get(SecretHeader)
+	}
+	return ""
+}
+
+// checkSecret refuses a request that does not carry the secret of the
+// current life.
+func (h *rpcHandler) checkSecret(ctx context.Context) error {
+	h.s.mu.Lock()
+	want := h.s.secret
+	h.s.mu.Unlock()
+	if !secretMatches(requestSecret(ctx), want) {
+		return connect.NewError(connect.CodePermissionDenied, errWrongSecret)
+	}
+	return nil
+}
+
 // rpcError maps err to a connect error; internal is the code of anything
 // not otherwise classified.
 func rpcError(err error) error {
@@ -33,6 +71,8 @@ func rpcError(err error) error {
 		unavail *unavailableError
 	)
 	switch {
+	case errors.Is(err, errWrongSecret):
+		return connect.NewError(connect.CodePermissionDenied, err)
 	case errors.As(err, &wrong):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.As(err, &invalid):
@@ -50,7 +90,7 @@ func rpcError(err error) error {
 
 // Boot implements edgelessapiconnect.GuestAPIFunctionHandler.
 func (h *rpcHandler) Boot(ctx context.Context, req *edgelessapi.BootData) (*emptypb.Empty, error) {
-	if err := h.s.boot(ctx, req); err != nil {
+	if err := h.s.boot(ctx, req, requestSecret(ctx)); err != nil {
 		return nil, rpcError(err)
 	}
 	return &emptypb.Empty{}, nil
@@ -58,6 +98,9 @@ func (h *rpcHandler) Boot(ctx context.Context, req *edgelessapi.BootData) (*empt
 
 // Init implements edgelessapiconnect.GuestAPIFunctionHandler.
 func (h *rpcHandler) Init(ctx context.Context, req *edgelessapi.FunctionInstanceInit) (*emptypb.Empty, error) {
+	if err := h.checkSecret(ctx); err != nil {
+		return nil, err
+	}
 	if err := h.s.init(ctx, req); err != nil {
 		return nil, rpcError(err)
 	}
@@ -66,6 +109,9 @@ func (h *rpcHandler) Init(ctx context.Context, req *edgelessapi.FunctionInstance
 
 // Cast implements edgelessapiconnect.GuestAPIFunctionHandler.
 func (h *rpcHandler) Cast(ctx context.Context, req *edgelessapi.InputEventData) (*emptypb.Empty, error) {
+	if err := h.checkSecret(ctx); err != nil {
+		return nil, err
+	}
 	if err := h.s.cast(ctx, req); err != nil {
 		return nil, rpcError(err)
 	}
@@ -74,6 +120,9 @@ func (h *rpcHandler) Cast(ctx context.Context, req *edgelessapi.InputEventData) 
 
 // Call implements edgelessapiconnect.GuestAPIFunctionHandler.
 func (h *rpcHandler) Call(ctx context.Context, req *edgelessapi.InputEventData) (*edgelessapi.CallReturn, error) {
+	if err := h.checkSecret(ctx); err != nil {
+		return nil, err
+	}
 	res, err := h.s.call(ctx, req)
 	if err != nil {
 		return nil, rpcError(err)
@@ -83,6 +132,9 @@ func (h *rpcHandler) Call(ctx context.Context, req *edgelessapi.InputEventData) 
 
 // Stop implements edgelessapiconnect.GuestAPIFunctionHandler.
 func (h *rpcHandler) Stop(ctx context.Context, _ *emptypb.Empty) (*emptypb.Empty, error) {
+	if err := h.checkSecret(ctx); err != nil {
+		return nil, err
+	}
 	if err := h.s.stop(ctx); err != nil {
 		return nil, rpcError(err)
 	}

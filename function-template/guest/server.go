@@ -32,6 +32,9 @@ type Server struct {
 	state    State
 	host     *Host
 	bootData bootData
+	// secret is the SecretHeader value of the Boot that started this life
+	// ("" when the node sent none); every later request must carry it.
+	secret string
 	// life is cancelled when the instance stops: it cancels the events in
 	// flight that outlive the drain grace.
 	life       context.Context
@@ -102,14 +105,19 @@ func (s *Server) wrongState(cmd string, want ...State) error {
 }
 
 // boot implements Boot.
-func (s *Server) boot(ctx context.Context, req *edgelessapi.BootData) error {
+func (s *Server) boot(ctx context.Context, req *edgelessapi.BootData, secret string) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.unlock()
 	s.mu.Lock()
-	st, prev := s.state, s.bootData
+	st, prev, want := s.state, s.bootData, s.secret
 	s.mu.Unlock()
+	if st != PreBooted && st != Stopped && !secretMatches(secret, want) {
+		// Only a new life (after Stop, which needed the secret) may
+		// bring a new secret.
+		return errWrongSecret
+	}
 	data := bootData{endpoint: req.GetGuestApiHostEndpoint(), id: instanceIDFrom(req.GetInstanceId())}
 	if st == Booted && data == prev && req.GetInstanceId() != nil {
 		s.log.InfoContext(ctx, "repeated Boot with the same data: already booted", "instance", data.id)
@@ -134,7 +142,7 @@ func (s *Server) boot(ctx context.Context, req *edgelessapi.BootData) error {
 	}
 	s.mu.Lock()
 	old := s.host
-	s.host, s.bootData, s.state = host, data, Booted
+	s.host, s.bootData, s.state, s.secret = host, data, Booted, secret
 	s.mu.Unlock()
 	if old != nil {
 		old.close()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -609,4 +610,69 @@ func TestServer_StopCancelsAfterGrace(t *testing.T) {
 	if res.GetType() != edgelessapi.CallRetType_CALL_RET_ERR || !strings.Contains(string(res.GetMsg()), "canceled") {
 		t.Errorf("stuck Call() = %v %q, want CALL_RET_ERR with %q", res.GetType(), res.GetMsg(), "canceled")
 	}
+}
+
+// withSecret returns a client context that sends secret in
+// guest.SecretHeader (none when secret is empty).
+func withSecret(t *testing.T, secret string) context.Context {
+	ctx, ci := connect.NewClientContext(t.Context())
+	if secret != "" {
+		ci.RequestHeader().Set(guest.SecretHeader, secret)
+	}
+	return ctx
+}
+
+func TestServer_Secret(t *testing.T) {
+	t.Parallel()
+	for _, protocol := range []string{"grpc", "connect"} {
+		t.Run(protocol, func(t *testing.T) {
+			t.Parallel()
+			in := newInstance(t, protocol, testOptions(t))
+			if _, err := in.c.Boot(withSecret(t, "s3cret"), in.boot); err != nil {
+				t.Fatalf("Boot(secret) = %v", err)
+			}
+			for _, bad := range []string{"", "other"} {
+				_, err := in.c.Init(withSecret(t, bad), &edgelessapi.FunctionInstanceInit{})
+				wantCode(t, fmt.Sprintf("Init(secret %q)", bad), err, connect.CodePermissionDenied)
+				_, err = in.c.Boot(withSecret(t, bad), in.boot)
+				wantCode(t, fmt.Sprintf("repeated Boot(secret %q)", bad), err, connect.CodePermissionDenied)
+			}
+			ok := withSecret(t, "s3cret")
+			if _, err := in.c.Init(ok, &edgelessapi.FunctionInstanceInit{}); err != nil {
+				t.Fatalf("Init(secret) = %v", err)
+			}
+			_, err := in.c.Call(withSecret(t, "other"), event("x"))
+			wantCode(t, "Call(wrong secret)", err, connect.CodePermissionDenied)
+			_, err = in.c.Cast(withSecret(t, ""), event("x"))
+			wantCode(t, "Cast(no secret)", err, connect.CodePermissionDenied)
+			_, err = in.c.Stop(withSecret(t, ""), &emptypb.Empty{})
+			wantCode(t, "Stop(no secret)", err, connect.CodePermissionDenied)
+			in.wantState(t, guest.Initialized)
+			if _, err := in.c.Call(ok, event("x")); err != nil {
+				t.Errorf("Call(secret) = %v", err)
+			}
+			if _, err := in.c.Stop(ok, &emptypb.Empty{}); err != nil {
+				t.Fatalf("Stop(secret) = %v", err)
+			}
+			// A new life may bring a new secret.
+			in.boot = guesttest.BootData(in.host)
+			if _, err := in.c.Boot(withSecret(t, "next"), in.boot); err != nil {
+				t.Fatalf("Boot(new secret) after Stop = %v", err)
+			}
+			_, err = in.c.Init(withSecret(t, "s3cret"), &edgelessapi.FunctionInstanceInit{})
+			wantCode(t, "Init(old secret)", err, connect.CodePermissionDenied)
+		})
+	}
+}
+
+// TestServer_NoSecret checks that a node that sends no secret (upstream's)
+// drives the function as before.
+func TestServer_NoSecret(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t, "grpc", testOptions(t))
+	in.driveTo(t, guest.Initialized)
+	if _, err := in.c.Call(t.Context(), event("x")); err != nil {
+		t.Errorf("Call() without a secret = %v", err)
+	}
+	in.mustStop(t)
 }

@@ -54,6 +54,13 @@
 // Config.PublishPort it is published on 127.0.0.1 only, never on 0.0.0.0.
 // The cold-start benchmark (BenchmarkColdStart) measures both.
 //
+// Every call into a function carries the instance's own random secret in
+// SecretHeader, from Boot on; the Go SDK refuses requests without it once
+// Boot brought one (upstream's templates ignore it). A function that
+// answers FAILED_PRECONDITION to an event although the node did not stop
+// it (someone else did) is ended like a container that exited, with
+// ExitInfo.Reason ReasonNotRunning.
+//
 // # The GuestAPIHost server
 //
 // Runtime.Serve serves GuestAPIHost (gRPC over h2c, gRPC-Web and Connect)

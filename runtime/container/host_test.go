@@ -530,3 +530,42 @@ func TestRuntime_SecretOnEveryCall(t *testing.T) {
 		t.Errorf("two instances got the same secret %q", secrets[0])
 	}
 }
+
+// TestRuntime_StoppedBehindTheNodesBack has someone other than the node
+// stop a function (one that, like upstream's templates, needs no secret):
+// the node notices at the next event and ends the instance as if it had
+// exited, instead of listing it as running while every event fails.
+func TestRuntime_StoppedBehindTheNodesBack(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t, nodeOptions{})
+	f := newTestFunction(t)
+	exits := make(chan contract.ExitInfo, 2)
+	spec := n.spec(f.code())
+	spec.OnExit = func(e contract.ExitInfo) { exits <- e }
+	inst := n.start(t, spec)
+	intruder := edgelessapiconnect.NewGuestAPIFunctionClient(http.DefaultClient, f.url)
+	if _, err := intruder.Stop(t.Context(), &emptypb.Empty{}); err != nil {
+		t.Fatalf("Stop from elsewhere: %v", err)
+	}
+	if _, err := inst.Call(t.Context(), n.sinkID(), []byte("hello")); err == nil {
+		t.Fatal("Call after a Stop from elsewhere = nil error, want one")
+	}
+	select {
+	case e := <-exits:
+		if e.Reason != container.ReasonNotRunning {
+			t.Errorf("OnExit reason = %q, want %q", e.Reason, container.ReasonNotRunning)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("OnExit not called after the function was stopped from elsewhere")
+	}
+	if st := inst.Info().State; st != contract.StateExited {
+		t.Errorf("State = %s, want %s", st, contract.StateExited)
+	}
+	var ee *container.ExitError
+	if err := inst.Cast(t.Context(), n.sinkID(), []byte("x")); !errors.As(err, &ee) {
+		t.Errorf("Cast after the end = %v, want an ExitError", err)
+	}
+	if len(exits) != 0 {
+		t.Errorf("OnExit called again: %v", <-exits)
+	}
+}

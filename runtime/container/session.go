@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"connectrpc.com/connect"
+
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
@@ -273,6 +275,7 @@ func (i *Instance) Cast(ctx context.Context, src contract.InstanceID, msg []byte
 	ctx, cancel := i.forwardContext(ctx)
 	defer cancel()
 	if _, err := cn.fn.Cast(ctx, &edgelessapi.InputEventData{Src: toProtoID(src), Msg: msg}); err != nil {
+		i.noticeDisowned(err)
 		return i.callError(ctx, "cast", err)
 	}
 	return nil
@@ -290,12 +293,50 @@ func (i *Instance) Call(ctx context.Context, src contract.InstanceID, msg []byte
 	defer cancel()
 	res, err := cn.fn.Call(ctx, &edgelessapi.InputEventData{Src: toProtoID(src), Msg: msg})
 	if err != nil {
+		i.noticeDisowned(err)
 		return contract.Reply{}, i.callError(ctx, "call", err)
 	}
 	if _, ok := edgelessapi.CallRetType_name[int32(res.GetType())]; !ok {
 		return contract.Reply{}, fmt.Errorf("call instance %s: ill-formed CallReturn: type %d", i.id.FunctionID, res.GetType())
 	}
 	return contract.Reply{Type: res.GetType(), Msg: res.GetMsg()}, nil
+}
+
+// ReasonNotRunning is the ExitInfo.Reason of an instance whose function
+// said that it takes no events although the node did not stop it (someone
+// else stopped it).
+const ReasonNotRunning = "not-running"
+
+// noticeDisowned ends a running instance whose function answered err =
+// FAILED_PRECONDITION (it is not in a state to take events) although the
+// node did not stop it: like an exit, pending and later calls fail with an
+// ExitError, the container is removed and OnExit is called.
+func (i *Instance) noticeDisowned(err error) {
+	ce := new(connect.Error)
+	if !errors.As(err, &ce) || !connect.IsWireError(ce) || ce.Code() != connect.CodeFailedPrecondition {
+		return
+	}
+	i.mu.Lock()
+	mine := i.state == contract.StateRunning && !i.ending
+	ex := contract.ExitInfo{ID: i.id, Reason: ReasonNotRunning, ExitCode: -1}
+	if mine {
+		// Like an exit: a Stop, Close or exit from now on waits for this
+		// teardown.
+		i.ending = true
+		published := ex
+		i.exit = &published
+	}
+	i.mu.Unlock()
+	if !mine {
+		return
+	}
+	i.log.Warn("function takes no events although the node did not stop it; ending the instance", slog.Any("error", err))
+	exitErr := &ExitError{Info: ex}
+	i.kill(exitErr)
+	i.teardownFrom(exitErr, contract.StateExited, false)
+	if i.spec.OnExit != nil {
+		i.spec.OnExit(ex)
+	}
 }
 
 // usable returns the connection if the instance takes calls.
@@ -491,7 +532,10 @@ func (i *Instance) containerEndedOnItsOwn(ex contract.ExitInfo) {
 	ex.ID = i.id
 	i.mu.Lock()
 	published := ex // Info reads i.exit under i.mu; ex stays this goroutine's
-	i.exit = &published
+	if i.exit == nil || !i.ending {
+		// (An instance ended by noticeDisowned keeps its reason.)
+		i.exit = &published
+	}
 	running := i.state == contract.StateRunning && !i.ending
 	if running {
 		// This goroutine tears the instance down: a Stop or Close from now

@@ -27,13 +27,16 @@ import (
 type testFunction struct {
 	url string
 
-	mu       sync.Mutex
-	id       *edgelessapi.InstanceId
-	host     edgelessapiconnect.GuestAPIHostClient
-	payload  string
-	state    []byte
-	stopped  int
-	booted   int
+	mu      sync.Mutex
+	id      *edgelessapi.InstanceId
+	host    edgelessapiconnect.GuestAPIHostClient
+	payload string
+	state   []byte
+	stopped int
+	booted  int
+	// down is set by Stop and cleared by Boot: events are then refused
+	// with FAILED_PRECONDITION, as a function's state machine does.
+	down     bool
 	rejectBy error
 	// secrets records, per procedure, the SecretHeader of each request.
 	secrets map[string][]string
@@ -74,6 +77,7 @@ func (f *testFunction) Boot(_ context.Context, req *edgelessapi.BootData) (*empt
 	f.host = edgelessapiconnect.NewGuestAPIHostClient(hc, req.GetGuestApiHostEndpoint(), connect.WithGRPC())
 	f.id = req.GetInstanceId()
 	f.booted++
+	f.down = false
 	return &emptypb.Empty{}, nil
 }
 
@@ -89,10 +93,23 @@ func (f *testFunction) Stop(context.Context, *emptypb.Empty) (*emptypb.Empty, er
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stopped++
+	f.down = true
 	return &emptypb.Empty{}, nil
 }
 
+// errDown is the answer to an event after Stop.
+var errDown = connect.NewError(connect.CodeFailedPrecondition, errors.New("stopped: Cast and Call need Initialized"))
+
+func (f *testFunction) isDown() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.down
+}
+
 func (f *testFunction) Cast(ctx context.Context, req *edgelessapi.InputEventData) (*emptypb.Empty, error) {
+	if f.isDown() {
+		return nil, errDown
+	}
 	if _, isCmd, err := f.run(ctx, req.GetMsg()); isCmd {
 		return &emptypb.Empty{}, err
 	}
@@ -102,6 +119,9 @@ func (f *testFunction) Cast(ctx context.Context, req *edgelessapi.InputEventData
 }
 
 func (f *testFunction) Call(ctx context.Context, req *edgelessapi.InputEventData) (*edgelessapi.CallReturn, error) {
+	if f.isDown() {
+		return nil, errDown
+	}
 	r, isCmd, err := f.run(ctx, req.GetMsg())
 	if !isCmd {
 		return reply(req.GetMsg()), nil
