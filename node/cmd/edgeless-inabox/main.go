@@ -20,11 +20,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/edgeless-go/edgeless/node/internal/inabox"
 	"github.com/edgeless-go/edgeless/node/internal/process"
 	"github.com/edgeless-go/edgeless/node/internal/registration"
+	"github.com/edgeless-go/edgeless/node/internal/state"
 )
 
 // version and commit are set at build time with
@@ -81,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if usedDefaults {
 		log.Info("no " + inabox.DefaultConfigFile + ": using the defaults (write them with -t " + inabox.DefaultConfigFile + ")")
+		log.Info("node id", "id", cfg.Node.General.NodeID, "kept_in", filepath.Join(cfg.Node.General.StateDir, state.NodeIDFile))
 	}
 	if tlsConfig != "" {
 		cfg.Node.Security.TLSConfig = tlsConfig

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/inabox"
+	"github.com/edgeless-go/edgeless/node/internal/state"
 	"github.com/edgeless-go/edgeless/node/internal/workflow"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -27,6 +28,7 @@ type demoOptions struct {
 	noBuild   bool
 	buildOnly bool
 	mixed     bool
+	idDir     string
 }
 
 func newDemoCommand() *cobra.Command {
@@ -67,6 +69,7 @@ the node runs in-process, in mode=reverse) between container functions.`,
 	cmd.Flags().BoolVar(&opts.noBuild, "no-build", false, "use the example images already built")
 	cmd.Flags().BoolVar(&opts.buildOnly, "build-only", false, "only build the example images")
 	cmd.Flags().BoolVar(&opts.mixed, "mixed", false, "deploy workflow-mixed.json: the transformer as a RUST_WASM module between the two containers")
+	cmd.Flags().StringVar(&opts.idDir, "state-dir", defaultDemoStateDir(), "where the demo's node id is kept, so that a demo run after a crashed one removes its containers")
 	return cmd
 }
 
@@ -122,6 +125,13 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 		return err
 	}
 	defer os.RemoveAll(stateDir)
+	// The node id outlives the run: if this one is killed, the next removes
+	// its containers at start-up.
+	nodeID, _, err := state.LoadOrCreateNodeID(opts.idDir)
+	if err != nil {
+		return err
+	}
+	cfg.Node.General.NodeID = nodeID
 	level := slog.LevelWarn
 	if opts.verbose {
 		level = slog.LevelInfo
@@ -323,9 +333,20 @@ func mixedWorkflow(ctx context.Context, dir, tmp string, out io.Writer) (string,
 	return wf, os.WriteFile(wf, b, 0o600)
 }
 
+// defaultDemoStateDir is where the demo keeps its node id: the user's cache
+// directory, else the temporary one.
+func defaultDemoStateDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "edgeless-demo")
+}
+
 // demoConfig is the in-a-box configuration of the demo: every server on a
 // free port (so that the demo runs beside anything else), the guest API on
-// the function network's gateway, a fresh node id and a temporary state
+// the function network's gateway, a fresh node id (the demo command
+// replaces it with the one it keeps) and a temporary state
 // directory, and registration every second so that telemetry shows soon.
 func demoConfig() (*inabox.Config, string, error) {
 	dir, err := os.MkdirTemp("", "edgeless-demo-state-")

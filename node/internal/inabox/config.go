@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
+	"github.com/edgeless-go/edgeless/node/internal/state"
 	toml "github.com/pelletier/go-toml/v2"
 )
 
@@ -205,7 +206,8 @@ func Load(path string) (*Config, error) {
 const DefaultConfigFile = "inabox.toml"
 
 // LoadOrDefault reads path; when path is empty, it reads inabox.toml if that
-// file exists and else returns Default() with usedDefaults true.
+// file exists and else returns Default() with usedDefaults true, and with
+// the node id kept in the state directory (state.LoadOrCreateNodeID).
 func LoadOrDefault(path string) (cfg *Config, usedDefaults bool, err error) {
 	if path != "" {
 		cfg, err := Load(path)
@@ -213,7 +215,14 @@ func LoadOrDefault(path string) (cfg *Config, usedDefaults bool, err error) {
 	}
 	cfg, err = Load(DefaultConfigFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Default(), true, nil
+		// Keep the node id across restarts, so that a restart after a
+		// crash removes the containers the crashed run left.
+		cfg = Default()
+		g := &cfg.Node.General
+		if g.NodeID, _, err = state.LoadOrCreateNodeID(g.StateDir); err != nil {
+			return nil, false, err
+		}
+		return cfg, true, nil
 	}
 	return cfg, false, err
 }

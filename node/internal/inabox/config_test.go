@@ -4,12 +4,14 @@ import (
 	"errors"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/edgeless-go/edgeless/node/internal/config"
+	"github.com/edgeless-go/edgeless/node/internal/state"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -119,5 +121,29 @@ func TestDefault_PortsApartFromEdgelessNode(t *testing.T) {
 	if node.General.NodeRegisterURL != Default().Orchestrator.NodeRegisterURL {
 		t.Errorf("edgeless-node's node_register_url %s is not the box's NodeRegistration %s: the node would not join the box",
 			node.General.NodeRegisterURL, Default().Orchestrator.NodeRegisterURL)
+	}
+}
+
+// TestLoadOrDefault_KeepsNodeID checks that, without a config file,
+// in-a-box keeps its node id in the state directory: a restart after a
+// crash then has the same id, and its runtime removes the containers the
+// crashed run left.
+func TestLoadOrDefault_KeepsNodeID(t *testing.T) {
+	t.Chdir(t.TempDir())
+	first, used, err := LoadOrDefault("")
+	if err != nil || !used {
+		t.Fatalf("LoadOrDefault() = %v, defaults %v", err, used)
+	}
+	second, _, err := LoadOrDefault("")
+	if err != nil {
+		t.Fatalf("LoadOrDefault() again: %v", err)
+	}
+	id := first.Node.General.NodeID
+	if second.Node.General.NodeID != id {
+		t.Errorf("node id after a restart = %s, want %s", second.Node.General.NodeID, id)
+	}
+	p := filepath.Join(first.Node.General.StateDir, state.NodeIDFile)
+	if b, err := os.ReadFile(p); err != nil || strings.TrimSpace(string(b)) != id {
+		t.Errorf("%s = %q, %v; want %s", p, b, err, id)
 	}
 }
