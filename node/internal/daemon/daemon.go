@@ -382,6 +382,7 @@ func (d *Daemon) exportDataplaneStats() {
 		{"dataplane_calls_failed_total", "Calls answered ERR by this node (receiver error, expiry, unregistered).", func(s dataplane.Stats) uint64 { return s.CallsFailed }},
 		{"dataplane_queue_full_total", "Times a sender found an instance's queue full.", func(s dataplane.Stats) uint64 { return s.QueueFull }},
 		{"dataplane_replies_unmatched_total", "Replies for which no call waited.", func(s dataplane.Stats) uint64 { return s.RepliesUnmatched }},
+		{"dataplane_replies_refused_total", "Replies dropped because their source was not the instance called.", func(s dataplane.Stats) uint64 { return s.RepliesRefused }},
 		{"dataplane_events_rejected_total", "Incoming FunctionInvocation events refused.", func(s dataplane.Stats) uint64 { return s.EventsRejected }},
 	} {
 		m.CounterFunc(c.name, c.help, func() float64 { return float64(c.v(dp.Stats())) })

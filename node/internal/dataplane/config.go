@@ -96,6 +96,10 @@ var (
 	// ErrMalformedEvent: an incoming event lacks a required field or has an
 	// invalid one (INVALID_ARGUMENT on the wire).
 	ErrMalformedEvent = errors.New("malformed event")
+	// ErrForgedSource: an event from the network claims an instance of
+	// this node as its source (this node's events never come back to it
+	// over the network).
+	ErrForgedSource = errors.New("event from the network with a source on this node")
 )
 
 // destError is a data-plane sentinel that also matches the contract

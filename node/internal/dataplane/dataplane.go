@@ -32,7 +32,7 @@ type Dataplane struct {
 // their defaults.
 func New(cfg Config) *Dataplane {
 	cfg = cfg.withDefaults()
-	return &Dataplane{
+	d := &Dataplane{
 		cfg:       cfg,
 		nodeID:    cfg.NodeID,
 		log:       cfg.Logger.With("component", "dataplane"),
@@ -40,6 +40,8 @@ func New(cfg Config) *Dataplane {
 		peers:     make(map[string]*peer),
 		pending:   newPendingCalls(),
 	}
+	d.nextStream.Store(randomStreamStart())
+	return d
 }
 
 // NodeID returns the node id events must target to be delivered here.
@@ -197,7 +199,7 @@ func (d *Dataplane) call(ctx context.Context, src, dst contract.InstanceID, msg 
 // wait.
 func (d *Dataplane) sendReply(from, to contract.InstanceID, stream uint64, res callResult, meta *edgelessapi.EventSerializedMetadata) {
 	if to.NodeID == d.nodeID {
-		d.completeCall(to, stream, res)
+		d.completeCall(from, to, stream, res)
 		return
 	}
 	r := res.reply
@@ -217,10 +219,17 @@ func (d *Dataplane) sendReply(from, to contract.InstanceID, stream uint64, res c
 	}
 }
 
-func (d *Dataplane) completeCall(caller contract.InstanceID, stream uint64, res callResult) {
-	if !d.pending.complete(pendingKey{src: caller, stream: stream}, res) {
+// completeCall hands the reply res, sent by from, to the call (caller,
+// stream), if it waits and was made to from.
+func (d *Dataplane) completeCall(from, caller contract.InstanceID, stream uint64, res callResult) {
+	switch d.pending.complete(pendingKey{src: caller, stream: stream}, from, res) {
+	case replyUnmatched:
 		d.stats.repliesUnmatched.Add(1)
 		d.log.Debug("reply for no pending call", "caller", caller.FunctionID, "stream", stream)
+	case replyWrongSender:
+		d.stats.repliesRefused.Add(1)
+		d.log.Warn("reply refused: the call was not made to its sender", "caller", caller.FunctionID,
+			"stream", stream, "sender_node", short(from.NodeID), "sender", short(from.FunctionID))
 	}
 }
 
@@ -233,6 +242,7 @@ type Stats struct {
 	CallsFailed      uint64 // calls answered ERR here (receiver error, expiry, unregistered)
 	QueueFull        uint64 // times a sender found a queue full and had to wait
 	RepliesUnmatched uint64 // replies for which no call waited (any longer)
+	RepliesRefused   uint64 // replies from another instance than the callee (forged), dropped
 	EventsRejected   uint64 // incoming events refused by the FunctionInvocation server
 	PendingCalls     int    // calls waiting for a reply now
 }
@@ -241,6 +251,7 @@ type counters struct {
 	castsDelivered, castsFailed, castsDropped atomic.Uint64
 	callsDelivered, callsFailed               atomic.Uint64
 	queueFull, repliesUnmatched, rejected     atomic.Uint64
+	repliesRefused                            atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -253,6 +264,7 @@ func (d *Dataplane) Stats() Stats {
 		CallsFailed:      d.stats.callsFailed.Load(),
 		QueueFull:        d.stats.queueFull.Load(),
 		RepliesUnmatched: d.stats.repliesUnmatched.Load(),
+		RepliesRefused:   d.stats.repliesRefused.Load(),
 		EventsRejected:   d.stats.rejected.Load(),
 		PendingCalls:     d.pending.len(),
 	}

@@ -6,7 +6,8 @@
 //
 // Events match upstream exactly (edgeless.md §7). A cast carries stream_id 0
 // and EventType CAST. A call carries EventType CALL and a stream id drawn from
-// a per-source counter that starts at 1; the callee answers to the call's
+// a per-source counter that starts at a random value (below 2^62, so that
+// it cannot be guessed); the callee answers to the call's
 // source with the same stream id and CALL_RET (payload), CALL_NO_RET or ERR,
 // with created = 0/0. On receipt any other reply type decodes as ERR. Every
 // event we send carries target, source, msg, created and metadata (a 16-byte
@@ -22,12 +23,16 @@
 // present, metadata lengths 16 and 8 when set; created and metadata may be
 // absent) and answers INVALID_ARGUMENT otherwise. An event whose
 // target.node_id is not this node is also INVALID_ARGUMENT: the sender
-// addressed the wrong server, which no retry can fix. A cast or call for an
+// addressed the wrong server, which no retry can fix. An event whose source
+// is on this node is PERMISSION_DENIED (ErrForgedSource): this node's own
+// events never come back over the network. A cast or call for an
 // instance this node does not host is NOT_FOUND (and a call additionally
 // gets an ERR reply event, so that upstream callers, which ignore the RPC
 // status, are answered too). A full queue is RESOURCE_EXHAUSTED. Replies
-// complete the pending call keyed by (target instance, stream_id); a reply
-// nobody waits for (e.g. after the caller's deadline) is counted and dropped.
+// complete the pending call keyed by (target instance, stream_id), and only
+// if their source is the instance the call was sent to: a reply from anyone
+// else is counted (RepliesRefused) and dropped, as is a reply nobody waits
+// for (e.g. after the caller's deadline).
 // Handle returns as soon as the event is queued: a call's result travels
 // back as a separate reply event, as upstream does.
 //

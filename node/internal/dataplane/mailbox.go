@@ -73,6 +73,7 @@ func newMailbox(d *Dataplane, id contract.InstanceID) *Mailbox {
 		cancel:   cancel,
 	}
 	h.aliases.Store(&map[string]contract.InstanceID{})
+	h.nextStream.Store(randomStreamStart())
 	h.wg.Add(2)
 	go h.runCasts()
 	go h.runCalls()

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"sync"
 
 	"github.com/edgeless-go/edgeless/runtime/contract"
@@ -53,17 +55,42 @@ func (p *pendingCalls) add(src, dst contract.InstanceID, next func() uint64) (pe
 	}
 }
 
-// complete hands res to the call k, if it still waits; it reports whether
-// one did.
-func (p *pendingCalls) complete(k pendingKey, res callResult) bool {
+// replyMatch says what became of a reply.
+type replyMatch int
+
+const (
+	replyMatched     replyMatch = iota // handed to its call
+	replyUnmatched                     // no call waits under its key
+	replyWrongSender                   // the call waiting was made to another instance
+)
+
+// complete hands res, sent by from, to the call k if it still waits and was
+// made to from (anyone who can send events could otherwise answer another
+// instance's call).
+func (p *pendingCalls) complete(k pendingKey, from contract.InstanceID, res callResult) replyMatch {
 	p.mu.Lock()
 	c, ok := p.m[k]
+	if ok && c.dst != canonID(from) {
+		p.mu.Unlock()
+		return replyWrongSender
+	}
 	delete(p.m, k)
 	p.mu.Unlock()
-	if ok {
-		c.ch <- res
+	if !ok {
+		return replyUnmatched
 	}
-	return ok
+	c.ch <- res
+	return replyMatched
+}
+
+// randomStreamStart returns where a source's stream ids start: a random
+// value, so that nobody can guess the id of another instance's call (62
+// bits, so peers that read the id as a signed or JSON number see it
+// unchanged).
+func randomStreamStart() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:]) >> 2
 }
 
 // remove forgets the call k (after its deadline, or once answered).

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,7 +132,8 @@ func TestRemote_WireFormat(t *testing.T) {
 	}
 	checkCreatedAndMetadata(t, ev, true)
 
-	// Calls: stream ids count from 1 per source; replies come back as events.
+	// Calls: stream ids count up per source from a random start; replies
+	// come back as events.
 	replies := []struct {
 		ev   *edgelessapi.EventData
 		want contract.Reply
@@ -142,6 +144,7 @@ func TestRemote_WireFormat(t *testing.T) {
 		{&edgelessapi.EventData{EventType: edgelessapi.EventType_CAST + 41}, contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}},
 	}
 	client := grpcClient(url)
+	var first uint64
 	for i, r := range replies {
 		type result struct {
 			r   contract.Reply
@@ -153,8 +156,11 @@ func TestRemote_WireFormat(t *testing.T) {
 			done <- result{got, err}
 		}()
 		ev := peer.next(t)
-		if ev.GetStreamId() != uint64(i+1) || ev.GetMsg().GetEventType() != edgelessapi.EventType_CALL || ev.GetMsg().GetPayload() != "ping" {
-			t.Fatalf("call %d event = stream %d %v %q, want stream %d CALL %q", i, ev.GetStreamId(), ev.GetMsg().GetEventType(), ev.GetMsg().GetPayload(), i+1, "ping")
+		if i == 0 {
+			first = ev.GetStreamId()
+		}
+		if ev.GetStreamId() != first+uint64(i) || ev.GetMsg().GetEventType() != edgelessapi.EventType_CALL || ev.GetMsg().GetPayload() != "ping" {
+			t.Fatalf("call %d event = stream %d %v %q, want stream %d CALL %q", i, ev.GetStreamId(), ev.GetMsg().GetEventType(), ev.GetMsg().GetPayload(), first+uint64(i), "ping")
 		}
 		checkCreatedAndMetadata(t, ev, true)
 		answer := &edgelessapi.Event{Target: ev.GetSource(), Source: ev.GetTarget(), StreamId: ev.GetStreamId(), Msg: r.ev,
@@ -586,4 +592,117 @@ func codeFor(err error) string {
 		return "ok"
 	}
 	return connect.CodeOf(err).String()
+}
+
+// TestRemote_ForgedReplyDropped has a third party answer a pending call with
+// the right stream id but another source: the reply is dropped, and the
+// callee's own reply still completes the call. Stream ids start at random
+// values, so they cannot be guessed from 1.
+func TestRemote_ForgedReplyDropped(t *testing.T) {
+	t.Parallel()
+	peer := newRecordingPeer(t)
+	d := newTestDataplane(t, Config{})
+	url := serve(t, d)
+	if err := d.AddPeer(peer.nodeID, peer.url); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := instance(t, d)
+	b, _ := instance(t, d)
+	callee := peer.id()
+	type result struct {
+		r   contract.Reply
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := a.CallRaw(t.Context(), callee, []byte("ping"))
+		done <- result{r, err}
+	}()
+	call := peer.next(t)
+	go func() { _, _ = b.CallRaw(t.Context(), callee, []byte("ping")) }()
+	other := peer.next(t)
+	if call.GetStreamId() < 2 || other.GetStreamId() < 2 || call.GetStreamId() == other.GetStreamId() {
+		t.Errorf("stream ids of two instances' first calls = %d, %d; want random starts", call.GetStreamId(), other.GetStreamId())
+	}
+	client := grpcClient(url)
+	answer := func(src *edgelessapi.InstanceId, payload string) {
+		t.Helper()
+		ev := &edgelessapi.Event{Target: call.GetSource(), Source: src, StreamId: call.GetStreamId(),
+			Msg:     &edgelessapi.EventData{EventType: edgelessapi.EventType_CALL_RET, Payload: payload},
+			Created: &edgelessapi.EventTimestamp{}}
+		if _, err := client.Handle(t.Context(), ev); err != nil {
+			t.Fatalf("Handle(reply from %v) = %v", src, err)
+		}
+	}
+	answer(wireID(peer.id()), "forged") // another instance of the callee's node
+	select {
+	case res := <-done:
+		t.Fatalf("CallRaw completed by a reply from another instance: %v, %v", res.r, res.err)
+	default:
+	}
+	if s := d.Stats(); s.RepliesRefused != 1 {
+		t.Errorf("Stats().RepliesRefused = %d, want 1", s.RepliesRefused)
+	}
+	answer(call.GetTarget(), "pong")
+	if res := <-done; res.err != nil || !cmp.Equal(res.r, reply([]byte("pong"))) {
+		t.Errorf("CallRaw = %v, %v; want the callee's reply pong", res.r, res.err)
+	}
+}
+
+// TestServer_SourceOnThisNodeRefused sends, from the network, events that
+// claim an instance of the receiving node as their source: a forged reply,
+// cast or call is refused with PERMISSION_DENIED and delivers nothing.
+func TestServer_SourceOnThisNodeRefused(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{})
+	url := serve(t, d)
+	a, ra := instance(t, d)
+	b, _ := instance(t, d)
+	var calls atomic.Int32
+	ra.onCall = func(context.Context, contract.InstanceID, []byte) (contract.Reply, error) {
+		calls.Add(1)
+		return reply(nil), nil
+	}
+	client := grpcClient(url)
+	for _, typ := range []edgelessapi.EventType{edgelessapi.EventType_CAST, edgelessapi.EventType_CALL, edgelessapi.EventType_CALL_RET} {
+		ev := newEvent(b.ID(), a.ID(), 5, typ, []byte("forged"), nil)
+		if _, err := client.Handle(t.Context(), ev); connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("Handle(%v from this node's instance) = %v, want PERMISSION_DENIED", typ, err)
+		}
+	}
+	if n, m := len(ra.casts), calls.Load(); n != 0 || m != 0 {
+		t.Errorf("instance received %d casts and %d calls, want none", n, m)
+	}
+}
+
+// TestRemote_CallToStoppedInstanceAnswersErrEvent stands in for an upstream
+// node, which ignores the RPC status of its CALL and waits for a reply
+// event: a call to an unknown (or stopped) instance must be answered with an
+// ERR event on the same stream, as well as with NOT_FOUND.
+func TestRemote_CallToStoppedInstanceAnswersErrEvent(t *testing.T) {
+	t.Parallel()
+	peer := newRecordingPeer(t)
+	d := newTestDataplane(t, Config{})
+	url := serve(t, d)
+	if err := d.AddPeer(peer.nodeID, peer.url); err != nil {
+		t.Fatal(err)
+	}
+	stopped, _ := instance(t, d)
+	d.Unregister(stopped.ID())
+	unknown := contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()}
+	client := grpcClient(url)
+	caller := peer.id()
+	for k, target := range []contract.InstanceID{stopped.ID(), unknown} {
+		stream := uint64(1000 + k)
+		call := newEvent(caller, target, stream, edgelessapi.EventType_CALL, []byte("hello?"), rootMetadata(spanCall))
+		if _, err := client.Handle(t.Context(), call); connect.CodeOf(err) != connect.CodeNotFound {
+			t.Errorf("Handle(call to %s) = %v, want NOT_FOUND", target.FunctionID, err)
+		}
+		got := peer.next(t)
+		want := &edgelessapi.Event{Target: wireID(caller), Source: wireID(target), StreamId: stream,
+			Msg: &edgelessapi.EventData{EventType: edgelessapi.EventType_ERR}}
+		if diff := cmp.Diff(want, got, protocmp.Transform(), protocmp.IgnoreFields(&edgelessapi.Event{}, "created", "metadata")); diff != "" {
+			t.Errorf("answer to a call to %s (-want +got):\n%s", target.FunctionID, diff)
+		}
+	}
 }

@@ -43,6 +43,8 @@ func codeOf(err error) connect.Code {
 	switch {
 	case errors.Is(err, ErrMalformedEvent), errors.Is(err, ErrWrongNode):
 		return connect.CodeInvalidArgument
+	case errors.Is(err, ErrForgedSource):
+		return connect.CodePermissionDenied
 	case errors.Is(err, ErrUnknownInstance), errors.Is(err, ErrUnregistered):
 		return connect.CodeNotFound
 	case errors.Is(err, ErrQueueFull):
@@ -66,6 +68,9 @@ func (d *Dataplane) acceptEvent(ctx context.Context, ev *edgelessapi.Event) erro
 	if in.target.NodeID != d.nodeID {
 		return fmt.Errorf("target node %s, this is node %s: %w", in.target.NodeID, d.nodeID, ErrWrongNode)
 	}
+	if in.source.NodeID == d.nodeID {
+		return fmt.Errorf("%s event from %s: %w", in.typ, in.source.FunctionID, ErrForgedSource)
+	}
 	switch in.typ {
 	case edgelessapi.EventType_CAST:
 		err := d.deliverLocal(ctx, in.target, delivery{typ: in.typ, src: in.source, msg: in.payload, meta: in.meta})
@@ -85,7 +90,7 @@ func (d *Dataplane) acceptEvent(ctx context.Context, ev *edgelessapi.Event) erro
 		}
 		return nil
 	default:
-		d.completeCall(in.target, in.stream, callResult{reply: replyFromEvent(in.typ, in.payload)})
+		d.completeCall(in.source, in.target, in.stream, callResult{reply: replyFromEvent(in.typ, in.payload)})
 		return nil
 	}
 }
