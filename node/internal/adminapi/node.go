@@ -177,7 +177,8 @@ func (c Node) do(ctx context.Context, method, path string, body []byte, out any)
 	if err != nil {
 		return fmt.Errorf("node admin %s %s: %w", method, u, err)
 	}
-	if body != nil {
+	if method == http.MethodPost {
+		// The node's admin API refuses a POST without it (adminguard).
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	resp, err := hc.Do(req)

@@ -17,6 +17,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
+	"github.com/edgeless-go/edgeless/node/internal/adminguard"
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
 	"github.com/edgeless-go/edgeless/node/internal/resources"
 	"github.com/edgeless-go/edgeless/node/internal/state"
@@ -136,7 +137,9 @@ func (a *Agent) Handler() http.Handler {
 		rc = resources.Service{M: a.cfg.Resources}
 	}
 	mux.Handle(edgelessapiconnect.NewResourceConfigurationHandler(rc, opts...))
-	a.mountAdmin(mux)
+	admin := http.NewServeMux()
+	a.mountAdmin(admin)
+	mux.Handle("/admin/v1/", adminguard.Handler(admin, adminguard.OctetStream, adminguard.JSON))
 	return mux
 }
 

@@ -385,6 +385,9 @@ func TestAgent_StartAfterClose(t *testing.T) {
 func adminDo(t *testing.T, method, url, body string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
@@ -457,5 +460,47 @@ func TestNew_Validates(t *testing.T) {
 	}
 	if _, err := New(Config{NodeID: uuid.NewString()}); err == nil {
 		t.Error("New(no dataplane) = nil error")
+	}
+}
+
+// TestAdmin_CrossSiteRefused drives the node's admin API as a web page
+// would: a simple cross-site POST, a foreign Origin, a rebinding Host. Each
+// is refused and no event reaches the function.
+func TestAdmin_CrossSiteRefused(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t, true)
+	fn := newTestFunction(t)
+	id := n.start(t, fn, uuid.NewString())
+	u := n.url + "/admin/v1/instances/" + id.FunctionID + "/cast"
+	for _, tt := range []struct {
+		name   string
+		header map[string]string
+		host   string
+		want   int
+	}{
+		{"text/plain", map[string]string{"Content-Type": "text/plain"}, "", http.StatusUnsupportedMediaType},
+		{"foreign origin", map[string]string{"Content-Type": "application/octet-stream", "Origin": "https://attacker.example"}, "", http.StatusForbidden},
+		{"rebinding host", map[string]string{"Content-Type": "application/octet-stream"}, "attacker.example", http.StatusForbidden},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, u, strings.NewReader("forged"))
+		for k, v := range tt.header {
+			req.Header.Set(k, v)
+		}
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tt.want {
+			t.Errorf("POST cast (%s) = %d, want %d", tt.name, res.StatusCode, tt.want)
+		}
+	}
+	select {
+	case got := <-fn.cast:
+		t.Errorf("function got cast %q from a refused request", got)
+	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -113,3 +113,44 @@ func getJSON(t *testing.T, url string, status int, out any) {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 }
+
+// TestAdmin_CrossSiteStartRefused replays the attack of issue 9: a page
+// POSTs a workflow as text/plain, with its own Origin, under a rebinding
+// Host. Each variant is refused and no workflow starts.
+func TestAdmin_CrossSiteStartRefused(t *testing.T) {
+	t.Parallel()
+	o := startOrc(t, Config{})
+	body, _ := protojson.Marshal(threeFunctions())
+	for _, tt := range []struct {
+		name   string
+		header map[string]string
+		host   string
+		want   int
+	}{
+		{"all three", map[string]string{"Content-Type": "text/plain", "Origin": "http://attacker.example"}, "attacker.example", http.StatusForbidden},
+		{"text/plain", map[string]string{"Content-Type": "text/plain"}, "", http.StatusUnsupportedMediaType},
+		{"foreign origin", map[string]string{"Content-Type": "application/json", "Origin": "http://attacker.example"}, "", http.StatusForbidden},
+		{"rebinding host", map[string]string{"Content-Type": "application/json"}, "attacker.example:7001", http.StatusForbidden},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, o.controllerURL+"/admin/v1/workflows", bytes.NewReader(body))
+		for k, v := range tt.header {
+			req.Header.Set(k, v)
+		}
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tt.want {
+			t.Errorf("POST workflow (%s) = %d, want %d", tt.name, res.StatusCode, tt.want)
+		}
+	}
+	var wfs []adminapi.WorkflowInfo
+	getJSON(t, o.controllerURL+"/admin/v1/workflows", http.StatusOK, &wfs)
+	if len(wfs) != 0 {
+		t.Errorf("workflows after refused requests = %d, want 0", len(wfs))
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
+	"github.com/edgeless-go/edgeless/node/internal/adminguard"
 	"github.com/edgeless-go/edgeless/runtime/transport"
 	"golang.org/x/sync/errgroup"
 )
@@ -85,7 +86,7 @@ func (o *Orchestrator) Close() {
 func (o *Orchestrator) ControllerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewWorkflowInstanceHandler(&workflowServer{o: o}, handlerOptions()...))
-	mux.Handle("/admin/v1/", o.adminHandler())
+	mux.Handle("/admin/v1/", adminguard.Handler(o.adminHandler(), adminguard.JSON))
 	return adminapi.RequireToken(o.cfg.AdminToken, mux)
 }
 
