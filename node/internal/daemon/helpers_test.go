@@ -173,6 +173,9 @@ func (o *fakeOrc) waitFor(t *testing.T, nodeID string, n int) []*edgelessapi.Upd
 func (n *testNode) admin(t *testing.T, method, path, body string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), method, n.urls.Agent+path, strings.NewReader(body))
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
