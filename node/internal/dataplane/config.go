@@ -15,6 +15,7 @@ const (
 	DefaultQueueSize          = 1024
 	DefaultSendTimeout        = 5 * time.Second
 	DefaultMaxConcurrentCalls = 64
+	DefaultQueueBytes         = 64 << 20
 )
 
 // Config configures a Dataplane.
@@ -28,6 +29,12 @@ type Config struct {
 	// QueueSize is the number of events that may wait for one instance
 	// (default 1024).
 	QueueSize int
+	// QueueBytes bounds the payload bytes (plus a small overhead per
+	// event) that may wait for one instance, so that a full queue of large
+	// events cannot exhaust the node's memory (default 64 MiB). A sender
+	// waits for room as for a full queue; an event larger than the whole
+	// budget is refused at once.
+	QueueBytes int64
 	// Logger receives the data plane's logs (default slog.Default()).
 	Logger *slog.Logger
 	// SendTimeout bounds one send to a peer, and how long a sender waits for
@@ -53,6 +60,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultQueueSize
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

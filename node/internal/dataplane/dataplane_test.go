@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -537,5 +538,57 @@ func TestMailbox_CallConcurrencyBounded(t *testing.T) {
 	}
 	if got := rb.next(t); string(got.msg) != "cast" {
 		t.Errorf("cast = %q, want %q", got.msg, "cast")
+	}
+}
+
+// TestHandle_QueueBytesBounded fills an instance's queue with large events:
+// the bytes, not only the count, bound what waits, and an event larger than
+// the whole budget is refused at once.
+func TestHandle_QueueBytesBounded(t *testing.T) {
+	t.Parallel()
+	const payload = 4 << 10
+	d := newTestDataplane(t, Config{QueueBytes: 3 * (payload + 256), SendTimeout: 100 * time.Millisecond})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	taken := make(chan struct{}, 16)
+	release := make(chan struct{})
+	rb.onCast = func(ctx context.Context, _ contract.InstanceID, _ []byte) error {
+		taken <- struct{}{}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	big := func(i int) []byte { return append([]byte(strconv.Itoa(i)+" "), make([]byte, payload-8)...) }
+	if err := a.CastRaw(t.Context(), b.ID(), big(0)); err != nil {
+		t.Fatal(err)
+	}
+	<-taken // the worker holds event 0 (its bytes are no longer queued)
+	for i := 1; i <= 3; i++ {
+		if err := a.CastRaw(t.Context(), b.ID(), big(i)); err != nil {
+			t.Fatalf("cast %d with room for 3 = %v", i, err)
+		}
+	}
+	err := a.CastRaw(t.Context(), b.ID(), big(4))
+	if !errors.Is(err, ErrQueueFull) || !strings.Contains(err.Error(), "bytes waiting") {
+		t.Errorf("cast beyond the queue's bytes = %v, want ErrQueueFull naming the bytes", err)
+	}
+	huge := make([]byte, 4*payload)
+	if err := a.CastRaw(t.Context(), b.ID(), huge); !errors.Is(err, ErrQueueFull) || !strings.Contains(err.Error(), "exceeds its queue") {
+		t.Errorf("cast larger than the queue = %v, want ErrQueueFull at once", err)
+	}
+	close(release)
+	for i := 0; i <= 3; i++ {
+		if got := rb.next(t); !bytes.HasPrefix(got.msg, []byte(strconv.Itoa(i)+" ")) {
+			t.Errorf("delivered %.8q, want event %d", got.msg, i)
+		}
+	}
+	// Delivered events give their bytes back: the queue takes 3 again.
+	for i := range 3 {
+		if err := a.CastRaw(t.Context(), b.ID(), big(i)); err != nil {
+			t.Errorf("cast %d after the queue drained = %v", i, err)
+		}
 	}
 }

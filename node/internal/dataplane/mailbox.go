@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
@@ -55,6 +57,8 @@ type Mailbox struct {
 
 	// dead rate-limits the warnings about events to an ended instance.
 	dead deadWarner
+	// bytes bounds the payload bytes waiting in the two queues.
+	bytes *semaphore.Weighted
 }
 
 type receiverBox struct{ r Receiver }
@@ -69,6 +73,7 @@ func newMailbox(d *Dataplane, id contract.InstanceID) *Mailbox {
 		casts:    make(chan delivery, d.cfg.QueueSize),
 		calls:    make(chan delivery, d.cfg.QueueSize),
 		slots:    make(chan struct{}, d.cfg.MaxConcurrentCalls),
+		bytes:    semaphore.NewWeighted(d.cfg.QueueBytes),
 		ctx:      ctx,
 		cancel:   cancel,
 	}

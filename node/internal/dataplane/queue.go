@@ -19,7 +19,11 @@ type delivery struct {
 	msg      []byte
 	deadline time.Time // calls only: when the caller stops waiting
 	meta     *edgelessapi.EventSerializedMetadata
+	size     int64 // what it holds of the instance's queue bytes
 }
+
+// eventOverhead is what one queued event counts beyond its payload.
+const eventOverhead = 256
 
 // queueFor returns the queue of an event of type typ.
 func (h *Mailbox) queueFor(typ edgelessapi.EventType) chan delivery {
@@ -29,34 +33,63 @@ func (h *Mailbox) queueFor(typ edgelessapi.EventType) chan delivery {
 	return h.calls
 }
 
-// enqueue puts it in its queue, waiting for space until ctx is done or
-// SendTimeout passes.
+// enqueue puts it in its queue, waiting for space (events and bytes) until
+// ctx is done or SendTimeout passes.
 func (h *Mailbox) enqueue(ctx context.Context, it delivery) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.closed {
 		return fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)
 	}
+	it.size = int64(len(it.msg)) + eventOverhead
+	if max := h.d.cfg.QueueBytes; it.size > max {
+		return fmt.Errorf("instance %s: an event of %d bytes exceeds its queue of %d bytes: %w", h.id.FunctionID, it.size, max, ErrQueueFull)
+	}
 	q := h.queueFor(it.typ)
-	select {
-	case q <- it:
-		return nil
-	default:
+	if h.bytes.TryAcquire(it.size) {
+		select {
+		case q <- it:
+			return nil
+		default:
+		}
+	} else {
+		it.size = -it.size // not yet acquired
 	}
 	h.d.stats.queueFull.Add(1)
-	t := time.NewTimer(h.d.cfg.SendTimeout)
-	defer t.Stop()
+	wctx, cancel := context.WithTimeout(ctx, h.d.cfg.SendTimeout)
+	defer cancel()
+	stop := context.AfterFunc(h.ctx, cancel)
+	defer stop()
+	if it.size < 0 {
+		it.size = -it.size
+		if err := h.bytes.Acquire(wctx, it.size); err != nil {
+			return h.fullError(ctx, q, fmt.Sprintf("%d bytes waiting", h.d.cfg.QueueBytes))
+		}
+	}
 	select {
 	case q <- it:
 		return nil
-	case <-h.ctx.Done():
-		return fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)
-	case <-ctx.Done():
-		return fmt.Errorf("instance %s: %d events waiting: %w (%w)", h.id.FunctionID, cap(q), ErrQueueFull, ctx.Err())
-	case <-t.C:
-		return fmt.Errorf("instance %s: %d events waiting for %s: %w", h.id.FunctionID, cap(q), h.d.cfg.SendTimeout, ErrQueueFull)
+	case <-wctx.Done():
+		h.bytes.Release(it.size)
+		return h.fullError(ctx, q, fmt.Sprintf("%d events waiting", cap(q)))
 	}
 }
+
+// fullError explains why an event found no room: the instance went away,
+// the sender's ctx ended, or SendTimeout passed.
+func (h *Mailbox) fullError(ctx context.Context, q chan delivery, what string) error {
+	switch {
+	case h.ctx.Err() != nil:
+		return fmt.Errorf("instance %s: %w", h.id.FunctionID, ErrUnregistered)
+	case ctx.Err() != nil:
+		return fmt.Errorf("instance %s: %s: %w (%w)", h.id.FunctionID, what, ErrQueueFull, ctx.Err())
+	default:
+		return fmt.Errorf("instance %s: %s for %s: %w", h.id.FunctionID, what, h.d.cfg.SendTimeout, ErrQueueFull)
+	}
+}
+
+// dequeued returns the queue bytes an event held.
+func (h *Mailbox) dequeued(it delivery) { h.bytes.Release(it.size) }
 
 // waitAttached waits for Attach; it reports false if the instance was
 // unregistered first.
@@ -81,6 +114,7 @@ func (h *Mailbox) runCasts() {
 		case <-h.ctx.Done():
 			return
 		case it := <-h.casts:
+			h.dequeued(it)
 			if h.ctx.Err() != nil { // select chose the queue over Done
 				h.fail(it)
 				return
@@ -105,6 +139,7 @@ func (h *Mailbox) runCalls() {
 		case <-h.ctx.Done():
 			return
 		case it := <-h.calls:
+			h.dequeued(it)
 			if h.ctx.Err() != nil {
 				h.fail(it)
 				return
@@ -212,6 +247,7 @@ func (h *Mailbox) close() {
 		for drained := false; !drained; {
 			select {
 			case it := <-q:
+				h.dequeued(it)
 				replies.Go(func() { h.fail(it) })
 			default:
 				drained = true
