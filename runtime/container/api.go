@@ -32,6 +32,10 @@ type Config struct {
 	// without bound; beyond it DelayedCast answers RESOURCE_EXHAUSTED
 	// (default DefaultMaxDelayedCasts).
 	MaxDelayedCasts int
+	// MaxDelayedCastBytes bounds the payload bytes of the delayed casts
+	// one instance may have waiting, likewise (default
+	// DefaultMaxDelayedCastBytes).
+	MaxDelayedCastBytes int64
 	// MaxPayloadBytes bounds the messages that carry event payloads, read or
 	// sent on the GuestAPIHost server and to functions; larger ones are
 	// refused with RESOURCE_EXHAUSTED (default

@@ -10,8 +10,11 @@ import (
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
-// DefaultMaxDelayedCasts is the default of Config.MaxDelayedCasts.
-const DefaultMaxDelayedCasts = 10_000
+// Defaults of Config.MaxDelayedCasts and Config.MaxDelayedCastBytes.
+const (
+	DefaultMaxDelayedCasts     = 10_000
+	DefaultMaxDelayedCastBytes = 64 << 20
+)
 
 // ErrTooManyDelayedCasts: the instance has Config.MaxDelayedCasts waiting.
 var ErrTooManyDelayedCasts = errors.New("too many delayed casts waiting")
@@ -29,7 +32,14 @@ func (i *Instance) scheduleDelayedCast(alias string, msg []byte, delayMs uint64)
 		i.mu.Unlock()
 		return fmt.Errorf("delayed cast: instance %s has %d waiting: %w", i.id.FunctionID, limit, ErrTooManyDelayedCasts)
 	}
+	size := int64(len(msg) + len(alias))
+	if limit := i.rt.cfg.MaxDelayedCastBytes; i.delayedBytes+size > limit {
+		i.mu.Unlock()
+		return fmt.Errorf("delayed cast: instance %s has %d bytes waiting, %d more exceed %d: %w",
+			i.id.FunctionID, i.delayedBytes, size, limit, ErrTooManyDelayedCasts)
+	}
 	i.delayedPending++
+	i.delayedBytes += size
 	i.owned.Add(1)
 	i.mu.Unlock()
 	d := time.Duration(math.MaxInt64)
@@ -41,6 +51,7 @@ func (i *Instance) scheduleDelayedCast(alias string, msg []byte, delayMs uint64)
 		defer func() {
 			i.mu.Lock()
 			i.delayedPending--
+			i.delayedBytes -= size
 			i.mu.Unlock()
 		}()
 		t := time.NewTimer(d)

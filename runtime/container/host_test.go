@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -329,6 +330,32 @@ func TestHost_DelayedCastBounded(t *testing.T) {
 	_, err := c.DelayedCast(t.Context(), req)
 	wantCode(t, "DelayedCast beyond the bound", err, connect.CodeResourceExhausted)
 	// Stop drops them all (teardown waits for their goroutines).
+	if err := inst.Stop(t.Context()); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+}
+
+func TestHost_DelayedCastBytesBounded(t *testing.T) {
+	t.Parallel()
+	const limit = 64 << 10
+	n := newTestNode(t, nodeOptions{cfg: func(c *container.Config) { c.MaxDelayedCastBytes = limit }})
+	inst, _ := grpcInstance(t, n)
+	c := hostClients(n.hostURL)["connect"]
+	req := &edgelessapi.DelayedEventData{Originator: pid(inst.ID()), Alias: "output", Msg: make([]byte, 20<<10), Delay: 3_600_000}
+	for i := range 3 {
+		if _, err := c.DelayedCast(t.Context(), req); err != nil {
+			t.Fatalf("DelayedCast %d (60 KiB of 64): %v", i+1, err)
+		}
+	}
+	_, err := c.DelayedCast(t.Context(), req)
+	wantCode(t, "DelayedCast beyond the byte bound", err, connect.CodeResourceExhausted)
+	if err == nil || !strings.Contains(err.Error(), "bytes waiting") {
+		t.Errorf("DelayedCast beyond the byte bound = %v, want the bytes named", err)
+	}
+	req.Msg = []byte("small")
+	if _, err := c.DelayedCast(t.Context(), req); err != nil {
+		t.Errorf("small DelayedCast within the bound = %v", err)
+	}
 	if err := inst.Stop(t.Context()); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}

@@ -65,8 +65,10 @@ type Instance struct {
 
 	// owned counts goroutines teardown waits for (delayed casts).
 	owned sync.WaitGroup
-	// delayedPending counts the delayed casts waiting (under mu).
+	// delayedPending and delayedBytes count the delayed casts waiting and
+	// their payload bytes (under mu).
 	delayedPending int
+	delayedBytes   int64
 
 	teardownOnce sync.Once
 	done         chan struct{}

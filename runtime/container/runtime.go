@@ -144,6 +144,9 @@ func (c *Config) fill() error {
 	if c.MaxDelayedCasts <= 0 {
 		c.MaxDelayedCasts = DefaultMaxDelayedCasts
 	}
+	if c.MaxDelayedCastBytes <= 0 {
+		c.MaxDelayedCastBytes = DefaultMaxDelayedCastBytes
+	}
 	return nil
 }
 
