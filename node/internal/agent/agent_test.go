@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	"connectrpc.com/connect"
@@ -502,5 +503,21 @@ func TestAdmin_CrossSiteRefused(t *testing.T) {
 	case got := <-fn.cast:
 		t.Errorf("function got cast %q from a refused request", got)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// TestAgent_LongValuesNotEchoed sends ids of a megabyte: the errors name
+// them, shortened, instead of sending the whole value back.
+func TestAgent_LongValuesNotEchoed(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t, true)
+	long := strings.Repeat("é", 1<<19) // 1 MiB, multi-byte runes
+	_, err := n.nm.UpdatePeers(t.Context(), &edgelessapi.UpdatePeersRequest{RequestType: edgelessapi.UpdatePeersRequestType_DEL, NodeId: &long})
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || len(err.Error()) > 300 || !utf8.ValidString(err.Error()) {
+		t.Errorf("UpdatePeers(1 MiB node_id) = %d bytes %.120q, want a short INVALID_ARGUMENT", len(err.Error()), err)
+	}
+	_, err = n.fi.Start(t.Context(), spawnRequest("container:img", long, nil))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || len(err.Error()) > 300 {
+		t.Errorf("Start(1 MiB state_id) = %d bytes %.120q, want a short INVALID_ARGUMENT", len(err.Error()), err)
 	}
 }

@@ -24,7 +24,7 @@ func (a *Agent) UpdatePeers(ctx context.Context, req *edgelessapi.UpdatePeersReq
 			return nil, err
 		}
 		if req.InvocationUrl == nil || req.GetInvocationUrl() == "" {
-			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("UpdatePeers ADD of node %s without invocation_url", nodeID))
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("UpdatePeers ADD of node %s without invocation_url", short(nodeID)))
 		}
 		if nodeID == a.cfg.NodeID {
 			a.log.Debug("UpdatePeers ADD of this node ignored: local events need no peer")
@@ -58,7 +58,7 @@ func (a *Agent) peerID(req *edgelessapi.UpdatePeersRequest) (string, error) {
 	}
 	u, err := uuid.Parse(req.GetNodeId())
 	if err != nil {
-		return "", connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("UpdatePeers %s: node_id %q is not a UUID", req.GetRequestType(), req.GetNodeId()))
+		return "", connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("UpdatePeers %s: node_id %q is not a UUID", req.GetRequestType(), short(req.GetNodeId())))
 	}
 	return u.String(), nil
 }
