@@ -394,8 +394,9 @@ func (i *Instance) hostContext(parent context.Context) (context.Context, context
 func (i *Instance) callError(ctx context.Context, op string, err error) error {
 	if i.ctr != nil && context.Cause(i.alive) == nil && transportFailure(err) {
 		// A dead container breaks the connection, often just before the
-		// engine reports its end: give the waiter a moment to say why.
-		waitBounded(i.ctr.ended(), time.Second)
+		// engine reports its end: give the waiter a moment to say why
+		// (it may look for an OOM kill for up to 800 ms).
+		waitBounded(i.ctr.ended(), 2*time.Second)
 		waitBounded(i.alive.Done(), 100*time.Millisecond)
 	}
 	if cause := context.Cause(i.alive); cause != nil {

@@ -26,8 +26,10 @@ func (h *containerHandle) wait(id string, onExit func(contract.ExitInfo)) {
 	if err != nil {
 		ex.Reason, ex.ExitCode = "vanished", -1
 	} else if st := h.inspectState(id); st != nil {
-		if st.ExitCode == 128+9 && !st.OOMKilled && h.oomPossible {
-			// The engine may record the OOM event just after the exit.
+		// The engine may record the OOM event after the exit, later still
+		// on a busy host: look again for up to 800 ms (callError waits
+		// longer for the end).
+		for tries := 0; st.ExitCode == 128+9 && !st.OOMKilled && h.oomPossible && tries < 4; tries++ {
 			time.Sleep(200 * time.Millisecond)
 			if st2 := h.inspectState(id); st2 != nil {
 				st = st2
