@@ -33,8 +33,36 @@ var _ edgelessapiconnect.GuestAPIHostHandler = (*hostServer)(nil)
 // Handler returns the GuestAPIHost service (gRPC, gRPC-Web and Connect) and
 // the path to mount it on, for a node that serves it on its own server.
 func (r *Runtime) Handler() (string, http.Handler) {
-	return edgelessapiconnect.NewGuestAPIHostHandler(&hostServer{rt: r},
+	path, h := edgelessapiconnect.NewGuestAPIHostHandler(&hostServer{rt: r},
 		transport.HandlerOptions(r.cfg.MaxPayloadBytes)...)
+	return path, r.knownCallersOnly(h)
+}
+
+// knownCallersOnly refuses, before its body is read, a request from an
+// address that is neither one of the runtime's containers nor this host:
+// no such caller can act as any instance, and it should not make the node
+// read (and unpack) up to the payload limit first.
+func (r *Runtime) knownCallersOnly(h http.Handler) http.Handler {
+	ew := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		a := remoteAddr(req.RemoteAddr)
+		if _, known := r.byPeer.Load(a); !known && !isHostAddr(a) {
+			_ = ew.Write(w, req, connect.NewError(connect.CodePermissionDenied,
+				fmt.Errorf("no instance runs at the calling address %s", a)))
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
+}
+
+// remoteAddr parses an http.Request.RemoteAddr (invalid if it does not
+// parse).
+func remoteAddr(s string) netip.Addr {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // instanceFor finds the instance that sent a request and checks that the

@@ -3,6 +3,7 @@ package container_test
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -11,8 +12,10 @@ import (
 	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // TestNetwork_EnsureConcurrent creates a network from several goroutines
@@ -101,6 +104,13 @@ func TestContainer_ForeignContainerCannotReachFunction(t *testing.T) {
 	}
 	// The function still serves its node.
 	wantReply(t, "Call(hello)", call(t, inst, n.sinkID(), "hello"), "hello")
+	// A foreign container that reaches the node's host API is refused as
+	// soon as its request arrives, before its body (over the payload limit
+	// here, so the read limit would answer otherwise) is read.
+	castURL := n.hostURL + edgelessapiconnect.GuestAPIHostCastProcedure
+	if code := runForeign(t, c, n.id, "bridge", "post", castURL, strconv.Itoa(transport.DefaultPayloadMaxBytes+1)); code != 0 {
+		t.Errorf("foreign container: POST Cast to the node's host API = exit %d, want 0 (PERMISSION_DENIED)", code)
+	}
 }
 
 // runForeign runs the fake function image with args on network net, as a

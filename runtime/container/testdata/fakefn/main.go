@@ -3,12 +3,17 @@
 // "hang" listens on the function port but never answers, and ignores
 // SIGTERM; "oom" allocates memory until the kernel kills it; "probe" tries
 // what a confined container must not do, prints one line per attempt and
-// exits; "dial ADDR" connects to ADDR and exits 0 if it could, else 1.
+// exits; "dial ADDR" connects to ADDR and exits 0 if it could, else 1;
+// "post URL BYTES" POSTs a Connect request of BYTES bytes to URL, prints
+// the answer and exits with 0 if it was PERMISSION_DENIED (403).
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -45,6 +50,8 @@ func main() {
 		}
 		c.Close()
 		fmt.Printf("dial %s: ok\n", os.Args[2])
+	case "post":
+		post(os.Args[2], os.Args[3])
 	case "probe":
 		probe()
 	case "hang":
@@ -89,4 +96,21 @@ func probe() {
 		syscall.Close(fd)
 	}
 	report("raw socket", err)
+}
+
+// post sends a body of n bytes as a Connect unary request and reports the
+// answer.
+func post(url, n string) {
+	size, _ := strconv.Atoi(n)
+	res, err := http.Post(url, "application/proto", bytes.NewReader(make([]byte, size)))
+	if err != nil {
+		fmt.Printf("post: %v\n", err)
+		os.Exit(2)
+	}
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
+	res.Body.Close()
+	fmt.Printf("post: %d %s\n", res.StatusCode, body)
+	if res.StatusCode != http.StatusForbidden {
+		os.Exit(1)
+	}
 }
