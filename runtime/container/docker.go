@@ -196,28 +196,6 @@ func removeContainer(ctx context.Context, api containerAPI, id string) error {
 	return nil
 }
 
-// BridgeGateway returns the gateway address of Docker's default bridge
-// network (e.g. 172.17.0.1): the address on which the GuestAPIHost server
-// must listen for containers to reach it.
-func BridgeGateway(ctx context.Context) (netip.Addr, error) {
-	c, err := newDockerClient("")
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	defer c.Close()
-	return bridgeGateway(ctx, c)
-}
-
-func bridgeGateway(ctx context.Context, api containerAPI) (netip.Addr, error) {
-	ctx, cancel := context.WithTimeout(ctx, dockerTimeout)
-	defer cancel()
-	res, err := api.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("inspect network bridge: %w", err)
-	}
-	return GatewayOf(res.Network)
-}
-
 // GatewayOf returns the IPv4 gateway of a Docker bridge network: the one
 // in its IPAM configuration, else the address of its Linux bridge
 // interface within the subnet (the default bridge often reports only its
