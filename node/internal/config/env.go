@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/edgeless-go/edgeless/node/internal/state"
 )
 
 // EnvPrefix starts the name of the environment variable of every key:
@@ -24,7 +23,7 @@ const EnvPrefix = "EDGELESS_"
 
 // NodeIDFile is the file in general.state_dir that keeps the node id when
 // neither the config file nor the environment sets general.node_id.
-const NodeIDFile = "node-id"
+const NodeIDFile = state.NodeIDFile
 
 // upstreamEnv maps the environment variables of upstream's node image
 // (edgeless_node/Dockerfile, documentation/deploy_using_containers.md) to
@@ -112,7 +111,7 @@ func LoadWithEnv(path string, lookup func(string) (string, bool)) (*Config, []st
 		return nil, nil, err
 	}
 	if strings.TrimSpace(c.General.NodeID) == "" && strings.TrimSpace(c.General.StateDir) != "" {
-		id, err := persistentNodeID(c.General.StateDir)
+		id, _, err := state.LoadOrCreateNodeID(c.General.StateDir)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -139,46 +138,6 @@ func LoadWithEnv(path string, lookup func(string) (string, bool)) (*Config, []st
 	}
 	slices.Sort(keys)
 	return c, keys, nil
-}
-
-// persistentNodeID returns the node id kept in dir/NodeIDFile, making and
-// writing a new one (atomically) when the file does not exist.
-func persistentNodeID(dir string) (string, error) {
-	p := filepath.Join(dir, NodeIDFile)
-	data, err := os.ReadFile(p)
-	if err == nil {
-		u, perr := uuid.Parse(strings.TrimSpace(string(data)))
-		if perr != nil {
-			return "", fmt.Errorf("node id file %s: want a UUID, got %q (remove the file to make a new id)", p, truncate(string(data), 64))
-		}
-		return u.String(), nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("node id file: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("node id file: %w", err)
-	}
-	id := uuid.NewString()
-	f, err := os.CreateTemp(dir, "."+NodeIDFile+".*.tmp")
-	if err != nil {
-		return "", fmt.Errorf("node id file: %w", err)
-	}
-	_, werr := f.WriteString(id + "\n")
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), p)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("write node id file %s: %w", p, werr)
-	}
-	return id, nil
 }
 
 func truncate(s string, n int) string {

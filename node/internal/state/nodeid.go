@@ -12,12 +12,12 @@ import (
 )
 
 // NodeIDFile is the file, in a state directory, that keeps the id of a node
-// whose configuration names none (in-a-box without a config file, the
-// demo). A restart then keeps the id, so the container runtime's start-up
+// whose configuration names none (edgeless-node without general.node_id,
+// in-a-box without a config file, the demo). A restart then keeps the id, so the container runtime's start-up
 // clean-up (by node-id label) removes what a killed run left.
-const NodeIDFile = "node_id"
+const NodeIDFile = "node-id"
 
-// LoadOrCreateNodeID returns the node id kept in dir/node_id, creating the
+// LoadOrCreateNodeID returns the node id kept in dir/node-id, creating the
 // directory and the file with a new random UUID when there is none;
 // created reports whether it did. Processes racing to create it agree on
 // one id. A file that does not hold a UUID is an error naming it.
@@ -59,14 +59,14 @@ func readNodeID(p string) (string, error) {
 		}
 		return "", fmt.Errorf("node id: %w", err)
 	}
-	const max = 64
-	s := strings.TrimSpace(string(b))
-	u, err := uuid.Parse(s)
+	u, err := uuid.Parse(strings.TrimSpace(string(b)))
 	if err != nil {
-		if len(s) > max {
-			s = s[:max] + "..."
+		const max = 64
+		raw := string(b)
+		if len(raw) > max {
+			raw = raw[:max] + "..."
 		}
-		return "", fmt.Errorf("node id: %s holds %q, want a UUID (remove the file to get a new id)", p, s)
+		return "", fmt.Errorf("node id file %s: want a UUID, got %q (remove the file to make a new id)", p, raw)
 	}
 	return u.String(), nil
 }
