@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
@@ -62,6 +63,14 @@ func ensureNetwork(ctx context.Context, api containerAPI, name string) (Network,
 		if cerr != nil && !cerrdefs.IsConflict(cerr) {
 			return Network{}, fmt.Errorf("create network %s: %w", name, cerr)
 		}
+		if cerr == nil {
+			// Another node may be creating one too: let its create
+			// finish, so that both see both and agree on the winner.
+			select {
+			case <-time.After(networkSettle):
+			case <-ctx.Done():
+			}
+		}
 		n, err = findNetwork(ctx, api, name)
 		if err == nil && cerr == nil && n.ID != res.ID {
 			// Another node created one at the same time, and the engine
@@ -91,6 +100,10 @@ func ensureNetwork(ctx context.Context, api containerAPI, name string) (Network,
 }
 
 var errNoNetwork = errors.New("no such network")
+
+// networkSettle is how long a node that created the network waits before
+// it looks for a twin created at the same time (once per host).
+const networkSettle = time.Second
 
 // findNetwork returns the network called name; of several (created at the
 // same time), the oldest, then the smallest id, so every node picks the
