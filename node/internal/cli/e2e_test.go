@@ -403,7 +403,7 @@ func TestE2E_DemoMixed(t *testing.T) {
 	root := NewRootCommand()
 	root.SetOut(&out)
 	root.SetErr(t.Output())
-	root.SetArgs([]string{"demo", "--no-build", "--mixed", "--duration", "3s", "--examples", dir})
+	root.SetArgs([]string{"demo", "--no-build", "--mixed", "--duration", "3s", "--examples", dir, "--state-dir", t.TempDir()})
 	err := root.ExecuteContext(t.Context())
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
