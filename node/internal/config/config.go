@@ -92,6 +92,11 @@ type Telemetry struct {
 	// PerformanceSamples sends timing samples and function logs to the
 	// orchestrator with each UpdateNode.
 	PerformanceSamples bool `toml:"performance_samples"`
+	// Pprof serves Go's profiles (net/http/pprof) under /debug/pprof/ on
+	// the metrics listener; off by default, since a profile shows the
+	// node's internals and costs CPU while it is taken. Not in upstream's
+	// schema.
+	Pprof bool `toml:"pprof"`
 }
 
 // WasmRuntime is the [wasm_runtime] section.

@@ -269,6 +269,8 @@ func TestParse_Errors(t *testing.T) {
 			[]string{"node.toml:4: container_runtime.log_max_files: want 0"}},
 		{"timeout zero", "[general]\n" + id + "[container_runtime]\nboot_timeout_sec = 0\n",
 			[]string{"node.toml:4: container_runtime.boot_timeout_sec: want 1 to 86400 seconds, got 0"}},
+		{"pprof without metrics", "[general]\n" + id + "[telemetry]\nmetrics_url = \"\"\npprof = true\n",
+			[]string{"node.toml:5: telemetry.pprof: profiles are served on telemetry.metrics_url, which is empty"}},
 		{"queue", "[general]\n" + id + "[dataplane]\nqueue_size = 0\n",
 			[]string{"node.toml:4: dataplane.queue_size: want 1 to"}},
 		{"payload limit too small", "[general]\n" + id + "[dataplane]\nmax_payload_bytes = 100\n",

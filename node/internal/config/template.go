@@ -194,6 +194,9 @@ state_dir = {{v .General.StateDir}}
 metrics_url = {{v .Telemetry.MetricsURL}}
 # Send timing samples and function log entries to the orchestrator.
 performance_samples = {{v .Telemetry.PerformanceSamples}}
+# Go's CPU, heap and goroutine profiles under /debug/pprof/ on metrics_url
+# (needs metrics_url). Off by default: profiles show the node's internals.
+pprof = {{v .Telemetry.Pprof}}
 
 [wasm_runtime]
 # Run functions of type "RUST_WASM" (upstream's WASM ABI; the workflow's code

@@ -66,6 +66,8 @@ func (c *Config) Validate() error {
 
 	if c.Telemetry.MetricsURL != "" {
 		check("telemetry.metrics_url", checkBind(c.Telemetry.MetricsURL))
+	} else if c.Telemetry.Pprof {
+		bad("telemetry.pprof", "profiles are served on telemetry.metrics_url, which is empty")
 	}
 	if t := c.Security.AdminToken; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
 		bad("security.admin_token", "want at least 16 characters without spaces (e.g. the output of: openssl rand -hex 16), or \"\" for none")

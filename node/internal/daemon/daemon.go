@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"time"
@@ -298,6 +299,13 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", d.metrics.Handler())
 		mux.Handle("/{$}", d.metrics.Handler())
+		if d.cfg.Telemetry.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		if err := tlsServer("metrics", mux, d.metricsLn); err != nil {
 			d.closeListeners()
 			return err

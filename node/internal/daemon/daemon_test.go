@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -207,4 +208,36 @@ func netipAddrPort(t *testing.T, s string) netip.AddrPort {
 		t.Fatal(err)
 	}
 	return ap
+}
+
+// TestDaemon_Pprof checks that Go's profiles are served on the metrics
+// listener only when telemetry.pprof is set.
+func TestDaemon_Pprof(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint("pprof=", on), func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t, false, "")
+			cfg.Telemetry.Pprof = on
+			n := startNode(t, cfg)
+			url := strings.TrimSuffix(n.urls.Metrics, "/metrics") + "/debug/pprof/goroutine?debug=1"
+			req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			want := http.StatusNotFound
+			if on {
+				want = http.StatusOK
+			}
+			if res.StatusCode != want {
+				t.Fatalf("GET %s = %d, want %d", url, res.StatusCode, want)
+			}
+			if on && !strings.Contains(string(body), "goroutine profile:") {
+				t.Errorf("GET %s = %.200q, want a goroutine profile", url, body)
+			}
+		})
+	}
 }
