@@ -33,6 +33,7 @@ import (
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // maxEventBytes bounds the events the sink reads: the generator's own
@@ -101,31 +102,26 @@ func New(cfg Config) (*Generator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load generator: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: &p, MaxIdleConnsPerHost: 64}
+	hc, tr := transport.NewClient()
 	g := &Generator{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "loadgen"),
 		peerID:  uuid.NewString(),
 		srvDone: make(chan error, 1),
 		url:     "http://" + ln.Addr().String(),
-		hc:      &http.Client{Transport: tr},
+		hc:      hc,
 		tr:      tr,
 		replies: make(map[uint64]chan *edgelessapi.Event),
 	}
 	g.sink = &edgelessapi.InstanceId{NodeId: g.peerID, FunctionId: uuid.NewString()}
-	opts := []connect.ClientOption{connect.WithGRPC(), connect.WithReadMaxBytes(maxEventBytes)}
+	opts := transport.ClientOptions(maxEventBytes)
 	g.fi = edgelessapiconnect.NewFunctionInstanceClient(g.hc, cfg.AgentURL, opts...)
 	g.nm = edgelessapiconnect.NewNodeManagementClient(g.hc, cfg.AgentURL, opts...)
 	g.inv = edgelessapiconnect.NewFunctionInvocationClient(g.hc, cfg.InvocationURL, opts...)
 
 	mux := http.NewServeMux()
-	mux.Handle(edgelessapiconnect.NewFunctionInvocationHandler(sinkServer{g}, connect.WithReadMaxBytes(maxEventBytes)))
-	var sp http.Protocols
-	sp.SetUnencryptedHTTP2(true)
-	g.srv = &http.Server{Handler: mux, Protocols: &sp, ReadHeaderTimeout: 10 * time.Second,
-		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 1000}}
+	mux.Handle(edgelessapiconnect.NewFunctionInvocationHandler(sinkServer{g}, transport.HandlerOptions(maxEventBytes)...))
+	g.srv = transport.NewServer(mux, g.log)
 	go func() { g.srvDone <- g.srv.Serve(ln) }()
 	return g, nil
 }

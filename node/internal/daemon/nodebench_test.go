@@ -1,0 +1,336 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/moby/moby/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"github.com/edgeless-go/edgeless/node/internal/config"
+	"github.com/edgeless-go/edgeless/node/internal/loadgen"
+	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/containertest"
+	"github.com/edgeless-go/edgeless/runtime/transport"
+)
+
+// BenchmarkNode measures an edgeless-node process from the outside with the
+// load generator (which plays orchestrator and peer node), and prints one
+// table per path with floors measured in the same run:
+//
+//	go test -run '^$' -bench '^BenchmarkNode$' -benchtime 1x ./internal/daemon/
+//
+// Floors: a raw GuestAPIFunction.Call to one of the node's containers, a raw
+// FunctionInvocation.Handle on loopback (Connect, as the node serves it),
+// a raw grpc-go unary call on loopback, and a bare net/http h2c round trip.
+// The cast hop (peer -> node -> container -> node -> peer) and the call
+// through the node are compared with the sum of the container Call and the
+// loopback Handle. The throughput run is issue #14's load; node CPU is the
+// node process's user+system time (/proc) over the run.
+func BenchmarkNode(b *testing.B) {
+	image := containertest.BuildExampleImage(b)
+	dc := containertest.RequireDocker(b)
+	node := startNodeProcess(b)
+	g, err := loadgen.New(loadgen.Config{AgentURL: node.agentURL, InvocationURL: node.invocationURL,
+		NodeID: node.id, Image: image, Instances: loadInstances})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := g.Close(ctx); err != nil {
+			b.Error(err)
+		}
+	})
+	ctx := context.Background()
+	if err := g.Setup(ctx); err != nil {
+		b.Fatal(err)
+	}
+	const rounds = 1000
+	for b.Loop() {
+		fl := measureFloors(b, dc, g.Instances()[0], rounds)
+		floorSum := fl.container.pct(.5) + fl.connect.pct(.5)
+
+		hop, err := g.Run(ctx, loadgen.Load{Senders: 1, Events: rounds, Timeout: time.Minute, Hop: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var call samples
+		for i := range rounds {
+			_, d, err := g.Call(ctx, g.Instances()[i%len(g.Instances())], "ping")
+			if err != nil {
+				b.Fatal(err)
+			}
+			call = append(call, d)
+		}
+		cpu0 := node.cpu(b)
+		load, err := g.Run(ctx, loadgen.Load{Senders: loadSenders, Events: loadEvents, Timeout: loadTimeout})
+		cpu := node.cpu(b) - cpu0
+		if err != nil {
+			b.Fatal(err)
+		}
+		var start, stop samples
+		for range 10 {
+			t0 := time.Now()
+			id, err := g.StartInstance(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if err := g.StopInstance(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+			start, stop = append(start, t1.Sub(t0)), append(stop, time.Since(t1))
+		}
+
+		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(w, "\nfloors (%d round trips each)\tp50 µs\tp99 µs\t\n", rounds)
+		for _, r := range []struct {
+			name string
+			s    samples
+		}{
+			{"raw GuestAPIFunction.Call to a container (Connect client)", fl.container},
+			{"raw FunctionInvocation.Handle on loopback (Connect)", fl.connect},
+			{"raw grpc-go unary on loopback (health Check)", fl.grpc},
+			{"bare net/http h2c round trip on loopback", fl.h2c},
+		} {
+			fmt.Fprintf(w, "%s\t%s\t%s\t\n", r.name, us(r.s.pct(.5)), us(r.s.pct(.99)))
+		}
+		fmt.Fprintf(w, "\npath (%d events, one at a time)\tp50 µs\tp99 µs\tfloor p50 µs\tratio p50\t\n", rounds)
+		fmt.Fprintf(w, "cast hop: peer -> node -> container -> node -> peer\t%s\t%s\t%s\t%.2f\t\n",
+			us(hop.Pct(.5)), us(hop.Pct(.99)), us(floorSum), float64(hop.Pct(.5))/float64(floorSum))
+		fmt.Fprintf(w, "call through the node, until CALL_RET at the caller\t%s\t%s\t%s\t%.2f\t\n",
+			us(call.pct(.5)), us(call.pct(.99)), us(floorSum), float64(call.pct(.5))/float64(floorSum))
+		fmt.Fprintf(w, "\nthroughput (%d casts, %d instances, %d senders)\tevents/s\tnode CPU ms/event\tp50 ms\tp99 ms\trefused\t\n",
+			loadEvents, loadInstances, loadSenders)
+		fmt.Fprintf(w, "peer -> node -> container -> node -> peer\t%.0f\t%.3f\t%s\t%s\t%d\t\n", load.PerSecond(),
+			float64(cpu)/1e6/float64(load.Arrived), ms(load.Pct(.5)), ms(load.Pct(.99)), load.Refused)
+		fmt.Fprintf(w, "\nlifecycle through the node (%d runs)\tp50 ms\tp90 ms\t\n", len(start))
+		fmt.Fprintf(w, "Start (cold: create, start, Boot, Init) + Patch\t%s\t%s\t\n", ms(start.pct(.5)), ms(start.pct(.9)))
+		fmt.Fprintf(w, "Stop (until the container is removed)\t%s\t%s\t\n", ms(stop.pct(.5)), ms(stop.pct(.9)))
+		w.Flush()
+		b.ReportMetric(float64(hop.Pct(.5))/float64(floorSum), "cast-hop-x-floor")
+		b.ReportMetric(float64(call.pct(.5))/float64(floorSum), "call-x-floor")
+		b.ReportMetric(load.PerSecond(), "events/s")
+		b.ReportMetric(float64(cpu)/1e6/float64(load.Arrived), "node-cpu-ms/event")
+	}
+}
+
+// samples collects durations and summarises them.
+type samples []time.Duration
+
+func (s samples) pct(p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	c := slices.Clone(s)
+	slices.Sort(c)
+	i := int(p*float64(len(c)) + 0.5)
+	return c[min(max(i-1, 0), len(c)-1)]
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
+func us(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e3, 'f', 0, 64) }
+
+type floors struct{ container, connect, grpc, h2c samples }
+
+// measureFloors measures the four floors, interleaved so that each sees
+// the same machine state.
+func measureFloors(b *testing.B, dc *client.Client, inst *edgelessapi.InstanceId, rounds int) floors {
+	ctx := context.Background()
+	ins, err := dc.ContainerInspect(ctx, container.ContainerNamePrefix+inst.GetFunctionId(), client.ContainerInspectOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ip string
+	for _, n := range ins.Container.NetworkSettings.Networks {
+		if n.IPAddress.IsValid() {
+			ip = n.IPAddress.String()
+		}
+	}
+	hc, _ := transport.NewClient()
+	fn := edgelessapiconnect.NewGuestAPIFunctionClient(hc, "http://"+net.JoinHostPort(ip, strconv.Itoa(container.DefaultFunctionPort)),
+		transport.ClientOptions(transport.DefaultPayloadMaxBytes)...)
+	callReq := &edgelessapi.InputEventData{Src: inst, Msg: []byte("ping")}
+
+	mux := http.NewServeMux()
+	mux.Handle(edgelessapiconnect.NewFunctionInvocationHandler(nopInvocation{}, transport.HandlerOptions(transport.DefaultPayloadMaxBytes)...))
+	mux.HandleFunc("/bare", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte("ok"))
+	})
+	connectURL := serveLoopback(b, transport.NewServer(mux, nil))
+	inv := edgelessapiconnect.NewFunctionInvocationClient(hc, connectURL, transport.ClientOptions(transport.DefaultPayloadMaxBytes)...)
+	ev := &edgelessapi.Event{Target: inst, Source: inst, Msg: &edgelessapi.EventData{EventType: edgelessapi.EventType_CAST, Payload: "ping"},
+		Created: &edgelessapi.EventTimestamp{}, Metadata: &edgelessapi.EventSerializedMetadata{TraceId: make([]byte, 16), SpanId: make([]byte, 8)}}
+
+	gs := grpc.NewServer()
+	healthpb.RegisterHealthServer(gs, health.NewServer())
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go gs.Serve(gln)
+	b.Cleanup(gs.Stop)
+	gc, err := grpc.NewClient(gln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { gc.Close() })
+	hcheck := healthpb.NewHealthClient(gc)
+
+	bare := func() error {
+		req, _ := http.NewRequestWithContext(ctx, "POST", connectURL+"/bare", bytes.NewReader([]byte("ping")))
+		res, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, res.Body)
+		return res.Body.Close()
+	}
+	steps := []func() error{
+		func() error { _, err := fn.Call(ctx, callReq); return err },
+		func() error { _, err := inv.Handle(ctx, ev); return err },
+		func() error { _, err := hcheck.Check(ctx, &healthpb.HealthCheckRequest{}); return err },
+		bare,
+	}
+	var f floors
+	out := []*samples{&f.container, &f.connect, &f.grpc, &f.h2c}
+	for i := range rounds + 50 {
+		for j, step := range steps {
+			t0 := time.Now()
+			if err := step(); err != nil {
+				b.Fatalf("floor %d: %v", j, err)
+			}
+			if i >= 50 { // the first rounds warm the connections
+				*out[j] = append(*out[j], time.Since(t0))
+			}
+		}
+	}
+	return f
+}
+
+type nopInvocation struct{}
+
+func (nopInvocation) Handle(context.Context, *edgelessapi.Event) (*emptypb.Empty, error) {
+	return &emptypb.Empty{}, nil
+}
+
+// serveLoopback serves srv on a free loopback port until the benchmark
+// ends and returns its URL.
+func serveLoopback(b *testing.B, srv *http.Server) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// nodeProcess is an edgeless-node binary running with the container
+// runtime on free loopback ports.
+type nodeProcess struct {
+	id                      string
+	agentURL, invocationURL string
+	cmd                     *exec.Cmd
+}
+
+// startNodeProcess builds edgeless-node, runs it until the benchmark ends
+// (then stops it with SIGTERM, which removes its containers) and waits
+// until its agent answers.
+func startNodeProcess(b *testing.B) *nodeProcess {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "edgeless-node")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/edgeless-node").CombinedOutput(); err != nil {
+		b.Fatalf("go build edgeless-node: %v\n%s", err, out)
+	}
+	cfg := config.Default()
+	cfg.General.AgentURL = "http://" + freePort(b)
+	cfg.General.InvocationURL = "http://" + freePort(b)
+	cfg.General.StateDir = filepath.Join(dir, "state")
+	cfg.Telemetry.MetricsURL = "http://" + freePort(b)
+	cfg.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:0"
+	path := filepath.Join(dir, "node.toml")
+	if err := os.WriteFile(path, config.Template(cfg, config.UserNodeCapabilities{}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	containertest.CleanupNode(b, cfg.General.NodeID)
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "-c", path, "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	b.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			cmd.Process.Kill()
+			<-done
+		}
+		if b.Failed() {
+			b.Logf("node log:\n%s", logs.String())
+		}
+	})
+	n := &nodeProcess{id: cfg.General.NodeID, agentURL: cfg.General.AgentURL, invocationURL: cfg.General.InvocationURL, cmd: cmd}
+	hc, _ := transport.NewClient()
+	nm := edgelessapiconnect.NewNodeManagementClient(hc, n.agentURL, transport.ClientOptions(transport.ControlMaxBytes)...)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		_, err := nm.UpdatePeers(context.Background(), &edgelessapi.UpdatePeersRequest{RequestType: edgelessapi.UpdatePeersRequestType_CLEAR})
+		if err == nil {
+			return n
+		}
+		if connect.CodeOf(err) != connect.CodeUnavailable || time.Now().After(deadline) {
+			b.Fatalf("node did not answer: %v\n%s", err, logs.String())
+		}
+	}
+}
+
+// cpu returns the node process's user+system CPU time so far.
+func (n *nodeProcess) cpu(b *testing.B) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
+	if err != nil {
+		b.Fatalf("node CPU time: %v", err)
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th, in clock ticks (100 per second).
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// freePort returns a loopback address that was free a moment ago.
+func freePort(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
