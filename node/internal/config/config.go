@@ -174,6 +174,11 @@ type Dataplane struct {
 	// QueueSize is the number of events queued per instance before senders
 	// wait.
 	QueueSize int `toml:"queue_size"`
+	// MaxQueueDelayMS sizes each instance's cast queue in time: a cast is
+	// refused with RESOURCE_EXHAUSTED when the casts queued before it would
+	// take longer than this to deliver; 0 turns it off. Not in upstream's
+	// schema.
+	MaxQueueDelayMS uint64 `toml:"max_queue_delay_ms"`
 	// MaxPayloadBytes bounds every message that carries an event, on every
 	// hop: the FunctionInvocation server and peer clients, the GuestAPIHost
 	// server and the clients of functions. Larger ones are refused with
@@ -330,6 +335,7 @@ func base() *Config {
 		Dataplane: Dataplane{
 			CallTimeoutSec:  60,
 			QueueSize:       1024,
+			MaxQueueDelayMS: 500,
 			MaxPayloadBytes: transport.DefaultPayloadMaxBytes,
 		},
 		Resources: Resources{

@@ -271,6 +271,8 @@ func TestParse_Errors(t *testing.T) {
 			[]string{"node.toml:4: container_runtime.boot_timeout_sec: want 1 to 86400 seconds, got 0"}},
 		{"pprof without metrics", "[general]\n" + id + "[telemetry]\nmetrics_url = \"\"\npprof = true\n",
 			[]string{"node.toml:5: telemetry.pprof: profiles are served on telemetry.metrics_url, which is empty"}},
+		{"queue delay", "[general]\n" + id + "[dataplane]\nmax_queue_delay_ms = 4000000\n",
+			[]string{"node.toml:4: dataplane.max_queue_delay_ms: want 0 (off) to 3600000 ms, got 4000000"}},
 		{"queue", "[general]\n" + id + "[dataplane]\nqueue_size = 0\n",
 			[]string{"node.toml:4: dataplane.queue_size: want 1 to"}},
 		{"payload limit too small", "[general]\n" + id + "[dataplane]\nmax_payload_bytes = 100\n",

@@ -269,6 +269,11 @@ log_max_files = {{v .ContainerRuntime.LogMaxFiles}}
 call_timeout_sec = {{v .Dataplane.CallTimeoutSec}}
 # Events queued per instance before senders wait.
 queue_size = {{v .Dataplane.QueueSize}}
+# Milliseconds of work an instance's cast queue may hold: a cast is refused
+# (RESOURCE_EXHAUSTED, counted in dataplane_casts_shed_total) when the casts
+# queued before it would take longer to deliver, as estimated from the
+# instance's recent delivery times. Bounds latency under overload; 0: off.
+max_queue_delay_ms = {{v .Dataplane.MaxQueueDelayMS}}
 # Largest message carrying an event, on every hop (peers, functions); larger
 # ones are refused with RESOURCE_EXHAUSTED. Functions built with the Go SDK
 # need the same limit (guest.Options.MaxPayloadBytes, default 16 MiB).

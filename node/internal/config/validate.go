@@ -150,6 +150,9 @@ func (c *Config) Validate() error {
 	if cr.LogMaxFiles < 0 || cr.LogMaxFiles > 100 {
 		bad("container_runtime.log_max_files", "want 0 (the runtime's default) to 100, got %d", cr.LogMaxFiles)
 	}
+	if m := c.Dataplane.MaxQueueDelayMS; m > 3600_000 {
+		bad("dataplane.max_queue_delay_ms", "want 0 (off) to 3600000 ms, got %d", m)
+	}
 	if q := c.Dataplane.QueueSize; q < 1 || q > 1<<20 {
 		bad("dataplane.queue_size", "want 1 to %d, got %d", 1<<20, q)
 	}

@@ -85,8 +85,10 @@ func BenchmarkNode(b *testing.B) {
 			call = append(call, d)
 		}
 		cpu0 := node.cpu(b)
+		profiled := node.profile(b, os.Getenv(ProfileEnv), 10*time.Second)
 		load, err := g.Run(ctx, loadgen.Load{Senders: loadSenders, Events: loadEvents, Timeout: loadTimeout})
 		cpu := node.cpu(b) - cpu0
+		<-profiled
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -135,6 +137,41 @@ func BenchmarkNode(b *testing.B) {
 		b.ReportMetric(load.PerSecond(), "events/s")
 		b.ReportMetric(float64(cpu)/1e6/float64(load.Arrived), "node-cpu-ms/event")
 	}
+}
+
+// ProfileEnv names a file prefix: when set, BenchmarkNode saves the node's
+// CPU profile (<prefix>.cpu, 10 s from the start of the throughput run)
+// and heap profile (<prefix>.heap, after it), taken through the node's
+// opt-in /debug/pprof, for `go tool pprof`.
+const ProfileEnv = "EDGELESS_BENCH_PROFILE"
+
+// profile saves the node's CPU profile of the next d to prefix.cpu and,
+// after it, the heap profile to prefix.heap, in the background; the
+// channel closes when both are saved ("" prefix: at once).
+func (n *nodeProcess) profile(b *testing.B, prefix string, d time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	if prefix == "" {
+		close(done)
+		return done
+	}
+	save := func(path, file string) {
+		res, err := http.Get(n.metricsURL + path)
+		if err != nil {
+			b.Errorf("profile %s: %v", path, err)
+			return
+		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			b.Errorf("profile %s: %v", path, err)
+		}
+	}
+	go func() {
+		defer close(done)
+		save(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())), prefix+".cpu")
+		save("/debug/pprof/heap", prefix+".heap")
+	}()
+	return done
 }
 
 // samples collects durations and summarises them.
@@ -252,9 +289,9 @@ func serveLoopback(b *testing.B, srv *http.Server) string {
 // nodeProcess is an edgeless-node binary running with the container
 // runtime on free loopback ports.
 type nodeProcess struct {
-	id                      string
-	agentURL, invocationURL string
-	cmd                     *exec.Cmd
+	id                                  string
+	agentURL, invocationURL, metricsURL string
+	cmd                                 *exec.Cmd
 }
 
 // startNodeProcess builds edgeless-node, runs it until the benchmark ends
@@ -271,6 +308,7 @@ func startNodeProcess(b *testing.B) *nodeProcess {
 	cfg.General.InvocationURL = "http://" + freePort(b)
 	cfg.General.StateDir = filepath.Join(dir, "state")
 	cfg.Telemetry.MetricsURL = "http://" + freePort(b)
+	cfg.Telemetry.Pprof = true
 	cfg.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:0"
 	path := filepath.Join(dir, "node.toml")
 	if err := os.WriteFile(path, config.Template(cfg, config.UserNodeCapabilities{}), 0o600); err != nil {
@@ -297,7 +335,8 @@ func startNodeProcess(b *testing.B) *nodeProcess {
 			b.Logf("node log:\n%s", logs.String())
 		}
 	})
-	n := &nodeProcess{id: cfg.General.NodeID, agentURL: cfg.General.AgentURL, invocationURL: cfg.General.InvocationURL, cmd: cmd}
+	n := &nodeProcess{id: cfg.General.NodeID, agentURL: cfg.General.AgentURL, invocationURL: cfg.General.InvocationURL,
+		metricsURL: cfg.Telemetry.MetricsURL, cmd: cmd}
 	hc, _ := transport.NewClient()
 	nm := edgelessapiconnect.NewNodeManagementClient(hc, n.agentURL, transport.ClientOptions(transport.ControlMaxBytes)...)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {

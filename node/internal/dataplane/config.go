@@ -52,6 +52,14 @@ type Config struct {
 	// client config (then http:// peer URLs are dialled with TLS too, and
 	// https:// ones are accepted); the zero value is plain-text h2c.
 	Transport transport.Config
+	// MaxQueueDelay sizes each instance's cast queue in time: a cast is
+	// refused at once (ErrQueueFull, RESOURCE_EXHAUSTED on the wire) when
+	// the casts already queued would take longer than this to deliver, as
+	// estimated from the instance's recent delivery times. It bounds the
+	// latency of the casts that are accepted, and pushes back on senders
+	// in milliseconds instead of holding seconds of work. Zero: only
+	// QueueSize bounds the queue.
+	MaxQueueDelay time.Duration
 }
 
 func (c Config) withDefaults() Config {

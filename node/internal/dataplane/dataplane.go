@@ -241,6 +241,7 @@ type Stats struct {
 	CallsDelivered   uint64 // calls a receiver answered
 	CallsFailed      uint64 // calls answered ERR here (receiver error, expiry, unregistered)
 	QueueFull        uint64 // times a sender found a queue full and had to wait
+	CastsShed        uint64 // casts refused at once: the queue held more than MaxQueueDelay of work
 	RepliesUnmatched uint64 // replies for which no call waited (any longer)
 	RepliesRefused   uint64 // replies from another instance than the callee (forged), dropped
 	EventsRejected   uint64 // incoming events refused by the FunctionInvocation server
@@ -252,6 +253,7 @@ type counters struct {
 	callsDelivered, callsFailed               atomic.Uint64
 	queueFull, repliesUnmatched, rejected     atomic.Uint64
 	repliesRefused                            atomic.Uint64
+	castsShed                                 atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -263,6 +265,7 @@ func (d *Dataplane) Stats() Stats {
 		CallsDelivered:   d.stats.callsDelivered.Load(),
 		CallsFailed:      d.stats.callsFailed.Load(),
 		QueueFull:        d.stats.queueFull.Load(),
+		CastsShed:        d.stats.castsShed.Load(),
 		RepliesUnmatched: d.stats.repliesUnmatched.Load(),
 		RepliesRefused:   d.stats.repliesRefused.Load(),
 		EventsRejected:   d.stats.rejected.Load(),

@@ -592,3 +592,64 @@ func TestHandle_QueueBytesBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestMailbox_MaxQueueDelaySheds checks that a cast queue sized in time
+// refuses casts at once once it holds more than MaxQueueDelay of work, that
+// the refusals are counted, and that every accepted cast is delivered.
+func TestMailbox_MaxQueueDelaySheds(t *testing.T) {
+	t.Parallel()
+	const (
+		cost  = 20 * time.Millisecond // each cast takes at least this long
+		limit = 50 * time.Millisecond
+	)
+	// SendTimeout far above limit: a refusal that waited for room would
+	// show as a run of the test that takes minutes, not as a pass.
+	d := newTestDataplane(t, Config{QueueSize: 100, MaxQueueDelay: limit, SendTimeout: time.Minute})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	taken := make(chan struct{}, 100)
+	release := make(chan struct{})
+	rb.onCast = func(ctx context.Context, _ contract.InstanceID, msg []byte) error {
+		if string(msg) == "0" {
+			time.Sleep(cost)
+			return nil
+		}
+		taken <- struct{}{}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	send := func(i int) error { return a.CastRaw(t.Context(), b.ID(), []byte(strconv.Itoa(i))) }
+	for i := range 2 {
+		if err := send(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-taken // cast 0's time is recorded; the worker holds cast 1
+	accepted := 2
+	var err error
+	for ; accepted < 100; accepted++ {
+		if err = send(accepted); err != nil {
+			break
+		}
+	}
+	// At most limit/cost casts queued behind the one being delivered.
+	if max := 2 + int(limit/cost) + 1; accepted > max {
+		t.Errorf("accepted %d casts, want at most %d with %s each and %s allowed", accepted, max, cost, limit)
+	}
+	if !errors.Is(err, ErrQueueFull) || !errors.Is(err, contract.ErrOverloaded) || !strings.Contains(err.Error(), "casts queued") {
+		t.Errorf("cast beyond the queue's time = %v, want ErrQueueFull (casts queued ...)", err)
+	}
+	if s := d.Stats(); s.CastsShed != 1 || s.CastsDropped != 1 || s.QueueFull != 0 {
+		t.Errorf("Stats() CastsShed=%d CastsDropped=%d QueueFull=%d, want 1, 1, 0", s.CastsShed, s.CastsDropped, s.QueueFull)
+	}
+	close(release)
+	for i := range accepted {
+		if got := rb.next(t); string(got.msg) != strconv.Itoa(i) {
+			t.Fatalf("delivered %q, want %d", got.msg, i)
+		}
+	}
+}

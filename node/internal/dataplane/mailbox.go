@@ -59,6 +59,9 @@ type Mailbox struct {
 	dead deadWarner
 	// bytes bounds the payload bytes waiting in the two queues.
 	bytes *semaphore.Weighted
+	// castCost is the moving average of the instance's cast delivery
+	// times, in nanoseconds (0 before the first delivery).
+	castCost atomic.Int64
 }
 
 type receiverBox struct{ r Receiver }

@@ -45,6 +45,11 @@ func (h *Mailbox) enqueue(ctx context.Context, it delivery) error {
 	if max := h.d.cfg.QueueBytes; it.size > max {
 		return fmt.Errorf("instance %s: an event of %d bytes exceeds its queue of %d bytes: %w", h.id.FunctionID, it.size, max, ErrQueueFull)
 	}
+	if it.typ == edgelessapi.EventType_CAST {
+		if err := h.admitCast(); err != nil {
+			return err
+		}
+	}
 	q := h.queueFor(it.typ)
 	if h.bytes.TryAcquire(it.size) {
 		select {
@@ -90,6 +95,38 @@ func (h *Mailbox) fullError(ctx context.Context, q chan delivery, what string) e
 
 // dequeued returns the queue bytes an event held.
 func (h *Mailbox) dequeued(it delivery) { h.bytes.Release(it.size) }
+
+// castCostWeight is the weight of the newest delivery time in the moving
+// average of an instance's cast delivery times (1/castCostWeight).
+const castCostWeight = 8
+
+// admitCast refuses a cast when the casts already queued for the instance
+// would take longer than MaxQueueDelay to deliver.
+func (h *Mailbox) admitCast() error {
+	limit := h.d.cfg.MaxQueueDelay
+	if limit <= 0 {
+		return nil
+	}
+	n := len(h.casts)
+	wait := time.Duration(int64(n) * h.castCost.Load())
+	if wait <= limit {
+		return nil
+	}
+	h.d.stats.castsShed.Add(1)
+	return fmt.Errorf("instance %s: %d casts queued, about %s of work, more than the %s allowed: %w",
+		h.id.FunctionID, n, wait.Round(time.Millisecond), limit, ErrQueueFull)
+}
+
+// recordCastCost adds one delivery time to the instance's moving average
+// (only runCasts calls it, so load and store need no lock).
+func (h *Mailbox) recordCastCost(d time.Duration) {
+	old := h.castCost.Load()
+	if old == 0 {
+		h.castCost.Store(int64(d))
+		return
+	}
+	h.castCost.Store(old + (int64(d)-old)/castCostWeight)
+}
 
 // waitAttached waits for Attach; it reports false if the instance was
 // unregistered first.
@@ -165,7 +202,10 @@ func (h *Mailbox) receiver() Receiver { return h.recv.Load().r }
 func (h *Mailbox) deliverCast(it delivery) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.d.cfg.CallTimeout)
 	defer cancel()
-	if err := h.receiver().Cast(ctx, it.src, it.msg); err != nil {
+	t0 := time.Now()
+	err := h.receiver().Cast(ctx, it.src, it.msg)
+	h.recordCastCost(time.Since(t0))
+	if err != nil {
 		h.d.stats.castsFailed.Add(1)
 		if errors.Is(err, contract.ErrInstanceStopped) {
 			// Expected while an instance is being stopped (e.g. a delayed

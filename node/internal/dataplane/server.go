@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -33,7 +34,13 @@ func (s *invocationServer) Handle(ctx context.Context, ev *edgelessapi.Event) (*
 	if err := s.d.acceptEvent(ctx, ev); err != nil {
 		s.d.stats.rejected.Add(1)
 		code := codeOf(err)
-		s.d.log.Warn("reject incoming event", "code", code.String(), "err", err)
+		// Pushing back on an overloaded instance is routine and counted in
+		// the metrics; a warning each time would flood the log under load.
+		level := slog.LevelWarn
+		if code == connect.CodeResourceExhausted {
+			level = slog.LevelDebug
+		}
+		s.d.log.Log(ctx, level, "reject incoming event", "code", code.String(), "err", err)
 		return nil, connect.NewError(code, err)
 	}
 	return &emptypb.Empty{}, nil

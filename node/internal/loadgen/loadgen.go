@@ -43,6 +43,9 @@ const maxEventBytes = 64 << 10
 // rpcTimeout bounds each control RPC and each send.
 const rpcTimeout = 30 * time.Second
 
+// maxBackoff is the longest pause of a sender the node pushed back on.
+const maxBackoff = 64 * time.Millisecond
+
 // payloadPrefix starts every payload the generator sends; it is not a
 // command of the example function, which therefore re-casts it.
 const payloadPrefix = "lg"
@@ -381,7 +384,7 @@ func (r *runState) arrive(payload string, now time.Time) {
 // Run casts l.Events events from l.Senders senders over the instances and
 // waits until all came back or l.Timeout passed. Sender s sends its k-th
 // event to instance (s+k) mod Instances; a RESOURCE_EXHAUSTED refusal is
-// retried after a short pause (it is the node pushing back), any other
+// retried after a pause that doubles up to maxBackoff (it is the node pushing back), any other
 // error ends the run. The error is nil when every event arrived exactly
 // once and in order.
 func (g *Generator) Run(ctx context.Context, l Load) (Result, error) {
@@ -418,6 +421,7 @@ func (g *Generator) Run(ctx context.Context, l Load) (Result, error) {
 		eg.Go(func() error {
 			seq := make([]int, n)
 			src := &edgelessapi.InstanceId{NodeId: g.peerID, FunctionId: g.sink.GetFunctionId()}
+			backoff := time.Millisecond
 			for k := range count {
 				i := (s + k) % n
 				for {
@@ -432,7 +436,8 @@ func (g *Generator) Run(ctx context.Context, l Load) (Result, error) {
 					if connect.CodeOf(err) == connect.CodeResourceExhausted {
 						refused.Add(1)
 						select {
-						case <-time.After(time.Millisecond):
+						case <-time.After(backoff):
+							backoff = min(2*backoff, maxBackoff)
 							continue
 						case <-ectx.Done():
 							return ectx.Err()
@@ -441,6 +446,7 @@ func (g *Generator) Run(ctx context.Context, l Load) (Result, error) {
 					if err != nil {
 						return fmt.Errorf("sender %d: cast %d to instance %d: %w", s, seq[i], i, err)
 					}
+					backoff = time.Millisecond
 					break
 				}
 				seq[i]++
