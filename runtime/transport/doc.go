@@ -12,7 +12,8 @@
 // tls_config.toml into one server and one client *tls.Config, which
 // NewServer and NewClient use.
 //
-// The choice of RPC library (connect-go today) stays behind HandlerOptions
-// and ClientOptions, so that another one can be measured per path without
-// touching the callers.
+// The choice of RPC library stays here too: connect-go behind
+// HandlerOptions and ClientOptions, and grpc-go's client behind
+// NewGRPCConn, which the data plane's peer client uses (the hot path where
+// the measurements favour it; see the README's benchmark section).
 package transport
