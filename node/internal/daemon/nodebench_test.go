@@ -307,6 +307,7 @@ func startNodeProcess(b *testing.B) *nodeProcess {
 	cfg.General.AgentURL = "http://" + freePort(b)
 	cfg.General.InvocationURL = "http://" + freePort(b)
 	cfg.General.StateDir = filepath.Join(dir, "state")
+	cfg.General.NodeRegisterURL = "" // standalone: the load generator is its orchestrator
 	cfg.Telemetry.MetricsURL = "http://" + freePort(b)
 	cfg.Telemetry.Pprof = true
 	cfg.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:0"

@@ -40,8 +40,12 @@ import (
 // payloads are a few dozen bytes.
 const maxEventBytes = 64 << 10
 
-// rpcTimeout bounds each control RPC and each send.
-const rpcTimeout = 30 * time.Second
+// rpcTimeout bounds each control RPC and each send; startTimeout bounds a
+// Start (a busy Docker engine can take many seconds to start a container).
+const (
+	rpcTimeout   = 30 * time.Second
+	startTimeout = 2 * time.Minute
+)
 
 // maxBackoff is the longest pause of a sender the node pushed back on.
 const maxBackoff = 64 * time.Millisecond
@@ -175,7 +179,7 @@ func (g *Generator) Setup(ctx context.Context) error {
 // the sink, and returns its id. Close does not stop it unless Setup
 // started it.
 func (g *Generator) StartInstance(ctx context.Context) (*edgelessapi.InstanceId, error) {
-	rctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	rctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	res, err := g.fi.Start(rctx, &edgelessapi.SpawnFunctionRequest{
 		Code: &edgelessapi.FunctionClassSpecification{Id: "loadgen", FunctionType: "CONTAINER", Version: "0.1",
