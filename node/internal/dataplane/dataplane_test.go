@@ -35,8 +35,16 @@ func TestDataplane_LocalCastsInOrder(t *testing.T) {
 			t.Fatalf("cast %d = %q from %v, want %q from %v", i, got.msg, got.src, strconv.Itoa(i), a.ID())
 		}
 	}
-	if s := d.Stats(); s.CastsDelivered != n {
-		t.Errorf("Stats().CastsDelivered = %d, want %d", s.CastsDelivered, n)
+	// The counter follows the receiver's return, which may come after the
+	// test has seen the cast.
+	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(time.Millisecond) {
+		s := d.Stats()
+		if s.CastsDelivered == n {
+			break
+		}
+		if s.CastsDelivered > n || time.Now().After(deadline) {
+			t.Fatalf("Stats().CastsDelivered = %d, want %d", s.CastsDelivered, n)
+		}
 	}
 }
 

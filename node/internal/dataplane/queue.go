@@ -204,7 +204,8 @@ func (h *Mailbox) deliverCast(it delivery) {
 	defer cancel()
 	t0 := time.Now()
 	err := h.receiver().Cast(ctx, it.src, it.msg)
-	h.recordCastCost(time.Since(t0))
+	cost := time.Since(t0)
+	defer h.recordCastCost(cost) // after the counters, which tests read
 	if err != nil {
 		h.d.stats.castsFailed.Add(1)
 		if errors.Is(err, contract.ErrInstanceStopped) {
