@@ -16,8 +16,10 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
@@ -704,5 +706,34 @@ func TestRemote_CallToStoppedInstanceAnswersErrEvent(t *testing.T) {
 		if diff := cmp.Diff(want, got, protocmp.Transform(), protocmp.IgnoreFields(&edgelessapi.Event{}, "created", "metadata")); diff != "" {
 			t.Errorf("answer to a call to %s (-want +got):\n%s", target.FunctionID, diff)
 		}
+	}
+}
+
+// stuckInvocation is a peer whose Handle never returns before its ctx ends.
+type stuckInvocation struct{}
+
+func (stuckInvocation) Handle(ctx context.Context, _ *edgelessapi.Event) (*emptypb.Empty, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestRemote_SendDeadline checks that a send the peer never answers ends
+// at the sender's deadline with an error that says so (errors.Is), as the
+// pending-call and agent code expects, whichever RPC library sent it.
+func TestRemote_SendDeadline(t *testing.T) {
+	t.Parallel()
+	path, h := edgelessapiconnect.NewFunctionInvocationHandler(stuckInvocation{})
+	url := serveH2C(t, path, h)
+	nodeID := uuid.NewString()
+	d := newTestDataplane(t, Config{})
+	if err := d.AddPeer(nodeID, url); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := instance(t, d)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	err := a.CastRaw(ctx, contract.InstanceID{NodeID: nodeID, FunctionID: uuid.NewString()}, []byte("x"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("CastRaw to a stuck peer = %v, want DeadlineExceeded", err)
 	}
 }
