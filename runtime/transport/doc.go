@@ -13,7 +13,8 @@
 // NewServer and NewClient use.
 //
 // The choice of RPC library stays here too: connect-go behind
-// HandlerOptions and ClientOptions, and grpc-go's client behind
-// NewGRPCConn, which the data plane's peer client uses (the hot path where
-// the measurements favour it; see the README's benchmark section).
+// HandlerOptions and ClientOptions, and grpc-go behind NewGRPCConn and
+// NewGRPCServer (same limits, timeouts, keep-alives and TLS config). The
+// data plane's peer client uses NewGRPCConn: the hot path where the
+// measurements favour grpc-go (see the README's benchmark section).
 package transport

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -180,4 +181,22 @@ func (p *recordingPeer) next(t *testing.T) *edgelessapi.Event {
 
 func (p *recordingPeer) id() contract.InstanceID {
 	return contract.InstanceID{NodeID: p.nodeID, FunctionID: uuid.NewString()}
+}
+
+// serveGRPC serves d's FunctionInvocation with grpc-go (RegisterGRPC) on a
+// real 127.0.0.1 socket and returns its URL.
+func serveGRPC(t testing.TB, d *Dataplane) string {
+	t.Helper()
+	srv, err := transport.Config{}.NewGRPCServer(d.cfg.MaxPayloadBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.RegisterGRPC(srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	return "http://" + ln.Addr().String()
 }

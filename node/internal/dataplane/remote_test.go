@@ -475,7 +475,7 @@ func TestPeers_DelAndClear(t *testing.T) {
 func TestServer_BothProtocols(t *testing.T) {
 	t.Parallel()
 	d := newTestDataplane(t, Config{QueueSize: 1, SendTimeout: 50 * time.Millisecond})
-	url := serve(t, d)
+	url, grpcURL := serve(t, d), serveGRPC(t, d)
 	b, rb := instance(t, d)
 	block := make(chan struct{})
 	t.Cleanup(func() { close(block) })
@@ -506,6 +506,10 @@ func TestServer_BothProtocols(t *testing.T) {
 		}},
 		{"connect", func(ctx context.Context, e *edgelessapi.Event) error {
 			_, err := connectClient(url).Handle(ctx, e)
+			return err
+		}},
+		{"grpc-go server", func(ctx context.Context, e *edgelessapi.Event) error {
+			_, err := grpcClient(grpcURL).Handle(ctx, e)
 			return err
 		}},
 	} {
@@ -558,8 +562,8 @@ func TestServer_BothProtocols(t *testing.T) {
 	if _, err := client.Handle(t.Context(), ev(b.ID(), "overflow")); codeFor(err) != connect.CodeResourceExhausted.String() {
 		t.Errorf("Handle into full queue = %v, want %v", err, connect.CodeResourceExhausted)
 	}
-	if s := d.Stats(); s.EventsRejected != 2*6+1 {
-		t.Errorf("Stats().EventsRejected = %d, want %d", s.EventsRejected, 2*6+1)
+	if s := d.Stats(); s.EventsRejected != 3*6+1 {
+		t.Errorf("Stats().EventsRejected = %d, want %d", s.EventsRejected, 3*6+1)
 	}
 }
 

@@ -16,8 +16,9 @@ import (
 	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
-// Handler returns the FunctionInvocation service, to mount on the node's
-// invocation_url server (gRPC, gRPC-Web and Connect).
+// Handler returns the FunctionInvocation service as a connect-go handler,
+// to mount on the node's invocation_url server (gRPC, gRPC-Web and
+// Connect). RegisterGRPC offers the same service on grpc-go.
 func (d *Dataplane) Handler() (string, http.Handler) {
 	return edgelessapiconnect.NewFunctionInvocationHandler(&invocationServer{d: d},
 		transport.HandlerOptions(d.cfg.MaxPayloadBytes)...)
@@ -32,18 +33,24 @@ var _ edgelessapiconnect.FunctionInvocationHandler = (*invocationServer)(nil)
 // Handle accepts one event from a peer.
 func (s *invocationServer) Handle(ctx context.Context, ev *edgelessapi.Event) (*emptypb.Empty, error) {
 	if err := s.d.acceptEvent(ctx, ev); err != nil {
-		s.d.stats.rejected.Add(1)
-		code := codeOf(err)
-		// Pushing back on an overloaded instance is routine and counted in
-		// the metrics; a warning each time would flood the log under load.
-		level := slog.LevelWarn
-		if code == connect.CodeResourceExhausted {
-			level = slog.LevelDebug
-		}
-		s.d.log.Log(ctx, level, "reject incoming event", "code", code.String(), "err", err)
-		return nil, connect.NewError(code, err)
+		return nil, connect.NewError(s.d.reject(ctx, err), err)
 	}
 	return &emptypb.Empty{}, nil
+}
+
+// reject counts and logs an incoming event acceptEvent refused, and
+// returns the code to answer.
+func (d *Dataplane) reject(ctx context.Context, err error) connect.Code {
+	d.stats.rejected.Add(1)
+	code := codeOf(err)
+	// Pushing back on an overloaded instance is routine and counted in the
+	// metrics; a warning each time would flood the log under load.
+	level := slog.LevelWarn
+	if code == connect.CodeResourceExhausted {
+		level = slog.LevelDebug
+	}
+	d.log.Log(ctx, level, "reject incoming event", "code", code.String(), "err", err)
+	return code
 }
 
 func codeOf(err error) connect.Code {

@@ -1,0 +1,74 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	// Peers may send gzip-compressed messages: grpc-go unpacks them up to
+	// the server's MaxRecvMsgSize and refuses the rest (RESOURCE_EXHAUSTED)
+	// without unpacking it, so a gzip bomb costs nothing.
+	_ "google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/keepalive"
+)
+
+// NewGRPCServer returns a grpc-go server (HTTP/2, gRPC only; TLS when
+// c.TLS is set)
+// that reads and sends messages of up to maxBytes, with the stream limit
+// and idle timeout of this package, and that accepts the keep-alive pings
+// of this package's clients and of connect-go ones.
+//
+// grpc-go's server writes each response's frames in one batch from its
+// writer loop, where net/http's HTTP/2 server flushes frame by frame; only
+// hot paths whose measurements favour it are served this way, and they
+// lose gRPC-Web, Connect and HTTP/1.1 (which upstream's peers never use).
+func (c Config) NewGRPCServer(maxBytes int) (*grpc.Server, error) {
+	if err := c.check(true); err != nil {
+		return nil, err
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxBytes),
+		grpc.MaxSendMsgSize(maxBytes),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.ConnectionTimeout(ReadHeaderTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: IdleTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: PingInterval / 2, PermitWithoutStream: true}),
+	}
+	if c.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(c.TLS.Clone())))
+	}
+	return grpc.NewServer(opts...), nil
+}
+
+// ServeGRPC serves srv on ln until ctx is done, then stops it gracefully,
+// cutting the calls still running after ShutdownGrace. The error names
+// what was served where.
+func ServeGRPC(ctx context.Context, srv *grpc.Server, ln net.Listener, what string) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s on %s: %w", what, ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	t := time.NewTimer(ShutdownGrace)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		srv.Stop()
+		<-stopped
+	}
+	if err := <-errc; err != nil {
+		return fmt.Errorf("serve %s on %s: %w", what, ln.Addr(), err)
+	}
+	return nil
+}
