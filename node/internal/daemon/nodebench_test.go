@@ -38,7 +38,7 @@ import (
 //
 // Floors: a raw GuestAPIFunction.Call to one of the node's containers, a raw
 // FunctionInvocation.Handle on loopback with connect-go and with grpc-go
-// (client and server, as the node now serves and sends it), and a bare
+// (client and server; the node's peer client is grpc-go), and a bare
 // net/http h2c round trip. The cast hop (peer -> node -> container -> node
 // -> peer) and the call through the node are compared with the sum of the
 // container Call and the cheaper loopback Handle. The throughput run is issue #14's load; node CPU is the
@@ -111,7 +111,7 @@ func BenchmarkNode(b *testing.B) {
 		}{
 			{"raw GuestAPIFunction.Call to a container (Connect client)", fl.container},
 			{"raw FunctionInvocation.Handle on loopback (Connect)", fl.connect},
-			{"raw FunctionInvocation.Handle on loopback (grpc-go, as the node)", fl.grpc},
+			{"raw FunctionInvocation.Handle on loopback (grpc-go both ends)", fl.grpc},
 			{"bare net/http h2c round trip on loopback", fl.h2c},
 		} {
 			fmt.Fprintf(w, "%s\t%s\t%s\t\n", r.name, us(r.s.pct(.5)), us(r.s.pct(.99)))
