@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	dcontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -65,7 +68,7 @@ func BenchmarkNode(b *testing.B) {
 	}
 	const rounds = 1000
 	for b.Loop() {
-		fl := measureFloors(b, dc, g.Instances()[0], rounds)
+		fl := measureFloors(b, dc, image, node.id, g.Instances()[0], rounds)
 		// The stricter floor: the cheaper of the two loopback Handles.
 		floorSum := fl.container.pct(.5) + min(fl.connect.pct(.5), fl.grpc.pct(.5))
 
@@ -191,21 +194,13 @@ type floors struct{ container, connect, grpc, h2c samples }
 
 // measureFloors measures the four floors, interleaved so that each sees
 // the same machine state.
-func measureFloors(b *testing.B, dc *client.Client, inst *edgelessapi.InstanceId, rounds int) floors {
+func measureFloors(b *testing.B, dc *client.Client, image, nodeID string, inst *edgelessapi.InstanceId, rounds int) floors {
 	ctx := context.Background()
-	ins, err := dc.ContainerInspect(ctx, container.ContainerNamePrefix+inst.GetFunctionId(), client.ContainerInspectOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var ip string
-	for _, n := range ins.Container.NetworkSettings.Networks {
-		if n.IPAddress.IsValid() {
-			ip = n.IPAddress.String()
-		}
-	}
 	hc, _ := transport.NewClient()
-	fn := edgelessapiconnect.NewGuestAPIFunctionClient(hc, "http://"+net.JoinHostPort(ip, strconv.Itoa(container.DefaultFunctionPort)),
-		transport.ClientOptions(transport.DefaultPayloadMaxBytes)...)
+	// The node's containers answer only the node (a per-instance secret):
+	// the container floor is a raw container of the same image, booted
+	// and initialised here without one.
+	fn := rawFunction(b, dc, hc, image, nodeID)
 	callReq := &edgelessapi.InputEventData{Src: inst, Msg: []byte("ping")}
 
 	mux := http.NewServeMux()
@@ -266,6 +261,60 @@ func measureFloors(b *testing.B, dc *client.Client, inst *edgelessapi.InstanceId
 		}
 	}
 	return f
+}
+
+// rawFunction creates and starts a container of image on the default
+// bridge (labelled with nodeID, so that the test's cleanup removes it with
+// the node's), boots and initialises it without a secret, and returns a
+// client of its GuestAPIFunction.
+func rawFunction(b *testing.B, dc *client.Client, hc *http.Client, image, nodeID string) edgelessapiconnect.GuestAPIFunctionClient {
+	ctx := context.Background()
+	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
+	yes := true
+	res, err := dc.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: container.ContainerNamePrefix + "bench-" + uuid.NewString(),
+		Config: &dcontainer.Config{Image: image, Labels: map[string]string{container.LabelNodeID: nodeID},
+			ExposedPorts: network.PortSet{port: {}}},
+		HostConfig: &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dc.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true}) })
+	if _, err := dc.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	ins, err := dc.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bridge := ins.Container.NetworkSettings.Networks["bridge"]
+	ip := bridge.IPAddress.String()
+	// Boot checks that the guest API host answers: a server that answers
+	// anything, on the bridge's gateway.
+	hln, err := net.Listen("tcp", net.JoinHostPort(bridge.Gateway.String(), "0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hostSrv := transport.NewServer(http.NotFoundHandler(), nil)
+	go hostSrv.Serve(hln)
+	b.Cleanup(func() { hostSrv.Close() })
+	fn := edgelessapiconnect.NewGuestAPIFunctionClient(hc, "http://"+net.JoinHostPort(ip, strconv.Itoa(container.DefaultFunctionPort)),
+		transport.ClientOptions(transport.DefaultPayloadMaxBytes)...)
+	id := &edgelessapi.InstanceId{NodeId: nodeID, FunctionId: uuid.NewString()}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		_, err := fn.Boot(ctx, &edgelessapi.BootData{GuestApiHostEndpoint: "http://" + hln.Addr().String(), InstanceId: id})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("raw container did not answer Boot: %v", err)
+		}
+	}
+	if _, err := fn.Init(ctx, &edgelessapi.FunctionInstanceInit{InitPayload: "cast-delay-ms=0"}); err != nil {
+		b.Fatalf("raw container Init: %v", err)
+	}
+	return fn
 }
 
 type nopInvocation struct{}
