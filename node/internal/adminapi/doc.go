@@ -20,6 +20,18 @@
 //	POST /admin/v1/workflows        body: SpawnWorkflowRequest in protojson;
 //	                                -> application/x-ndjson stream of Progress,
 //	                                   ending with a "done" or "error" line.
+//	POST /admin/v1/workflow-files   body: upstream's workflow file (JSON),
+//	                                   checked as the CLI checks it;
+//	                                -> the same Progress stream
+//	GET  /admin/v1/workflows/{id}?events=1
+//	                                -> WorkflowInfo with each function's
+//	                                   EventsReceived (asked of its node)
+//	POST /admin/v1/workflows/{id}/stop                   -> {"workflow_id": ID}
+//	POST /admin/v1/workflows/{id}/functions/{name}/cast  body: EventRequest -> {}
+//	POST /admin/v1/workflows/{id}/functions/{name}/call  body: EventRequest -> CallResult
+//	GET  /admin/v1/workflows/{id}/functions/{name}/logs  -> Logs
+//	                                (cast, call and logs are forwarded to
+//	                                   the function's node)
 //
 // Errors of both are Error ({"error": "..."}) with a 4xx/5xx status.
 package adminapi

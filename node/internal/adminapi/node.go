@@ -36,6 +36,9 @@ type Instance struct {
 	// "oom-killed", "killed", "vanished").
 	ExitReason string `json:"exit_reason,omitempty"`
 	ExitCode   int    `json:"exit_code,omitempty"`
+	// EventsReceived counts the events (casts and calls) the instance's
+	// queues accepted since it was registered with the data plane.
+	EventsReceived uint64 `json:"events_received"`
 	Steps
 }
 

@@ -88,6 +88,16 @@ type FunctionInfo struct {
 	// StartMS is how long FunctionInstance.Start took.
 	StartMS float64 `json:"start_ms"`
 	Steps   Steps   `json:"steps"`
+	// OutputMapping maps each output alias to the name of the function or
+	// resource it goes to, as the workflow file said.
+	OutputMapping map[string]string `json:"output_mapping,omitempty"`
+	// Annotations are a function's annotations (e.g. init-payload).
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Configurations are a resource's configurations.
+	Configurations map[string]string `json:"configurations,omitempty"`
+	// EventsReceived counts the events the instance received, as its node
+	// reports them; set only when asked for (GET ...?events=1) and known.
+	EventsReceived *uint64 `json:"events_received,omitempty"`
 	// NodeGone is true when the hosting node has left the registry (or
 	// restarted): the instance no longer exists.
 	NodeGone bool `json:"node_gone,omitempty"`
@@ -165,6 +175,13 @@ const (
 	// EventStopped: the workflow was stopped; the stream ends.
 	EventStopped = "stopped"
 )
+
+// EventRequest is the body of POST
+// /admin/v1/workflows/{id}/functions/{name}/cast and .../call.
+type EventRequest struct {
+	// Payload is the event's payload, as text.
+	Payload string `json:"payload"`
+}
 
 // LogEntry is one TelemetryLog line of an instance, as its node reported it
 // in UpdateNode's performance samples (function_log_entries).
@@ -394,4 +411,69 @@ func decodeAnswer(resp *http.Response, out any) error {
 		return fmt.Errorf("%s %s: decode answer: %w", resp.Request.Method, resp.Request.URL, err)
 	}
 	return nil
+}
+
+// Post POSTs in as JSON to an admin path into out (nil to discard).
+func (c Controller) Post(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	u := strings.TrimSuffix(c.BaseURL, "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		var discard any
+		out = &discard
+	}
+	return decodeAnswer(resp, out)
+}
+
+// WorkflowEvents returns a workflow with each function's received-event
+// count (FunctionInfo.EventsReceived) as its node reports it.
+func (c Controller) WorkflowEvents(ctx context.Context, id string) (*WorkflowInfo, error) {
+	var wi WorkflowInfo
+	if err := c.Get(ctx, "/admin/v1/workflows/"+url.PathEscape(id)+"?events=1", &wi); err != nil {
+		return nil, err
+	}
+	return &wi, nil
+}
+
+// StopWorkflow stops a workflow through the admin API.
+func (c Controller) StopWorkflow(ctx context.Context, id string) error {
+	return c.Post(ctx, "/admin/v1/workflows/"+url.PathEscape(id)+"/stop", struct{}{}, nil)
+}
+
+func functionPath(workflowID, name, what string) string {
+	return "/admin/v1/workflows/" + url.PathEscape(workflowID) + "/functions/" + url.PathEscape(name) + "/" + what
+}
+
+// Cast sends payload to a function of a workflow as a cast, through the
+// orchestrator (which forwards it to the function's node).
+func (c Controller) Cast(ctx context.Context, workflowID, name, payload string) error {
+	return c.Post(ctx, functionPath(workflowID, name, "cast"), EventRequest{Payload: payload}, nil)
+}
+
+// Call sends payload to a function of a workflow as a call, through the
+// orchestrator, and returns the reply.
+func (c Controller) Call(ctx context.Context, workflowID, name, payload string) (CallResult, error) {
+	var r CallResult
+	err := c.Post(ctx, functionPath(workflowID, name, "call"), EventRequest{Payload: payload}, &r)
+	return r, err
+}
+
+// Output returns a function's recent output lines, through the
+// orchestrator.
+func (c Controller) Output(ctx context.Context, workflowID, name string) ([]LogLine, error) {
+	var l Logs
+	err := c.Get(ctx, functionPath(workflowID, name, "logs"), &l)
+	return l.Lines, err
 }

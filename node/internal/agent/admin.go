@@ -40,6 +40,9 @@ func (a *Agent) describe(in *instance) adminapi.Instance {
 	if ex := in.exitInfo(); ex != nil {
 		j.ExitReason, j.ExitCode = ex.Reason, ex.ExitCode
 	}
+	if in.mbox != nil {
+		j.EventsReceived = in.mbox.Received()
+	}
 	var image, create, boot, init time.Duration // every step is reported, 0 when it has not run
 	if inst := in.runtimeInstance(); inst != nil {
 		info := inst.Info()

@@ -29,6 +29,7 @@ type demoOptions struct {
 	buildOnly bool
 	mixed     bool
 	idDir     string
+	keep      bool
 }
 
 func newDemoCommand() *cobra.Command {
@@ -52,7 +53,8 @@ func newDemoCommand() *cobra.Command {
      them against the count the sink answers, then show the lines web had the
      file-log write;
   6. stop the workflow, shut the box down, and check that no container of the
-     box's node is left.
+     box's node is left (with --keep: only after Ctrl-C, so that the
+     workflow can be watched in the web console, whose URL is printed).
 
 With --mixed it deploys examples/workflow-mixed.json instead: the same
 workflow with the transformer as a RUST_WASM function (examples/
@@ -70,6 +72,7 @@ the node runs in-process, in mode=reverse) between container functions.`,
 	cmd.Flags().BoolVar(&opts.buildOnly, "build-only", false, "only build the example images")
 	cmd.Flags().BoolVar(&opts.mixed, "mixed", false, "deploy workflow-mixed.json: the transformer as a RUST_WASM module between the two containers")
 	cmd.Flags().StringVar(&opts.idDir, "state-dir", defaultDemoStateDir(), "where the demo's node id is kept, so that a demo run after a crashed one removes its containers")
+	cmd.Flags().BoolVar(&opts.keep, "keep", false, "keep the box and the workflow up (see them in the web console) until Ctrl-C")
 	return cmd
 }
 
@@ -197,6 +200,7 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 	if err != nil {
 		return err
 	}
+	step("Web console: %s/workflows/%s (the domain: %s/)", box.ControllerURL, id, box.ControllerURL)
 	defer func() {
 		step("Stopping workflow %s", id)
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -225,7 +229,14 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 	if err := showSinkEvents(ctx, c, id, opts.duration, out, step); err != nil {
 		return err
 	}
-	return showFileLog(filepath.Join(cfg.Node.Resources.FileLogDir, demoFileLog), step, out)
+	if err := showFileLog(filepath.Join(cfg.Node.Resources.FileLogDir, demoFileLog), step, out); err != nil {
+		return err
+	}
+	if opts.keep {
+		step("Keeping the box up; web console: %s/workflows/%s. Ctrl-C to stop and clean up", box.ControllerURL, id)
+		<-ctx.Done()
+	}
+	return nil
 }
 
 // sinkEvent matches a line of the sink's output: "event N: <payload>".

@@ -62,7 +62,15 @@ type Mailbox struct {
 	// castCost is the moving average of the instance's cast delivery
 	// times, in nanoseconds (0 before the first delivery).
 	castCost atomic.Int64
+	// received counts the events (casts and calls) that entered the
+	// instance's queues.
+	received atomic.Uint64
 }
+
+// Received returns how many events (casts and calls) have entered the
+// instance's queues since Register: what the instance received, whether
+// or not it has handled them yet.
+func (h *Mailbox) Received() uint64 { return h.received.Load() }
 
 type receiverBox struct{ r Receiver }
 

@@ -54,6 +54,7 @@ func (h *Mailbox) enqueue(ctx context.Context, it delivery) error {
 	if h.bytes.TryAcquire(it.size) {
 		select {
 		case q <- it:
+			h.received.Add(1)
 			return nil
 		default:
 		}
@@ -73,6 +74,7 @@ func (h *Mailbox) enqueue(ctx context.Context, it delivery) error {
 	}
 	select {
 	case q <- it:
+		h.received.Add(1)
 		return nil
 	case <-wctx.Done():
 		h.bytes.Release(it.size)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/edgeless-go/edgeless/node/internal/console"
 	"github.com/edgeless-go/edgeless/node/internal/daemon"
 	"github.com/edgeless-go/edgeless/node/internal/orchestrator"
 )
@@ -75,6 +76,13 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 		cl.Close()
 		return nil, fmt.Errorf("orchestrator.node_register_url: cannot listen on %s: %w", ra, err)
 	}
+	// The web console, beside the admin API on the controller's listener.
+	con, err := console.New()
+	if err != nil {
+		cl.Close()
+		rl.Close()
+		return nil, err
+	}
 	b := &Box{
 		ControllerURL: dialURL(scheme, cl.Addr()),
 		RegisterURL:   dialURL(scheme, rl.Addr()),
@@ -100,6 +108,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 	ocfg.Logger = log.With("component", "orchestrator")
 	ocfg.TLS = tc
 	ocfg.AdminToken = cfg.Node.Security.AdminToken
+	ocfg.Console = con
 	b.Orchestrator = orchestrator.New(ocfg)
 
 	// The node stops first (it needs nothing from the orchestrator to stop

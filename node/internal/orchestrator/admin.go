@@ -42,6 +42,7 @@ func (o *Orchestrator) adminHandler() http.Handler {
 	mux.HandleFunc("POST /admin/v1/workflows", o.adminStart)
 	mux.HandleFunc("GET /admin/v1/workflows/{id}/functions/{name}/telemetry", o.adminTelemetry)
 	mux.HandleFunc("GET /admin/v1/workflows/{id}/events", o.adminEvents)
+	o.mountAdminActions(mux)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		adminapi.WriteError(w, http.StatusNotFound, fmt.Errorf("no admin endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -85,7 +86,11 @@ func (o *Orchestrator) adminWorkflow(w http.ResponseWriter, r *http.Request) {
 		adminapi.WriteError(w, http.StatusNotFound, fmt.Errorf("%w %q", ErrUnknownWorkflow, id))
 		return
 	}
-	adminapi.WriteJSON(w, http.StatusOK, o.info(rec))
+	wi := o.info(rec)
+	if r.URL.Query().Get("events") == "1" {
+		o.addEvents(r.Context(), &wi)
+	}
+	adminapi.WriteJSON(w, http.StatusOK, wi)
 }
 
 func (o *Orchestrator) adminTelemetry(w http.ResponseWriter, r *http.Request) {
@@ -119,10 +124,20 @@ func (o *Orchestrator) adminTelemetry(w http.ResponseWriter, r *http.Request) {
 // info is a record as WorkflowInfo.
 func (o *Orchestrator) info(r *workflowRecord) adminapi.WorkflowInfo {
 	wi := adminapi.WorkflowInfo{WorkflowID: r.id, CreatedAt: r.created, Functions: []adminapi.FunctionInfo{}}
+	type spec struct{ outputs, annotations, configurations map[string]string }
+	specs := map[string]spec{}
+	for _, f := range r.req.GetWorkflowFunctions() {
+		specs[f.GetName()] = spec{outputs: f.GetOutputMapping(), annotations: f.GetAnnotations()}
+	}
+	for _, res := range r.req.GetWorkflowResources() {
+		specs[res.GetName()] = spec{outputs: res.GetOutputMapping(), configurations: res.GetConfigurations()}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, in := range r.funcs {
+		sp := specs[in.name]
 		fi := adminapi.FunctionInfo{
+			OutputMapping: sp.outputs, Annotations: sp.annotations, Configurations: sp.configurations,
 			Name: in.name, ClassID: in.classID, FunctionType: in.functionType, Code: in.code,
 			NodeID: in.nodeID, AgentURL: in.agentURL, FunctionID: in.functionID,
 			StartedAt: in.startedAt, StartMS: ms(in.startDuration), Steps: in.steps,
@@ -151,6 +166,11 @@ func (o *Orchestrator) adminStart(w http.ResponseWriter, r *http.Request) {
 		adminapi.WriteError(w, http.StatusBadRequest, fmt.Errorf("decode SpawnWorkflowRequest (protojson): %w", err))
 		return
 	}
+	o.streamStart(w, r, req)
+}
+
+// streamStart starts req and streams its progress.
+func (o *Orchestrator) streamStart(w http.ResponseWriter, r *http.Request, req *edgelessapi.SpawnWorkflowRequest) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)

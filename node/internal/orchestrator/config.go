@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/edgeless-go/edgeless/runtime/transport"
@@ -36,6 +37,10 @@ type Config struct {
 	// StableAfter is how long an instance must run for its crash not to
 	// count as "in a row" with the previous ones (default 1m).
 	StableAfter time.Duration
+	// Console, when set, is served on the controller endpoint for every
+	// path the controller does not serve itself (the web console's pages
+	// and assets).
+	Console http.Handler
 	// Logger receives the orchestrator's logs (default slog.Default()).
 	Logger *slog.Logger
 	// TLS, when set, makes the controller and NodeRegistration servers

@@ -81,12 +81,15 @@ func (o *Orchestrator) Close() {
 }
 
 // ControllerHandler returns the handler for the controller endpoint:
-// WorkflowInstance (gRPC, gRPC-Web and Connect) and the JSON admin API
-// under /admin/v1/.
+// WorkflowInstance (gRPC, gRPC-Web and Connect), the JSON admin API
+// under /admin/v1/ and, if configured, the console at every other path.
 func (o *Orchestrator) ControllerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(edgelessapiconnect.NewWorkflowInstanceHandler(&workflowServer{o: o}, handlerOptions()...))
 	mux.Handle("/admin/v1/", adminguard.Handler(o.adminHandler(), adminguard.JSON))
+	if o.cfg.Console != nil {
+		mux.Handle("/", o.cfg.Console)
+	}
 	return adminapi.RequireToken(o.cfg.AdminToken, mux)
 }
 
