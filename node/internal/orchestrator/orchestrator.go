@@ -88,7 +88,9 @@ func (o *Orchestrator) ControllerHandler() http.Handler {
 	mux.Handle(edgelessapiconnect.NewWorkflowInstanceHandler(&workflowServer{o: o}, handlerOptions()...))
 	mux.Handle("/admin/v1/", adminguard.Handler(o.adminHandler(), adminguard.JSON))
 	if o.cfg.Console != nil {
-		mux.Handle("/", o.cfg.Console)
+		// The Host check keeps a page under a rebinding name from the
+		// console too.
+		mux.Handle("/", adminguard.Handler(o.cfg.Console, adminguard.JSON))
 	}
 	return adminapi.RequireToken(o.cfg.AdminToken, mux)
 }
