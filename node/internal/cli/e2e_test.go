@@ -70,6 +70,16 @@ func TestE2E_ExampleWorkflow(t *testing.T) {
 		n, _ := strconv.Atoi(strings.TrimSpace(out))
 		return err == nil && n >= 2
 	})
+	// The sink's node counts what it received: at least the ticks counted
+	// above, and one more for the call that counted them.
+	eventually(t, "inspect shows the sink's received events", func() bool {
+		for _, f := range inspect(t, url, id).Functions {
+			if f.Name == "sink" {
+				return f.EventsReceived != nil && *f.EventsReceived >= 3
+			}
+		}
+		return false
+	})
 	eventually(t, "the sink's TelemetryLog lines reach the orchestrator", func() bool {
 		out, err := runCLI(t, url, "function", "logs", "--telemetry", id, "sink")
 		return err == nil && strings.Contains(out, "sink: event 1: TICK 1")

@@ -166,6 +166,7 @@ func up(ctx context.Context, dir, configFile string, out io.Writer) error {
 	for {
 		if s, err := readBoxState(dir); err == nil && s.PID == pid {
 			fmt.Fprintf(out, "in-a-box running in the background (pid %d): controller %s, node %s\n", pid, s.ControllerURL, s.NodeID)
+			fmt.Fprintf(out, "  web console: %s/\n", s.ControllerURL)
 			fmt.Fprintf(out, "  its log: %s (function output: edgeless function logs ID FUNCTION)\n", logPath)
 			fmt.Fprintln(out, "  stop it with: edgeless down")
 			return child.Process.Release()

@@ -246,6 +246,9 @@ type InstanceView struct {
 	Restarts    int       `json:"restarts"`
 	Moves       int       `json:"moves"`
 	LastRestart time.Time `json:"last_restart,omitzero"`
+	// EventsReceived counts the events the instance received, as its node
+	// reports them (nil when it does not).
+	EventsReceived *uint64 `json:"events_received,omitempty"`
 	// Error says why the node could not be asked about the instance.
 	Error string `json:"error,omitempty"`
 }
@@ -262,7 +265,7 @@ func newWorkflowInspect(opts *options) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "inspect ID",
-		Short: "Show a workflow's functions: instance, node, state, container, start time",
+		Short: "Show a workflow's functions: instance, node, state, container, start time, events received",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, c, cancel, err := opts.dial(cmd)
@@ -360,6 +363,7 @@ func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowVi
 		if n.ExitReason != "" {
 			f.State = adminapi.Exit{Reason: n.ExitReason, ExitCode: n.ExitCode}.Describe()
 		}
+		f.EventsReceived = &n.EventsReceived
 		if !n.StartedAt.IsZero() {
 			f.StartedAt = n.StartedAt
 		}
@@ -378,7 +382,7 @@ func printWorkflow(out io.Writer, v *WorkflowView) error {
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FUNCTION\tINSTANCE\tNODE\tSTATE\tRESTARTS\tCONTAINER\tIMAGE\tSTARTED\tSTART TIME")
+	fmt.Fprintln(tw, "FUNCTION\tINSTANCE\tNODE\tSTATE\tRESTARTS\tCONTAINER\tIMAGE\tSTARTED\tSTART TIME\tEVENTS")
 	for _, f := range v.Functions {
 		container := "-"
 		if f.ContainerName != "" {
@@ -397,8 +401,12 @@ func printWorkflow(out io.Writer, v *WorkflowView) error {
 		if f.Error != "" {
 			state = "? (" + f.Error + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, f.FunctionID, orDash(shortID(f.NodeID)), state,
-			fmtRestarts(f, now), container, orDash(f.Image), fmtTime(f.StartedAt, now), took)
+		events := "-"
+		if f.EventsReceived != nil {
+			events = fmt.Sprint(*f.EventsReceived)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, f.FunctionID, orDash(shortID(f.NodeID)), state,
+			fmtRestarts(f, now), container, orDash(f.Image), fmtTime(f.StartedAt, now), took, events)
 	}
 	return tw.Flush()
 }
