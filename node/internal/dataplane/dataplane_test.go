@@ -661,3 +661,33 @@ func TestMailbox_MaxQueueDelaySheds(t *testing.T) {
 		}
 	}
 }
+
+func TestMailbox_ReceivedCounts(t *testing.T) {
+	t.Parallel()
+	d1, d2 := twoNodes(t, Config{}, Config{})
+	a, _ := instance(t, d1)
+	b, rb := instance(t, d1)
+	far, rfar := instance(t, d2)
+	for i := range 3 {
+		if err := a.CastRaw(t.Context(), b.ID(), []byte("x")); err != nil {
+			t.Fatalf("CastRaw(%d) = %v", i, err)
+		}
+		rb.next(t)
+	}
+	if _, err := a.CallRaw(t.Context(), b.ID(), []byte("q")); err != nil {
+		t.Fatalf("CallRaw = %v", err)
+	}
+	if err := a.CastRaw(t.Context(), far.ID(), []byte("x")); err != nil {
+		t.Fatalf("CastRaw(remote) = %v", err)
+	}
+	rfar.next(t)
+	for _, tt := range []struct {
+		name string
+		m    *Mailbox
+		want uint64
+	}{{"sender", a, 0}, {"local receiver", b, 4}, {"remote receiver", far, 1}} {
+		if got := tt.m.Received(); got != tt.want {
+			t.Errorf("%s: Received() = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/edgeless-go/edgeless/node/internal/adminapi"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -62,9 +64,24 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 	mux.Handle(edgelessapiconnect.NewNodeManagementHandler(a))
 	mux.Handle(edgelessapiconnect.NewResourceConfigurationHandler(fakeResources{a}))
 	mux.HandleFunc("GET /admin/v1/instances", a.adminInstances)
+	mux.HandleFunc("POST /admin/v1/instances/{id}/cast", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		a.record("admin cast %s %s", a.class(r.PathValue("id")), body)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /admin/v1/instances/{id}/call", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		_ = json.NewEncoder(w).Encode(adminapi.CallResult{Type: "REPLY", Msg: a.class(r.PathValue("id")) + " got " + string(body)})
+	})
+	mux.HandleFunc("GET /admin/v1/instances/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(adminapi.Logs{Lines: []adminapi.LogLine{{Stream: "stdout", Text: "hello from " + a.class(r.PathValue("id"))}}})
+	})
 	a.srv = transporttest.NewServer(t, mux)
 	return a
 }
+
+// fakeEventsReceived is what the fake node says every instance received.
+const fakeEventsReceived = 7
 
 func (a *fakeAgent) url() string { return a.srv.URL }
 
@@ -182,6 +199,7 @@ func (a *fakeAgent) adminInstances(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, map[string]any{
 			"function_id": fid, "node_id": a.nodeID, "class_id": class, "state": "running",
 			"started_at": time.Now().UTC().Format(time.RFC3339), "boot_ms": 12.5, "init_ms": 1.25,
+			"events_received": fakeEventsReceived,
 		})
 	}
 	_ = json.NewEncoder(w).Encode(out)
