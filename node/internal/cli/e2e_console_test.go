@@ -26,7 +26,7 @@ const browserWait = 90 * time.Second
 // context; each subtest opens its own tab with newTab. Without Chromium
 // the test skips, unless EDGELESS_REQUIRE_DOCKER=1 (CI) or
 // EDGELESS_REQUIRE_BROWSER=1.
-func startBrowser(t *testing.T) context.Context {
+func startBrowser(t testing.TB) context.Context {
 	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
@@ -61,7 +61,7 @@ func startBrowser(t *testing.T) context.Context {
 }
 
 // newTab opens a tab of the browser for one subtest.
-func newTab(t *testing.T, browser context.Context) context.Context {
+func newTab(t testing.TB, browser context.Context) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
@@ -73,7 +73,7 @@ func newTab(t *testing.T, browser context.Context) context.Context {
 
 // do runs actions in the tab, bounded by browserWait, failing the test on
 // error.
-func do(t *testing.T, tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+func do(t testing.TB, tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tab, browserWait)
 	defer cancel()
@@ -83,7 +83,7 @@ func do(t *testing.T, tab context.Context, what string, actions ...chromedp.Acti
 }
 
 // eval evaluates a JavaScript expression in the tab.
-func eval[T any](t *testing.T, tab context.Context, expr string) T {
+func eval[T any](t testing.TB, tab context.Context, expr string) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tab, browserWait)
 	defer cancel()
@@ -97,7 +97,7 @@ func eval[T any](t *testing.T, tab context.Context, expr string) T {
 // waitFor evaluates a JavaScript predicate in the page every 100 ms until
 // it is true (through navigations, which end a single evaluation), failing
 // the test after browserWait with what the page shows.
-func waitFor(t *testing.T, tab context.Context, what, expr string) {
+func waitFor(t testing.TB, tab context.Context, what, expr string) {
 	t.Helper()
 	deadline := time.Now().Add(browserWait)
 	var last error
@@ -150,6 +150,20 @@ func TestConsole_Browser(t *testing.T) {
 		if !eval[bool](t, tab, `window.__sameLoad === true`) {
 			t.Error("the page reloaded to update its counts")
 		}
+		// Follow the sink's logs; the level filter hides what is below it.
+		do(t, tab, "follow the logs", chromedp.Click("#log-follow"))
+		waitFor(t, tab, "the sink's log lines", `document.querySelectorAll('#logs [data-level="info"]').length > 0`)
+		do(t, tab, "show errors only",
+			chromedp.SetValue("#log-level", "error"),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('#log-level').dispatchEvent(new Event('change'))`))
+		if n := eval[int](t, tab, `document.querySelectorAll('#logs [data-level="info"]').length`); n != 0 {
+			t.Errorf("%d info lines shown at level error, want 0", n)
+		}
+		do(t, tab, "show everything",
+			chromedp.SetValue("#log-level", "debug"),
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('#log-level').dispatchEvent(new Event('change'))`))
+		waitFor(t, tab, "the sink's log lines again", `document.querySelectorAll('#logs [data-level="info"]').length > 0`)
+
 		if p := os.Getenv("EDGELESS_CONSOLE_SCREENSHOT"); p != "" {
 			ctx, cancel := context.WithTimeout(tab, browserWait)
 			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

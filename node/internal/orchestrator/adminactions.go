@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
@@ -153,6 +154,52 @@ func (o *Orchestrator) adminOutput(w http.ResponseWriter, r *http.Request) {
 	adminapi.WriteJSON(w, http.StatusOK, adminapi.Logs{Lines: lines})
 }
 
+// instancesMaxAge is how long a node's instance list is reused: the
+// console's pages each poll once a second, and however many are open, a
+// node is asked about once per this period.
+const instancesMaxAge = 500 * time.Millisecond
+
+// instancesCache holds the last instance list of each node's admin API.
+type instancesCache struct {
+	mu    sync.Mutex
+	lists map[string]cachedInstances
+}
+
+type cachedInstances struct {
+	at  time.Time
+	ins []adminapi.Instance
+}
+
+// nodeInstances returns the instance list of the node at agentURL, asking
+// it unless a list younger than instancesMaxAge is at hand. Lists of nodes
+// not asked about for a minute are dropped.
+func (o *Orchestrator) nodeInstances(ctx context.Context, agentURL string) ([]adminapi.Instance, error) {
+	c := &o.instances
+	now := time.Now()
+	c.mu.Lock()
+	if e, ok := c.lists[agentURL]; ok && now.Sub(e.at) < instancesMaxAge {
+		c.mu.Unlock()
+		return e.ins, nil
+	}
+	c.mu.Unlock()
+	ins, err := adminapi.Node{BaseURL: agentURL, HTTP: o.adminHTTP}.Instances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lists == nil {
+		c.lists = map[string]cachedInstances{}
+	}
+	for u, e := range c.lists {
+		if now.Sub(e.at) > time.Minute {
+			delete(c.lists, u)
+		}
+	}
+	c.lists[agentURL] = cachedInstances{at: now, ins: ins}
+	return ins, nil
+}
+
 // addEvents fills the EventsReceived of wi's functions from their nodes'
 // admin APIs, one request per node. A node that does not answer (or has
 // no admin API, like upstream's) leaves its functions' counts unset.
@@ -166,7 +213,7 @@ func (o *Orchestrator) addEvents(ctx context.Context, wi *adminapi.WorkflowInfo)
 		}
 	}
 	for url, idx := range byNode {
-		ins, err := adminapi.Node{BaseURL: url, HTTP: o.adminHTTP}.Instances(ctx)
+		ins, err := o.nodeInstances(ctx, url)
 		if err != nil {
 			o.log.Debug("no event counts from node", "agent_url", url, "err", err)
 			continue

@@ -41,6 +41,10 @@ type Orchestrator struct {
 	// oldest first, bounded by maxEarlyInstances.
 	early      map[string]*logRing
 	earlyOrder []string
+
+	// instances caches nodes' instance lists for the event counts of the
+	// admin API (the console's pages poll them).
+	instances instancesCache
 }
 
 // New returns an Orchestrator. Call Close (or Serve, which closes it on

@@ -277,8 +277,9 @@ function workflowPage(app, id) {
   const level = h("select", { id: "log-level", "aria-label": "lowest level shown" },
     ...["debug", "info", "warn", "error"].map((l) => h("option", { value: l }, l)));
   level.value = "debug";
+  // Following costs the nodes a request a second: it is asked for.
   const follow = h("input", { type: "checkbox", id: "log-follow" });
-  follow.checked = true;
+  follow.addEventListener("change", () => { if (follow.checked) logs.fetch(); });
   const logBox = h("div", { id: "logs", class: "log out", tabindex: 0, "aria-label": "logs" });
   let state = { fns: [], selected: "", prev: {}, gone: false };
   const select = (name) => {
