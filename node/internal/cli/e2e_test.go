@@ -384,7 +384,7 @@ func TestE2E_Demo(t *testing.T) {
 		t.Fatalf("demo: %v", err)
 	}
 	for _, want := range []string{
-		"==> Started in-a-box", "==> Deploying", "started in",
+		"==> Started in-a-box", "==> Deploying", "started in", "==> Web console: http://127.0.0.1:",
 		"ticker ──output──▶ transformer ──output──▶ sink",
 		"sink: event 1: TICK 1",
 		"==> Stopping workflow", "stopped in", "==> No container left behind", "==> Demo finished",
