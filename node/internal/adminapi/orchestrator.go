@@ -213,6 +213,22 @@ type NodeInfo struct {
 	LastSeen      time.Time `json:"last_seen"`
 	Deadline      time.Time `json:"deadline"`
 	Instances     int       `json:"instances"`
+	// ResourceProviders are the node's resource providers, "id (class)".
+	ResourceProviders []string `json:"resource_providers"`
+	// Health is what the node last reported of itself (nil if nothing).
+	Health *NodeHealth `json:"health,omitempty"`
+}
+
+// NodeHealth is the part of a node's NodeHealthStatus an operator looks at.
+type NodeHealth struct {
+	// ProcCPUPercent is the node process's CPU usage.
+	ProcCPUPercent int32 `json:"proc_cpu_percent"`
+	// ProcRSSKiB is the node process's resident memory.
+	ProcRSSKiB int32 `json:"proc_rss_kib"`
+	// MemAvailableKiB is the machine's available memory.
+	MemAvailableKiB int32 `json:"mem_available_kib"`
+	// LoadAvg1 is the machine's load average over a minute.
+	LoadAvg1 float64 `json:"load_avg_1"`
 }
 
 // ErrNoAdmin: the controller does not serve the admin API (e.g. it is

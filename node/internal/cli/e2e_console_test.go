@@ -312,7 +312,7 @@ func TestConsole_Browser(t *testing.T) {
 		do(t, tab, "open the domain at phone width",
 			chromedp.EmulateViewport(390, 844),
 			chromedp.Navigate(url+"/"))
-		waitFor(t, tab, "the node listed", `document.querySelector('[data-node]') !== null`)
+		waitFor(t, tab, "the node listed with its CPU usage", `/CONTAINER.*\d+%/.test(document.querySelector('[data-node]')?.textContent || '')`)
 		if w := eval[int](t, tab, `document.documentElement.scrollWidth`); w > 390 {
 			t.Errorf("page width at a 390 px viewport = %d px: it scrolls sideways", w)
 		}

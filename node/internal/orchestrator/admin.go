@@ -59,7 +59,17 @@ func (o *Orchestrator) adminNodes(w http.ResponseWriter, _ *http.Request) {
 	}
 	out := []adminapi.NodeInfo{}
 	for _, n := range o.sortedNodesLocked() {
+		providers := []string{}
+		for _, p := range n.resources {
+			providers = append(providers, p.GetProviderId()+" ("+p.GetClassType()+")")
+		}
+		var health *adminapi.NodeHealth
+		if h := n.health; h != nil {
+			health = &adminapi.NodeHealth{ProcCPUPercent: h.GetProcCpuUsage(), ProcRSSKiB: h.GetProcMemory(),
+				MemAvailableKiB: h.GetMemAvailable(), LoadAvg1: float64(h.GetLoadAvg_1()) / 100}
+		}
 		out = append(out, adminapi.NodeInfo{
+			ResourceProviders: providers, Health: health,
 			NodeID: n.id, AgentURL: n.agentURL, InvocationURL: n.invocationURL,
 			Status: string(n.status), Error: n.lastErr,
 			Runtimes: n.caps.GetRuntimes(), Labels: n.caps.GetLabels(),

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -162,5 +163,24 @@ func TestAdmin_CrossSiteRefused(t *testing.T) {
 	}
 	if _, err := (adminapi.Controller{BaseURL: o.controllerURL}).Workflow(t.Context(), id); err != nil {
 		t.Errorf("workflow after a refused stop: %v", err)
+	}
+}
+
+func TestAdmin_NodeHealthAndProviders(t *testing.T) {
+	t.Parallel()
+	o := startOrc(t, Config{})
+	a := newFakeAgent(t)
+	a.resources = []*edgelessapi.ResourceProviderSpecification{{ProviderId: "file-log-1", ClassType: "file-log"}}
+	o.register(t, a)
+	ns, err := adminapi.Controller{BaseURL: o.controllerURL}.Nodes(t.Context())
+	if err != nil || len(ns) != 1 {
+		t.Fatalf("Nodes = %v, %v; want one", ns, err)
+	}
+	want := &adminapi.NodeHealth{ProcCPUPercent: 3, ProcRSSKiB: 20480, MemAvailableKiB: 1 << 20, LoadAvg1: 1.5}
+	if diff := cmp.Diff(want, ns[0].Health); diff != "" {
+		t.Errorf("health (-want +got):\n%s", diff)
+	}
+	if got := ns[0].ResourceProviders; !cmp.Equal(got, []string{"file-log-1 (file-log)"}) {
+		t.Errorf("ResourceProviders = %q, want the file-log provider", got)
 	}
 }

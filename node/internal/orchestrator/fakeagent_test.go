@@ -217,6 +217,7 @@ func (a *fakeAgent) update(deadline time.Time) *edgelessapi.UpdateNodeRequest {
 		RefreshDeadline:   uint64(deadline.Unix()),
 		Nonce:             a.nonce,
 		ResourceProviders: a.resources,
+		HealthStatus:      &edgelessapi.NodeHealthStatus{ProcCpuUsage: 3, ProcMemory: 20480, MemAvailable: 1 << 20, LoadAvg_1: 150},
 	}
 }
 

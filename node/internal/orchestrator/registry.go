@@ -44,10 +44,12 @@ type node struct {
 	providers []string
 	// resources are the node's resource providers as announced.
 	resources []*edgelessapi.ResourceProviderSpecification
-	deadline  time.Time
-	lastSeen  time.Time
-	status    nodeStatus
-	lastErr   string
+	// health is the last health status the node sent.
+	health   *edgelessapi.NodeHealthStatus
+	deadline time.Time
+	lastSeen time.Time
+	status   nodeStatus
+	lastErr  string
 }
 
 // checkUpdate validates an UpdateNodeRequest.
@@ -97,7 +99,7 @@ func (o *Orchestrator) UpdateNode(req *edgelessapi.UpdateNodeRequest) error {
 	n, known := o.nodes[req.GetNodeId()]
 	if known && n.nonce == req.GetNonce() && n.agentURL == req.GetAgentUrl() && n.invocationURL == req.GetInvocationUrl() {
 		n.deadline, n.lastSeen, n.caps, n.providers = deadline, now, req.GetCapabilities(), providers
-		n.resources = req.GetResourceProviders()
+		n.resources, n.health = req.GetResourceProviders(), req.GetHealthStatus()
 		if n.status == nodeFailed {
 			n.status = nodeAdding
 			o.log.Info("retrying to add node", "node", n.id, "agent_url", n.agentURL)
@@ -123,6 +125,7 @@ func (o *Orchestrator) UpdateNode(req *edgelessapi.UpdateNodeRequest) error {
 		caps:          req.GetCapabilities(),
 		providers:     providers,
 		resources:     req.GetResourceProviders(),
+		health:        req.GetHealthStatus(),
 		deadline:      deadline,
 		lastSeen:      now,
 		status:        nodeAdding,

@@ -91,8 +91,9 @@ function domainPage(app) {
   startBtn.addEventListener("click", () => startWorkflow(input.value, out, startBtn));
   app.replaceChildren(
     h("section", { class: "wide" }, h("h2", {}, "Nodes"), h("div", { class: "scroll" }, h("table", {},
-      h("thead", {}, h("tr", {}, h("th", {}, "Node"), h("th", {}, "Status"), h("th", {}, "Runtimes"), h("th", { class: "opt" }, "Labels"),
-        h("th", {}, "Instances"), h("th", { class: "opt" }, "Agent"), h("th", {}, "Last update"), h("th", { class: "opt" }, "Registered"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Node"), h("th", {}, "Status"), h("th", {}, "Runtimes"), h("th", { class: "opt" }, "Resource providers"), h("th", { class: "opt" }, "Labels"),
+        h("th", {}, "Instances"), h("th", {}, "CPU"), h("th", { class: "opt" }, "RSS"), h("th", { class: "opt" }, "Load"),
+        h("th", { class: "opt" }, "Agent"), h("th", {}, "Last update"), h("th", { class: "opt" }, "Registered"))),
       nodes))),
     h("section", {}, h("h2", {}, "Workflows"), h("div", { class: "scroll" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Workflow"), h("th", {}, "Functions"), h("th", {}, "State"), h("th", {}, "Age"))),
@@ -107,12 +108,16 @@ function domainPage(app) {
         h("td", { title: n.node_id }, short(n.node_id)),
         h("td", { class: n.status === "ready" ? "ok" : "error" }, n.status, n.error ? " (" + n.error + ")" : ""),
         h("td", {}, (n.runtimes || []).join(", ")),
+        h("td", { class: "opt" }, (n.resource_providers || []).join(", ") || "-"),
         h("td", { class: "opt" }, (n.labels || []).join(", ")),
         h("td", {}, n.instances),
+        h("td", {}, n.health ? n.health.proc_cpu_percent + "%" : "-"),
+        h("td", { class: "opt" }, n.health ? (n.health.proc_rss_kib / 1024).toFixed(1) + " MiB" : "-"),
+        h("td", { class: "opt" }, n.health ? n.health.load_avg_1.toFixed(2) : "-"),
         h("td", { class: "opt" }, n.agent_url),
         h("td", {}, age(n.last_seen) + " ago"),
         h("td", { class: "opt" }, age(n.registered_at) + " ago"))));
-      if (!ns.length) nodes.replaceChildren(h("tr", {}, h("td", { colspan: 8, class: "muted" }, "No node is registered.")));
+      if (!ns.length) nodes.replaceChildren(h("tr", {}, h("td", { colspan: 12, class: "muted" }, "No node is registered.")));
       wfs.replaceChildren(...ws.map((w) => h("tr", { "data-workflow": w.workflow_id },
         h("td", {}, h("a", { href: "/workflows/" + encodeURIComponent(w.workflow_id) }, w.workflow_id)),
         h("td", {}, w.functions.map((f) => f.name).join(", ")),
