@@ -140,6 +140,9 @@ func TestConsole_Browser(t *testing.T) {
 			t.Errorf("arrows = %q, want %q", edges, want)
 		}
 
+		// The orchestrator's lifecycle events: each function started.
+		waitFor(t, tab, "three started events", `document.querySelectorAll('#lifecycle [data-event="started"]').length === 3`)
+
 		// The sink's count grows while the page stays open (no reload: a
 		// mark set on the window survives).
 		do(t, tab, "mark the page", chromedp.Evaluate[chromedp.Void](`window.__sameLoad = true`))

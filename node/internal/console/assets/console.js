@@ -286,6 +286,29 @@ function workflowPage(app, id) {
   const follow = h("input", { type: "checkbox", id: "log-follow" });
   follow.addEventListener("change", () => { if (follow.checked) logs.fetch(); });
   const logBox = h("div", { id: "logs", class: "log out", tabindex: 0, "aria-label": "logs" });
+  // The orchestrator's lifecycle events of the workflow (starts, crashes,
+  // restarts, moves), when it keeps them.
+  const lifecycle = h("div", { id: "lifecycle", class: "log out", tabindex: 0, "aria-label": "lifecycle events" });
+  let eventSeq = 0, eventsKept = true;
+  const fetchLifecycle = async () => {
+    if (!eventsKept) return;
+    const resp = await fetch(API + "/workflows/" + encodeURIComponent(id) + "/events?after=" + eventSeq, { credentials: "same-origin", cache: "no-store" });
+    if (!resp.ok || !(resp.headers.get("Content-Type") || "").startsWith("application/x-ndjson")) {
+      if (resp.status === 404) eventsKept = false; // an orchestrator without lifecycle events
+      return;
+    }
+    for (const l of (await resp.text()).split("\n")) {
+      if (!l.trim()) continue;
+      const e = JSON.parse(l);
+      if (e.seq <= eventSeq) continue;
+      eventSeq = e.seq;
+      const text = new Date(e.time).toLocaleTimeString() + " " + e.type + (e.function ? " " + e.function : "") +
+        (e.node_id ? " on " + short(e.node_id) : "") + (e.reason ? ": " + e.reason : "") +
+        (e.restarts ? " (restarts " + e.restarts + ")" : "") + (e.duration_ms ? " in " + ms(e.duration_ms) : "");
+      lifecycle.append(h("div", { "data-event": e.type, class: e.type === "failed" || e.type === "crashed" ? "error" : "" }, text));
+      while (lifecycle.childElementCount > MAX_LOG_LINES) lifecycle.firstElementChild.remove();
+    }
+  };
   let state = { fns: [], selected: "", prev: {}, gone: false };
   const select = (name) => {
     state.selected = name; fnSel.value = name; logSel.value = name;
@@ -332,6 +355,7 @@ function workflowPage(app, id) {
         h("th", { class: "opt" }, "Started"), h("th", { class: "opt" }, "Start steps"), h("th", {}, "Events"), h("th", {}, "Events/s"),
         h("th", { class: "opt" }, "Restarts"), h("th", { class: "opt" }, "Annotations"))),
       rows))),
+    h("section", { class: "wide" }, h("h2", {}, "Lifecycle events"), lifecycle),
     h("section", {}, h("h2", {}, "Cast or call"), h("div", { class: "row" }, h("label", { for: "function" }, "Function"), fnSel), payload,
       h("div", { class: "row" }, castBtn, callBtn), answer),
     h("section", {}, h("h2", {}, "Logs"),
@@ -356,12 +380,12 @@ function workflowPage(app, id) {
         h("td", {}, f.name),
         h("td", {}, f.function_type === "RESOURCE" ? "resource " + f.class_id : f.class_id),
         h("td", { title: f.node_id }, short(f.node_id)),
-        h("td", { class: f.node_gone ? "error" : "" }, f.node_gone ? "node gone" : (f.state || "running"), f.exit_reason ? " (" + f.exit_reason + ")" : ""),
+        h("td", { class: f.node_gone || (f.health && f.health !== "running") ? "error" : "" }, f.node_gone ? "node gone" : (f.health || "running"), f.reason ? " (" + f.reason + ")" : ""),
         h("td", { class: "opt" }, age(f.started_at) + " ago"),
         h("td", { class: "opt" }, ms(f.start_ms), f.steps ? " (image " + ms(steps.image_ms) + ", create " + ms(steps.create_ms) + ", boot " + ms(steps.boot_ms) + ", init " + ms(steps.init_ms) + ")" : ""),
         h("td", {}, f.events_received ?? "-"),
         h("td", {}, f.rate !== undefined ? f.rate.toFixed(1) : "-"),
-        h("td", { class: "opt" }, f.restarts ?? "-", f.last_restart_reason ? " (" + f.last_restart_reason + ")" : ""),
+        h("td", { class: "opt" }, String(f.restarts || 0), f.moves ? ", moved " + f.moves : "", f.last_restart ? ", last " + age(f.last_restart) + " ago" : ""),
         h("td", { class: "opt" }, h("pre", { class: "annotations" }, ann)));
     }));
   }
@@ -379,6 +403,7 @@ function workflowPage(app, id) {
       state.fns = wi.functions;
       if (!state.selected && wi.functions.length) state.selected = (wi.functions.find((f) => f.function_type !== "RESOURCE") || wi.functions[0]).name;
       render();
+      await fetchLifecycle();
       if (follow.checked) await logs.fetch();
       setStatus("updated " + new Date().toLocaleTimeString());
     } catch (e) {
