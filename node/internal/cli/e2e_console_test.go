@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
+	"github.com/edgeless-go/edgeless/node/internal/inabox"
 )
 
 // browserWait bounds one wait for the page (a bound for a broken system on
@@ -308,6 +310,38 @@ func TestConsole_Browser(t *testing.T) {
 		if err := admin.StopWorkflow(t.Context(), id); err != nil {
 			t.Error(err)
 		}
+	})
+
+	t.Run("admin_token", func(t *testing.T) {
+		const token = "console-test-token"
+		cfg, stateDir, err := demoConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(stateDir) })
+		cfg.Node.Security.AdminToken = token
+		ctx, cancel := context.WithCancel(context.Background())
+		tokenBox, err := inabox.Start(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cancel()
+			if err := tokenBox.Wait(); err != nil {
+				t.Errorf("in-a-box shut down with: %v", err)
+			}
+		})
+		tab := newTab(t, browser)
+		do(t, tab, "open the domain", chromedp.Navigate(tokenBox.ControllerURL+"/"))
+		waitFor(t, tab, "the token asked for", `document.querySelector('#admin-token') !== null`)
+		if n := eval[int](t, tab, `document.querySelectorAll('[data-node]').length`); n != 0 {
+			t.Errorf("%d nodes shown without the token, want 0", n)
+		}
+		do(t, tab, "give the token",
+			chromedp.SetValue("#admin-token", token),
+			chromedp.Click("#token-save"))
+		waitFor(t, tab, "the node listed with the token", `document.querySelector('[data-node]') !== null && document.querySelector('#admin-token') === null`)
 	})
 
 	t.Run("phone_width", func(t *testing.T) {

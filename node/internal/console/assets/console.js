@@ -30,10 +30,34 @@ function setStatus(text, bad) {
   s.className = bad ? "error" : "";
 }
 
+// The admin token, when the orchestrator requires one, is asked for once
+// and kept for the browser tab's session (never in the page's URL).
+const TOKEN_KEY = "edgeless-admin-token";
+
+function authHeaders(extra) {
+  const h = Object.assign({}, extra || {});
+  const t = sessionStorage.getItem(TOKEN_KEY);
+  if (t) h.Authorization = "Bearer " + t;
+  return h;
+}
+
+function askToken(message) {
+  if (document.getElementById("admin-token")) return;
+  const input = h("input", { type: "password", id: "admin-token", autocomplete: "off", "aria-label": "admin token" });
+  const save = h("button", { id: "token-save", type: "button" }, "Use token");
+  const use = () => { sessionStorage.setItem(TOKEN_KEY, input.value.trim()); location.reload(); };
+  save.addEventListener("click", use);
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") use(); });
+  document.querySelector("header").append(h("span", { class: "row" }, h("label", { for: "admin-token", class: "error" }, message), input, save));
+}
+
 // api fetches an admin path and returns its JSON; an error answer throws
 // an Error with the API's message.
 async function api(path, opts) {
-  const resp = await fetch(API + path, Object.assign({ credentials: "same-origin", cache: "no-store" }, opts));
+  opts = Object.assign({ credentials: "same-origin", cache: "no-store" }, opts);
+  opts.headers = authHeaders(opts.headers);
+  const resp = await fetch(API + path, opts);
+  if (resp.status === 401) askToken("The orchestrator asks for its admin token:");
   const ct = resp.headers.get("Content-Type") || "";
   const body = ct.startsWith("application/json") ? await resp.json() : await resp.text();
   if (!resp.ok) {
@@ -138,7 +162,7 @@ async function startWorkflow(text, out, btn) {
   const line = (t, cls) => out.append(h("div", { class: cls || "" }, t));
   btn.disabled = true;
   try {
-    const resp = await fetch(API + "/workflow-files", { method: "POST", headers: { "Content-Type": "application/json" }, body: text, credentials: "same-origin" });
+    const resp = await fetch(API + "/workflow-files", { method: "POST", headers: authHeaders({ "Content-Type": "application/json" }), body: text, credentials: "same-origin" });
     if (!resp.ok || !(resp.headers.get("Content-Type") || "").startsWith("application/x-ndjson")) {
       let msg = resp.status + " " + resp.statusText;
       try { const b = await resp.json(); if (b.error) msg = b.error; } catch (_) { /* not JSON */ }
@@ -292,7 +316,7 @@ function workflowPage(app, id) {
   let eventSeq = 0, eventsKept = true;
   const fetchLifecycle = async () => {
     if (!eventsKept) return;
-    const resp = await fetch(API + "/workflows/" + encodeURIComponent(id) + "/events?after=" + eventSeq, { credentials: "same-origin", cache: "no-store" });
+    const resp = await fetch(API + "/workflows/" + encodeURIComponent(id) + "/events?after=" + eventSeq, { headers: authHeaders(), credentials: "same-origin", cache: "no-store" });
     if (!resp.ok || !(resp.headers.get("Content-Type") || "").startsWith("application/x-ndjson")) {
       if (resp.status === 404) eventsKept = false; // an orchestrator without lifecycle events
       return;
