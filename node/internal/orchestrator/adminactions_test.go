@@ -147,22 +147,31 @@ func TestAdmin_CrossSiteRefused(t *testing.T) {
 	o := startOrc(t, Config{})
 	o.register(t, newFakeAgent(t))
 	id := startThree(t, o)
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, o.controllerURL+"/admin/v1/workflows/"+id+"/stop", strings.NewReader("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "text/plain")
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("cross-site POST stop = %s, want 403", resp.Status)
+	for _, tt := range []struct {
+		name, contentType string
+		want              int
+	}{
+		{"simple request (no preflight)", "text/plain", http.StatusUnsupportedMediaType},
+		{"JSON from another site", "application/json", http.StatusForbidden},
+	} {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, o.controllerURL+"/admin/v1/workflows/"+id+"/stop", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", tt.contentType)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Origin", "http://evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: POST stop = %s, want %d", tt.name, resp.Status, tt.want)
+		}
 	}
 	if _, err := (adminapi.Controller{BaseURL: o.controllerURL}).Workflow(t.Context(), id); err != nil {
-		t.Errorf("workflow after a refused stop: %v", err)
+		t.Errorf("workflow after refused stops: %v", err)
 	}
 }
 
