@@ -219,15 +219,28 @@ func checkCreatedAndMetadata(t *testing.T, ev *edgelessapi.Event, stamped bool) 
 func TestRemote_CallDeadlineWhenPeerNeverAnswers(t *testing.T) {
 	t.Parallel()
 	peer := newRecordingPeer(t)
-	d := newTestDataplane(t, Config{CallTimeout: 100 * time.Millisecond})
+	// CallTimeout covers the send as well as the wait for the reply: it
+	// must leave room for the event to reach the peer on a loaded host,
+	// or the test would measure a send cut short, not a silent peer.
+	d := newTestDataplane(t, Config{CallTimeout: 2 * time.Second})
 	if err := d.AddPeer(peer.nodeID, peer.url); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := instance(t, d)
-	if _, err := a.CallRaw(context.Background(), peer.id(), []byte("anyone?")); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("CallRaw to silent peer = %v, want DeadlineExceeded", err)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.CallRaw(context.Background(), peer.id(), []byte("anyone?"))
+		errc <- err
+	}()
+	peer.next(t) // the peer has the call and never answers it
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("CallRaw to silent peer = %v, want DeadlineExceeded", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("CallRaw to silent peer did not end at its deadline")
 	}
-	peer.next(t)
 	if s := d.Stats(); s.PendingCalls != 0 {
 		t.Errorf("Stats().PendingCalls = %d after deadline, want 0", s.PendingCalls)
 	}
