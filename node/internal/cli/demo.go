@@ -239,6 +239,10 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 	return nil
 }
 
+// firstEventBound bounds how long the demo waits for the sink's first event
+// line when the showing time has passed without one.
+const firstEventBound = 30 * time.Second
+
 // sinkEvent matches a line of the sink's output: "event N: <payload>".
 var sinkEvent = regexp.MustCompile(`^event (\d+): `)
 
@@ -280,17 +284,27 @@ func showSinkEvents(ctx context.Context, c *controller, id string, d time.Durati
 		}
 		return nil
 	}
+	// Show events for d, and at least until the first one arrives: on a
+	// loaded host the first tick may take longer than d to reach the sink
+	// (firstEventBound bounds that wait for a broken system).
 	ectx, cancel := context.WithTimeout(ctx, d)
+	fctx, fcancel := context.WithTimeout(ctx, firstEventBound)
 	for {
 		if err := poll(0); err != nil {
 			cancel()
+			fcancel()
 			return err
 		}
-		if !sleep(ectx, 100*time.Millisecond) {
+		wait := ectx
+		if shown == 0 {
+			wait = fctx
+		}
+		if !sleep(wait, 100*time.Millisecond) {
 			break
 		}
 	}
 	cancel()
+	fcancel()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -316,7 +330,7 @@ func showSinkEvents(ctx context.Context, c *controller, id string, d time.Durati
 	}
 	switch {
 	case count == 0:
-		return fmt.Errorf("no event reached the sink in %s", d)
+		return fmt.Errorf("no event reached the sink in %s", max(d, firstEventBound))
 	case shown == count:
 		step("The sink says it received %d events (call \"count\"): the %d lines above", count, shown)
 	default:

@@ -58,7 +58,7 @@ func TestE2E_NodeImage(t *testing.T) {
 	}
 	nodeID := strings.TrimSpace(string(data))
 	containertest.CleanupNode(t, nodeID)
-	waitRegistered(t, url, nodeID)
+	registered := waitRegistered(t, url, nodeID, time.Time{})
 
 	wf := pinnedWorkflow(t, dir, nodeID)
 	id := startFile(t, url, wf)
@@ -84,7 +84,7 @@ func TestE2E_NodeImage(t *testing.T) {
 	if got := loggedNodeID(t, dc, n2); got != nodeID {
 		t.Errorf("restarted node id = %q, want the kept %q", got, nodeID)
 	}
-	waitRegistered(t, url, nodeID)
+	waitRegistered(t, url, nodeID, registered)
 	id2 := startFile(t, url, wf)
 	sinkCounts(t, url, id2)
 	stopNodeContainer(t, dc, n2, "SIGKILL")
@@ -203,17 +203,28 @@ func loggedNodeID(t *testing.T, dc *client.Client, name string) string {
 	return ""
 }
 
-// waitRegistered waits until the orchestrator lists nodeID.
-func waitRegistered(t *testing.T, url, nodeID string) {
+// waitRegistered waits until the orchestrator lists a registration of
+// nodeID made after prev (the zero time for the first) and has made it
+// ready, and returns its registration time. A restarted node keeps its id:
+// its old registration stays listed until the new one (a new nonce)
+// replaces it, so seeing the id alone does not show the restart registered.
+func waitRegistered(t *testing.T, url, nodeID string, prev time.Time) time.Time {
 	t.Helper()
-	eventually(t, "node "+nodeID+" registers", func() bool {
+	var at time.Time
+	eventually(t, "node "+nodeID+" registers anew and is ready", func() bool {
 		out, err := runCLI(t, url, "node", "list", "-o", "json")
 		var nodes []adminapi.NodeInfo
 		if err != nil || json.Unmarshal([]byte(out), &nodes) != nil {
 			return false
 		}
-		return slices.ContainsFunc(nodes, func(n adminapi.NodeInfo) bool { return n.NodeID == nodeID })
+		i := slices.IndexFunc(nodes, func(n adminapi.NodeInfo) bool { return n.NodeID == nodeID })
+		if i < 0 || !nodes[i].RegisteredAt.After(prev) || nodes[i].Status != "ready" {
+			return false
+		}
+		at = nodes[i].RegisteredAt
+		return true
 	})
+	return at
 }
 
 // pinnedWorkflow writes the example workflow with every function pinned to
