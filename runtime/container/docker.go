@@ -48,6 +48,7 @@ type containerAPI interface {
 	NetworkList(ctx context.Context, options client.NetworkListOptions) (client.NetworkListResult, error)
 	NetworkCreate(ctx context.Context, name string, options client.NetworkCreateOptions) (client.NetworkCreateResult, error)
 	NetworkRemove(ctx context.Context, network string, options client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
+	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	Close() error
 }
 

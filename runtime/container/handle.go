@@ -29,6 +29,8 @@ type containerHandle struct {
 	// oomPossible is set when the container has a memory limit: an exit
 	// by SIGKILL may then be an OOM kill reported just after it.
 	oomPossible bool
+	// oomBound bounds the wait for a late oom event (oomEventBound).
+	oomBound time.Duration
 
 	mu       sync.Mutex
 	id       string             // set once created
@@ -55,6 +57,7 @@ func newContainerHandle(docker containerAPI, name, image string, out *outputRing
 		log:         log,
 		out:         out,
 		oomPossible: oomPossible,
+		oomBound:    oomEventBound,
 		exited:      make(chan struct{}),
 		outputDone:  make(chan struct{}),
 		waitDone:    make(chan struct{}),
@@ -81,6 +84,17 @@ func (h *containerHandle) exitInfo() (contract.ExitInfo, bool) {
 		return contract.ExitInfo{}, false
 	}
 	return *h.exit, true
+}
+
+// runs reports whether the engine says the container runs (false if it
+// cannot tell).
+func (h *containerHandle) runs() bool {
+	id := h.containerID()
+	if id == "" {
+		return false
+	}
+	st := h.inspectState(id)
+	return st != nil && st.Running
 }
 
 // waitOutput waits up to d for the container's output to be read to its

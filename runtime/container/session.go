@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -393,10 +395,26 @@ func (i *Instance) hostContext(parent context.Context) (context.Context, context
 // end (exit or stop) over the transport error it caused.
 func (i *Instance) callError(ctx context.Context, op string, err error) error {
 	if i.ctr != nil && context.Cause(i.alive) == nil && transportFailure(err) {
-		// A dead container breaks the connection, often just before the
-		// engine reports its end: give the waiter a moment to say why
-		// (it may look for an OOM kill for up to 800 ms).
-		waitBounded(i.ctr.ended(), 2*time.Second)
+		// A dead container breaks the connection before the engine reports
+		// its end, later still on a busy host. If the function is gone
+		// (nothing accepts on its port, or the engine says it does not
+		// run), wait for the waiter to say why, however long the engine
+		// takes (bounded only for a broken engine); if it still looks
+		// alive, the function broke the call itself: give the waiter a
+		// moment only.
+		d := 2 * time.Second
+		if !i.functionLooksAlive() {
+			d = oomEventBound + 2*dockerTimeout
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-i.ctr.ended():
+		case <-i.ctr.bg.Done(): // removed: no end will be reported
+		case <-i.stopping.Done():
+		case <-ctx.Done(): // the caller's deadline
+		case <-t.C:
+		}
+		t.Stop()
 		waitBounded(i.alive.Done(), 100*time.Millisecond)
 	}
 	if cause := context.Cause(i.alive); cause != nil {
@@ -409,6 +427,28 @@ func (i *Instance) callError(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("%s instance %s: no answer within the call deadline: %w", op, i.id.FunctionID, err)
 	}
 	return fmt.Errorf("%s instance %s: %w", op, i.id.FunctionID, err)
+}
+
+// functionLooksAlive reports whether the function's port accepts a
+// connection and the engine says its container runs. A dead function's
+// port refuses at once (its network namespace outlives it until the
+// engine has handled the exit); a port published through the engine's
+// proxy may accept for a dead one, hence the engine's word as well.
+func (i *Instance) functionLooksAlive() bool {
+	cn := i.conn.Load()
+	if cn == nil {
+		return false
+	}
+	u, err := url.Parse(cn.endpoint)
+	if err != nil {
+		return false
+	}
+	c, err := net.DialTimeout("tcp", u.Host, time.Second)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return i.ctr.runs()
 }
 
 // dropCast records a cast to an unmapped alias.

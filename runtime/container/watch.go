@@ -2,14 +2,17 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	dcontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 )
 
@@ -26,19 +29,12 @@ func (h *containerHandle) wait(id string, onExit func(contract.ExitInfo)) {
 	if err != nil {
 		ex.Reason, ex.ExitCode = "vanished", -1
 	} else if st := h.inspectState(id); st != nil {
-		// The engine may record the OOM event after the exit, later still
-		// on a busy host: look again for up to 800 ms (callError waits
-		// longer for the end).
-		for tries := 0; st.ExitCode == 128+9 && !st.OOMKilled && h.oomPossible && tries < 4; tries++ {
-			time.Sleep(200 * time.Millisecond)
-			if st2 := h.inspectState(id); st2 != nil {
-				st = st2
-			}
-		}
 		ex.ExitCode = st.ExitCode
 		switch {
 		case st.OOMKilled:
 			ex.Reason = "oom-killed"
+		case st.ExitCode == 128+9 && h.oomPossible:
+			ex.Reason = h.sigkillReason(id, st.StartedAt)
 		case st.ExitCode == 128+9:
 			ex.Reason = "killed"
 		}
@@ -49,6 +45,58 @@ func (h *containerHandle) wait(id string, onExit func(contract.ExitInfo)) {
 	close(h.exited)
 	h.mu.Unlock()
 	onExit(ex)
+}
+
+// oomEventBound bounds the wait for the engine's oom event after a SIGKILL
+// exit that no kill through the engine explains (e.g. a kill from outside
+// the engine): the engine may record an OOM kill seconds after the exit on
+// a busy host. A kill through the engine or an OOM recorded in time is
+// reported without this wait.
+const oomEventBound = 10 * time.Second
+
+// sigkillReason tells why a container with a memory limit ended by SIGKILL:
+// "oom-killed" or "killed". The engine may record the OOM after the exit,
+// so inspect alone cannot tell; its events can: it logs "kill" (with the
+// signal) before the exit of a container killed through it, and "oom" when
+// the kernel killed it for memory, whichever comes first of the container's
+// events since it started (replayed, then followed live).
+func (h *containerHandle) sigkillReason(id, startedAt string) string {
+	ctx, cancel := context.WithTimeout(h.bg, h.oomBound)
+	defer cancel()
+	res := h.docker.Events(ctx, client.EventsListOptions{
+		Since:   startedAt,
+		Filters: make(client.Filters).Add("type", "container").Add("container", id).Add("event", "oom", "kill"),
+	})
+	for {
+		select {
+		case m := <-res.Messages:
+			switch {
+			case m.Action == events.ActionOOM:
+				return "oom-killed"
+			case m.Action == events.ActionKill && isSIGKILL(m.Actor.Attributes["signal"]):
+				return "killed"
+			}
+		case err := <-res.Err:
+			if h.bg.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+				h.log.Warn("engine events failed; telling an OOM kill by inspect only", slog.Any("error", err))
+			}
+			// A last look: the flag may have been recorded meanwhile.
+			if st := h.inspectState(id); st != nil && st.OOMKilled {
+				return "oom-killed"
+			}
+			return "killed"
+		}
+	}
+}
+
+// isSIGKILL reports whether the signal attribute of a kill event (a number,
+// or a name on some engines) is SIGKILL.
+func isSIGKILL(sig string) bool {
+	switch strings.TrimPrefix(strings.ToUpper(sig), "SIG") {
+	case "9", "KILL":
+		return true
+	}
+	return false
 }
 
 // waitExit blocks until the container is not running and returns its exit
