@@ -39,6 +39,9 @@ type Instance struct {
 	// EventsReceived counts the events (casts and calls) the instance's
 	// queues accepted since it was registered with the data plane.
 	EventsReceived uint64 `json:"events_received"`
+	// EventsSent counts the events (casts and calls) the instance sent by
+	// output alias ("self" included), only those sent without error.
+	EventsSent map[string]uint64 `json:"events_sent,omitempty"`
 	Steps
 }
 

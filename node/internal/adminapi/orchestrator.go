@@ -98,6 +98,10 @@ type FunctionInfo struct {
 	// EventsReceived counts the events the instance received, as its node
 	// reports them; set only when asked for (GET ...?events=1) and known.
 	EventsReceived *uint64 `json:"events_received,omitempty"`
+	// EventsSent counts the events the instance sent by output alias (one
+	// arrow of the workflow graph each), as its node reports them; set
+	// only when asked for (GET ...?events=1) and known.
+	EventsSent map[string]uint64 `json:"events_sent,omitempty"`
 	// NodeGone is true when the hosting node has left the registry (or
 	// restarted): the instance no longer exists.
 	NodeGone bool `json:"node_gone,omitempty"`

@@ -43,6 +43,7 @@ func (a *Agent) describe(in *instance) adminapi.Instance {
 	if in.mbox != nil {
 		j.EventsReceived = in.mbox.Received()
 	}
+	j.EventsSent = in.sent.snapshot()
 	var image, create, boot, init time.Duration // every step is reported, 0 when it has not run
 	if inst := in.runtimeInstance(); inst != nil {
 		info := inst.Info()

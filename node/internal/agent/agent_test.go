@@ -17,6 +17,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -437,6 +438,16 @@ func TestAdmin(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("the cast never reached the function")
+	}
+	// Sent events are counted by alias, only those that resolved.
+	adminDo(t, "POST", base+"/"+id.FunctionID+"/call", "recall self again")
+	adminDo(t, "POST", base+"/"+id.FunctionID+"/call", "recall no-such-alias x")
+	code, body = adminDo(t, "GET", base, "")
+	if err := json.Unmarshal(body, &list); code != 200 || err != nil || len(list) != 1 {
+		t.Fatalf("GET instances = %d %s", code, body)
+	}
+	if diff := cmp.Diff(map[string]uint64{"self": 1}, list[0].EventsSent); diff != "" {
+		t.Errorf("events_sent (-want +got):\n%s", diff)
 	}
 	if code, body := adminDo(t, "GET", base+"/"+id.FunctionID+"/logs", ""); code != 200 || !strings.HasPrefix(string(body), `{"lines":[`) {
 		t.Errorf("GET logs = %d %s, want 200 with lines", code, body)

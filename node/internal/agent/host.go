@@ -22,7 +22,11 @@ var _ contract.Host = instanceHost{}
 
 // Cast sends msg to the target mapped to alias.
 func (h instanceHost) Cast(ctx context.Context, alias string, msg []byte) error {
-	return h.mbox.Cast(ctx, alias, msg)
+	err := h.mbox.Cast(ctx, alias, msg)
+	if err == nil {
+		h.in.sent.add(alias)
+	}
+	return err
 }
 
 // CastRaw sends msg to dst.
@@ -32,7 +36,11 @@ func (h instanceHost) CastRaw(ctx context.Context, dst contract.InstanceID, msg 
 
 // Call sends msg to the target mapped to alias and waits for its reply.
 func (h instanceHost) Call(ctx context.Context, alias string, msg []byte) (contract.Reply, error) {
-	return h.mbox.Call(ctx, alias, msg)
+	reply, err := h.mbox.Call(ctx, alias, msg)
+	if err == nil {
+		h.in.sent.add(alias)
+	}
+	return reply, err
 }
 
 // CallRaw sends msg to dst and waits for its reply.

@@ -35,6 +35,8 @@ type instance struct {
 	code       string
 	requested  time.Time
 	mbox       *dataplane.Mailbox
+	// sent counts the events the instance sent per output alias.
+	sent sentCounter
 
 	cancelStart context.CancelFunc
 	started     chan struct{} // closed when Start has finished, either way

@@ -22,7 +22,7 @@ import (
 //	POST /admin/v1/workflows/{id}/functions/{name}/cast  body: EventRequest -> {}
 //	POST /admin/v1/workflows/{id}/functions/{name}/call  body: EventRequest -> CallResult
 //	GET  /admin/v1/workflows/{id}/functions/{name}/logs  -> Logs (the instance's output)
-//	GET  /admin/v1/workflows/{id}?events=1             -> WorkflowInfo with EventsReceived
+//	GET  /admin/v1/workflows/{id}?events=1             -> WorkflowInfo with EventsReceived, EventsSent
 //
 // Casts, calls and logs are forwarded to the admin API of the function's
 // node, so that a client of the controller alone (the console in a
@@ -200,8 +200,8 @@ func (o *Orchestrator) nodeInstances(ctx context.Context, agentURL string) ([]ad
 	return ins, nil
 }
 
-// addEvents fills the EventsReceived of wi's functions from their nodes'
-// admin APIs, one request per node. A node that does not answer (or has
+// addEvents fills the EventsReceived and EventsSent of wi's functions
+// from their nodes' admin APIs, one request per node. A node that does not answer (or has
 // no admin API, like upstream's) leaves its functions' counts unset.
 func (o *Orchestrator) addEvents(ctx context.Context, wi *adminapi.WorkflowInfo) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -218,13 +218,15 @@ func (o *Orchestrator) addEvents(ctx context.Context, wi *adminapi.WorkflowInfo)
 			o.log.Debug("no event counts from node", "agent_url", url, "err", err)
 			continue
 		}
-		count := make(map[string]uint64, len(ins))
+		byID := make(map[string]adminapi.Instance, len(ins))
 		for _, in := range ins {
-			count[in.FunctionID] = in.EventsReceived
+			byID[in.FunctionID] = in
 		}
 		for _, i := range idx {
-			if n, ok := count[wi.Functions[i].FunctionID]; ok {
+			if in, ok := byID[wi.Functions[i].FunctionID]; ok {
+				n := in.EventsReceived
 				wi.Functions[i].EventsReceived = &n
+				wi.Functions[i].EventsSent = in.EventsSent
 			}
 		}
 	}

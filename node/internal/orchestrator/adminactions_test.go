@@ -80,6 +80,9 @@ func TestAdmin_WorkflowEventsAndShape(t *testing.T) {
 		if f.EventsReceived == nil || *f.EventsReceived != fakeEventsReceived {
 			t.Errorf("%s: EventsReceived = %v, want %d", f.Name, f.EventsReceived, fakeEventsReceived)
 		}
+		if f.EventsSent["output"] != fakeEventsSent {
+			t.Errorf("%s: EventsSent = %v, want output:%d", f.Name, f.EventsSent, fakeEventsSent)
+		}
 		for alias, to := range f.OutputMapping {
 			got[f.Name+":"+alias] = to
 		}
@@ -95,8 +98,8 @@ func TestAdmin_WorkflowEventsAndShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range plain.Functions {
-		if f.EventsReceived != nil {
-			t.Errorf("%s: EventsReceived = %d without events=1, want it unasked", f.Name, *f.EventsReceived)
+		if f.EventsReceived != nil || f.EventsSent != nil {
+			t.Errorf("%s: EventsReceived = %v, EventsSent = %v without events=1, want them unasked", f.Name, f.EventsReceived, f.EventsSent)
 		}
 	}
 }

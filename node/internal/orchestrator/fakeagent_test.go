@@ -83,6 +83,10 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 // fakeEventsReceived is what the fake node says every instance received.
 const fakeEventsReceived = 7
 
+// fakeEventsSent is what the fake node says every instance sent on its
+// alias "output".
+const fakeEventsSent = 5
+
 func (a *fakeAgent) url() string { return a.srv.URL }
 
 func (a *fakeAgent) record(format string, args ...any) {
@@ -199,7 +203,7 @@ func (a *fakeAgent) adminInstances(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, map[string]any{
 			"function_id": fid, "node_id": a.nodeID, "class_id": class, "state": "running",
 			"started_at": time.Now().UTC().Format(time.RFC3339), "boot_ms": 12.5, "init_ms": 1.25,
-			"events_received": fakeEventsReceived,
+			"events_received": fakeEventsReceived, "events_sent": map[string]uint64{"output": fakeEventsSent},
 		})
 	}
 	_ = json.NewEncoder(w).Encode(out)
