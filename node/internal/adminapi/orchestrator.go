@@ -217,6 +217,10 @@ type NodeInfo struct {
 	LastSeen      time.Time `json:"last_seen"`
 	Deadline      time.Time `json:"deadline"`
 	Instances     int       `json:"instances"`
+	// EventsReceived is the sum of the events its current instances
+	// received, as the node reports it; set only when asked for (GET
+	// /admin/v1/nodes?events=1) and known.
+	EventsReceived *uint64 `json:"events_received,omitempty"`
 	// ResourceProviders are the node's resource providers, "id (class)".
 	ResourceProviders []string `json:"resource_providers"`
 	// Health is what the node last reported of itself (nil if nothing).
@@ -286,6 +290,13 @@ func (c Controller) Get(ctx context.Context, path string, out any) error {
 func (c Controller) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	var out []NodeInfo
 	return out, c.Get(ctx, "/admin/v1/nodes", &out)
+}
+
+// NodesEvents lists the registered nodes with the events their instances
+// received (NodeInfo.EventsReceived) as each node reports it.
+func (c Controller) NodesEvents(ctx context.Context) ([]NodeInfo, error) {
+	var out []NodeInfo
+	return out, c.Get(ctx, "/admin/v1/nodes?events=1", &out)
 }
 
 // Workflows lists the running workflows.

@@ -152,9 +152,21 @@ func TestConsole_Browser(t *testing.T) {
 		waitFor(t, tab, "sink events counted", sinkCount+` > 0`)
 		first := eval[int](t, tab, sinkCount)
 		waitFor(t, tab, "sink count growing", fmt.Sprintf(`%s > %d`, sinkCount, first))
+		// So does the count on the transformer→sink arrow (events the
+		// transformer sent on its alias "output"), with its rate.
+		arrowCount := `Number(document.querySelector('[data-edge="transformer:output:sink"] [data-events]').textContent)`
+		waitFor(t, tab, "transformer→sink events counted", arrowCount+` > 0`)
+		firstArrow := eval[int](t, tab, arrowCount)
+		waitFor(t, tab, "transformer→sink count growing", fmt.Sprintf(`%s > %d`, arrowCount, firstArrow))
+		waitFor(t, tab, "transformer→sink rate shown", `/\d\/s/.test(document.querySelector('[data-edge="transformer:output:sink"]').textContent)`)
 		if !eval[bool](t, tab, `window.__sameLoad === true`) {
 			t.Error("the page reloaded to update its counts")
 		}
+
+		// The domain page shows the node's events/s while the workflow runs.
+		domain := newTab(t, browser)
+		do(t, domain, "open the domain page", chromedp.Navigate(url+"/"))
+		waitFor(t, domain, "the node's events/s above 0", `[...document.querySelectorAll('[data-node] [data-events-rate]')].some(e => Number(e.textContent) > 0)`)
 		// Follow the sink's logs; the level filter hides what is below it.
 		do(t, tab, "follow the logs", chromedp.Click("#log-follow"))
 		waitFor(t, tab, "the sink's log lines", `document.querySelectorAll('#logs [data-level="info"]').length > 0`)

@@ -17,6 +17,7 @@ import (
 // types and client are in package adminapi):
 //
 //	GET  /admin/v1/nodes            -> []NodeInfo
+//	GET  /admin/v1/nodes?events=1   -> []NodeInfo with EventsReceived
 //	GET  /admin/v1/workflows        -> []WorkflowInfo
 //	GET  /admin/v1/workflows/{id}   -> WorkflowInfo
 //	GET  /admin/v1/workflows/{id}/events?after=SEQ&follow=BOOL
@@ -49,7 +50,7 @@ func (o *Orchestrator) adminHandler() http.Handler {
 	return mux
 }
 
-func (o *Orchestrator) adminNodes(w http.ResponseWriter, _ *http.Request) {
+func (o *Orchestrator) adminNodes(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	load := map[string]int{}
 	for _, wf := range o.workflows {
@@ -78,6 +79,9 @@ func (o *Orchestrator) adminNodes(w http.ResponseWriter, _ *http.Request) {
 		})
 	}
 	o.mu.Unlock()
+	if r.URL.Query().Get("events") == "1" {
+		o.addNodeEvents(r.Context(), out)
+	}
 	adminapi.WriteJSON(w, http.StatusOK, out)
 }
 

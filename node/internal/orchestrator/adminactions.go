@@ -231,3 +231,32 @@ func (o *Orchestrator) addEvents(ctx context.Context, wi *adminapi.WorkflowInfo)
 		}
 	}
 }
+
+// addNodeEvents fills the EventsReceived of nodes from their admin APIs,
+// asking them at once. A node that does not answer (or has no admin API,
+// like upstream's) leaves its count unset.
+func (o *Orchestrator) addNodeEvents(ctx context.Context, nodes []adminapi.NodeInfo) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range nodes {
+		if nodes[i].AgentURL == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(n *adminapi.NodeInfo) {
+			defer wg.Done()
+			ins, err := o.nodeInstances(ctx, n.AgentURL)
+			if err != nil {
+				o.log.Debug("no event counts from node", "agent_url", n.AgentURL, "err", err)
+				return
+			}
+			var sum uint64
+			for _, in := range ins {
+				sum += in.EventsReceived
+			}
+			n.EventsReceived = &sum
+		}(&nodes[i])
+	}
+	wg.Wait()
+}

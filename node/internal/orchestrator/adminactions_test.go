@@ -93,6 +93,16 @@ func TestAdmin_WorkflowEventsAndShape(t *testing.T) {
 	if wi.Functions[0].Annotations["init-payload"] != "period-ms=100" {
 		t.Errorf("ticker annotations = %v, want its init-payload", wi.Functions[0].Annotations)
 	}
+	nodes, err := c.NodesEvents(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 || nodes[0].EventsReceived == nil || *nodes[0].EventsReceived != 3*fakeEventsReceived {
+		t.Errorf("nodes?events=1 = %+v, want one node with %d events received", nodes, 3*fakeEventsReceived)
+	}
+	if nodes, err := c.Nodes(t.Context()); err != nil || len(nodes) != 1 || nodes[0].EventsReceived != nil {
+		t.Errorf("nodes = %+v, %v; want one node without events unasked", nodes, err)
+	}
 	plain, err := c.Workflow(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)

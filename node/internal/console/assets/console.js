@@ -105,6 +105,7 @@ function domainPage(app) {
   app.className = "two";
   const nodes = h("tbody");
   const wfs = h("tbody");
+  const prev = {}; // node id -> { n: events received, t: when }
   const input = h("textarea", { id: "workflow-file", "aria-label": "workflow file (JSON)", placeholder: "Paste a workflow file (upstream's JSON), or choose one below", spellcheck: "false" });
   const file = h("input", { type: "file", id: "workflow-upload", accept: ".json,application/json", "aria-label": "upload a workflow file" });
   const out = h("div", { id: "start-output", class: "out", "aria-live": "polite" });
@@ -116,7 +117,7 @@ function domainPage(app) {
   app.replaceChildren(
     h("section", { class: "wide" }, h("h2", {}, "Nodes"), h("div", { class: "scroll" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Node"), h("th", {}, "Status"), h("th", {}, "Runtimes"), h("th", { class: "opt" }, "Resource providers"), h("th", { class: "opt" }, "Labels"),
-        h("th", {}, "Instances"), h("th", {}, "CPU"), h("th", { class: "opt" }, "RSS"), h("th", { class: "opt" }, "Load"),
+        h("th", {}, "Instances"), h("th", {}, "Events/s"), h("th", {}, "CPU"), h("th", { class: "opt" }, "RSS"), h("th", { class: "opt" }, "Load"),
         h("th", { class: "opt" }, "Agent"), h("th", {}, "Last update"), h("th", { class: "opt" }, "Registered"))),
       nodes))),
     h("section", {}, h("h2", {}, "Workflows"), h("div", { class: "scroll" }, h("table", {},
@@ -127,7 +128,13 @@ function domainPage(app) {
   );
   poll(async () => {
     try {
-      const [ns, ws] = await Promise.all([api("/nodes"), api("/workflows")]);
+      const [ns, ws] = await Promise.all([api("/nodes?events=1"), api("/workflows")]);
+      const now = performance.now();
+      for (const n of ns) {
+        const p = prev[n.node_id];
+        if (p && n.events_received !== undefined && now > p.t) n.rate = Math.max(0, (n.events_received - p.n) * 1000 / (now - p.t));
+        if (n.events_received !== undefined) prev[n.node_id] = { n: n.events_received, t: now };
+      }
       nodes.replaceChildren(...ns.map((n) => h("tr", { "data-node": n.node_id },
         h("td", { title: n.node_id }, short(n.node_id)),
         h("td", { class: n.status === "ready" ? "ok" : "error" }, n.status, n.error ? " (" + n.error + ")" : ""),
@@ -135,13 +142,14 @@ function domainPage(app) {
         h("td", { class: "opt" }, (n.resource_providers || []).join(", ") || "-"),
         h("td", { class: "opt" }, (n.labels || []).join(", ")),
         h("td", {}, n.instances),
+        h("td", { "data-events-rate": "", title: n.events_received !== undefined ? n.events_received + " events received" : "" }, n.rate !== undefined ? n.rate.toFixed(1) : "-"),
         h("td", {}, n.health ? n.health.proc_cpu_percent + "%" : "-"),
         h("td", { class: "opt" }, n.health ? (n.health.proc_rss_kib / 1024).toFixed(1) + " MiB" : "-"),
         h("td", { class: "opt" }, n.health ? n.health.load_avg_1.toFixed(2) : "-"),
         h("td", { class: "opt" }, n.agent_url),
         h("td", {}, age(n.last_seen) + " ago"),
         h("td", { class: "opt" }, age(n.registered_at) + " ago"))));
-      if (!ns.length) nodes.replaceChildren(h("tr", {}, h("td", { colspan: 12, class: "muted" }, "No node is registered.")));
+      if (!ns.length) nodes.replaceChildren(h("tr", {}, h("td", { colspan: 13, class: "muted" }, "No node is registered.")));
       wfs.replaceChildren(...ws.map((w) => h("tr", { "data-workflow": w.workflow_id },
         h("td", {}, h("a", { href: "/workflows/" + encodeURIComponent(w.workflow_id) }, w.workflow_id)),
         h("td", {}, w.functions.map((f) => f.name).join(", ")),
@@ -267,7 +275,10 @@ function drawGraph(svgHost, fns, selected, select) {
       svg.append(h("g", { class: "edge", "data-edge": f.name + ":" + alias + ":" + to },
         h("title", {}, f.name + " → " + alias + " → " + to),
         h("path", { d, "marker-end": "url(#arrow)" }),
-        h("text", { x: lx, y: ly, "text-anchor": "middle" }, alias)));
+        h("text", { x: lx, y: ly, "text-anchor": "middle" }, alias),
+        h("text", { x: lx, y: ly + 14, "text-anchor": "middle", class: "small" },
+          h("tspan", { "data-events": "" }, f.events_received === undefined ? "-" : (f.events_sent || {})[alias] ?? 0),
+          f.sent_rate && f.sent_rate[alias] !== undefined ? "  " + f.sent_rate[alias].toFixed(1) + "/s" : "")));
     }
   }
   for (const f of fns) {
@@ -333,7 +344,7 @@ function workflowPage(app, id) {
       while (lifecycle.childElementCount > MAX_LOG_LINES) lifecycle.firstElementChild.remove();
     }
   };
-  let state = { fns: [], selected: "", prev: {}, gone: false };
+  let state = { fns: [], selected: "", prev: {}, prevSent: {}, gone: false };
   const select = (name) => {
     state.selected = name; fnSel.value = name; logSel.value = name;
     logs.reset(); render();
@@ -423,6 +434,13 @@ function workflowPage(app, id) {
         const p = state.prev[f.name];
         if (p && f.events_received !== undefined && now > p.t) f.rate = Math.max(0, (f.events_received - p.n) * 1000 / (now - p.t));
         if (f.events_received !== undefined) state.prev[f.name] = { n: f.events_received, t: now };
+        if (!f.events_sent) continue;
+        f.sent_rate = {};
+        for (const [alias, n] of Object.entries(f.events_sent)) {
+          const k = f.name + ":" + alias, q = state.prevSent[k];
+          if (q && now > q.t) f.sent_rate[alias] = Math.max(0, (n - q.n) * 1000 / (now - q.t));
+          state.prevSent[k] = { n, t: now };
+        }
       }
       state.fns = wi.functions;
       if (!state.selected && wi.functions.length) state.selected = (wi.functions.find((f) => f.function_type !== "RESOURCE") || wi.functions[0]).name;
