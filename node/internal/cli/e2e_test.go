@@ -80,6 +80,15 @@ func TestE2E_ExampleWorkflow(t *testing.T) {
 		}
 		return false
 	})
+	// The transformer's node counts what it sent on its alias "output".
+	eventually(t, "inspect shows the transformer's sent events", func() bool {
+		for _, f := range inspect(t, url, id).Functions {
+			if f.Name == "transformer" {
+				return f.EventsSent["output"] >= 2
+			}
+		}
+		return false
+	})
 	eventually(t, "the sink's TelemetryLog lines reach the orchestrator", func() bool {
 		out, err := runCLI(t, url, "function", "logs", "--telemetry", id, "sink")
 		return err == nil && strings.Contains(out, "sink: event 1: TICK 1")

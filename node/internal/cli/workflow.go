@@ -249,6 +249,9 @@ type InstanceView struct {
 	// EventsReceived counts the events the instance received, as its node
 	// reports them (nil when it does not).
 	EventsReceived *uint64 `json:"events_received,omitempty"`
+	// EventsSent counts the events the instance sent by output alias, as
+	// its node reports them.
+	EventsSent map[string]uint64 `json:"events_sent,omitempty"`
 	// Error says why the node could not be asked about the instance.
 	Error string `json:"error,omitempty"`
 }
@@ -364,6 +367,7 @@ func inspectWorkflow(ctx context.Context, c *controller, id string) (*WorkflowVi
 			f.State = adminapi.Exit{Reason: n.ExitReason, ExitCode: n.ExitCode}.Describe()
 		}
 		f.EventsReceived = &n.EventsReceived
+		f.EventsSent = n.EventsSent
 		if !n.StartedAt.IsZero() {
 			f.StartedAt = n.StartedAt
 		}
