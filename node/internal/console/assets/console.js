@@ -266,7 +266,7 @@ function drawGraph(svgHost, fns, selected, select) {
       } else if (b.x > a.x) {
         const x1 = a.x + a.w, y1 = a.y + a.h / 2, x2 = b.x, y2 = b.y + b.h / 2, mx = (x1 + x2) / 2;
         d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
-        lx = mx; ly = (y1 + y2) / 2 - 6;
+        lx = mx; ly = (y1 + y2) / 2 - 19; // the alias, and under it the count, above the line
       } else {
         const x1 = a.x + a.w / 2, y1 = a.y + a.h, x2 = b.x + b.w / 2, y2 = b.y + b.h;
         d = `M${x1},${y1} C${x1},${y1 + 40} ${x2},${y2 + 40} ${x2},${y2}`;
