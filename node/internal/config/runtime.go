@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,12 +110,14 @@ func (c *Config) WasmRuntimeConfig(log *slog.Logger) wasm.Config {
 }
 
 // LoadTLS loads the TLS configuration: s.TLSConfig, or tls_config.toml in
-// the working directory (as upstream), or none (plain text, logged as a
-// warning). A file that exists but is wrong is an error.
-func (s Security) LoadTLS(log *slog.Logger) (*transport.TLS, error) {
+// the working directory (as upstream), or none (plain text, logged at
+// plainLevel: a warning for a node, as upstream; information for in-a-box,
+// a single machine whose listeners are loopback by default). A file that
+// exists but is wrong is an error.
+func (s Security) LoadTLS(log *slog.Logger, plainLevel slog.Level) (*transport.TLS, error) {
 	tc, err := transport.FindTLS(s.TLSConfig)
 	if errors.Is(err, transport.ErrNoTLSFile) {
-		log.Warn(err.Error() + " (set security.tls_config or --tls-config for TLS)")
+		log.Log(context.Background(), plainLevel, err.Error()+" (set security.tls_config or --tls-config for TLS)")
 		return nil, nil
 	}
 	if err != nil {

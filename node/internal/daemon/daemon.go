@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Daemon, er
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	tc, err := cfg.Security.LoadTLS(log)
+	tc, err := cfg.Security.LoadTLS(log, slog.LevelWarn)
 	if err != nil {
 		return nil, err
 	}

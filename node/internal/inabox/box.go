@@ -43,7 +43,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 	if err := cfg.Orchestrator.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	tc, err := cfg.Node.Security.LoadTLS(log)
+	tc, err := cfg.Node.Security.LoadTLS(log, slog.LevelInfo)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +127,13 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 		nodeErr = d.Serve(nodeCtx)
 		stopOrc()
 	})
+	go func() { // ends with the box at the latest
+		select {
+		case <-nodeCtx.Done(): // the box is shutting down: its node's end is no loss
+			b.Orchestrator.Drain()
+		case <-b.done:
+		}
+	}()
 	go func() {
 		wg.Wait()
 		stopNode()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
@@ -28,6 +29,10 @@ type Orchestrator struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// draining is set by Drain: nodes are no longer swept, so that a box's
+	// own node, stopping before its orchestrator, is not taken for lost.
+	draining atomic.Bool
 
 	mu          sync.Mutex
 	cond        *sync.Cond // signalled when a node becomes ready

@@ -205,6 +205,12 @@ func (o *Orchestrator) delNodeLocked(n *node, why string) {
 	o.nodeLostLocked(n, why)
 }
 
+// Drain stops the sweeping of nodes that miss their refresh deadline (and
+// so the re-placement of their instances). In-a-box calls it when it shuts
+// down: its node stops first, taking its instances with it, and that is no
+// node loss to heal or warn about.
+func (o *Orchestrator) Drain() { o.draining.Store(true) }
+
 // sweepGrace is how long past its refresh deadline a node is kept: the
 // deadline is in whole seconds, and a busy node's update can be a little
 // late; removing a live node stops its functions' traffic.
@@ -213,6 +219,9 @@ const sweepGrace = 2 * time.Second
 // sweep removes the nodes whose refresh deadline has passed (by more than
 // sweepGrace).
 func (o *Orchestrator) sweep(now time.Time) {
+	if o.draining.Load() {
+		return
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, n := range o.nodes {
