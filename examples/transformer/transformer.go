@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 
-	"github.com/edgeless-go/edgeless/examples/internal/initpayload"
+	"github.com/edgeless-go/edgeless/examples/internal/transform"
 	"github.com/edgeless-go/edgeless/function-template/guest"
 )
 
@@ -20,27 +17,14 @@ type transformer struct {
 var _ guest.Function = (*transformer)(nil)
 
 func (t *transformer) Init(ctx context.Context, host *guest.Host, payload string, _ []byte) error {
-	opts, err := initpayload.Parse(payload, "mode")
+	tr, err := transform.FromInitPayload(payload)
 	if err != nil {
 		return err
 	}
-	switch mode := opts["mode"]; mode {
-	case "", "upper":
-		t.transform = strings.ToUpper
-	case "reverse":
-		t.transform = reverse
-	default:
-		return fmt.Errorf("init payload mode=%q: want upper or reverse", mode)
-	}
+	t.transform = tr
 	t.host = host
 	slog.InfoContext(ctx, "transformer initialised", "instance", host.ID())
 	return nil
-}
-
-func reverse(s string) string {
-	r := []rune(s)
-	slices.Reverse(r)
-	return string(r)
 }
 
 // Cast casts the transformed payload to "output".

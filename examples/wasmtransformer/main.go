@@ -8,11 +8,8 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"strings"
 
-	"github.com/edgeless-go/edgeless/examples/internal/initpayload"
+	"github.com/edgeless-go/edgeless/examples/internal/transform"
 	"github.com/edgeless-go/edgeless/function-template/wasmguest"
 )
 
@@ -29,26 +26,13 @@ type transformer struct {
 var _ wasmguest.Function = (*transformer)(nil)
 
 func (t *transformer) Init(ctx context.Context, host *wasmguest.Host, payload string, _ []byte) error {
-	opts, err := initpayload.Parse(payload, "mode")
+	tr, err := transform.FromInitPayload(payload)
 	if err != nil {
 		return err
 	}
-	switch mode := opts["mode"]; mode {
-	case "", "upper":
-		t.transform = strings.ToUpper
-	case "reverse":
-		t.transform = reverse
-	default:
-		return fmt.Errorf("init payload mode=%q: want upper or reverse", mode)
-	}
+	t.transform = tr
 	t.host = host
 	return host.TelemetryLog(ctx, wasmguest.LogInfo, "transformer", "WASM transformer initialised")
-}
-
-func reverse(s string) string {
-	r := []rune(s)
-	slices.Reverse(r)
-	return string(r)
 }
 
 // Cast casts the transformed payload to "output".
