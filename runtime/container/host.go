@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -148,11 +147,11 @@ func isHostAddr(a netip.Addr) bool {
 func idFromWire(p *edgelessapi.InstanceId) (contract.InstanceID, error) {
 	n, err := uuid.Parse(p.GetNodeId())
 	if err != nil {
-		return contract.InstanceID{}, fmt.Errorf("node_id %q: %w", short(p.GetNodeId()), err)
+		return contract.InstanceID{}, fmt.Errorf("node_id %q: %w", contract.Shorten(p.GetNodeId()), err)
 	}
 	f, err := uuid.Parse(p.GetFunctionId())
 	if err != nil {
-		return contract.InstanceID{}, fmt.Errorf("function_id %q: %w", short(p.GetFunctionId()), err)
+		return contract.InstanceID{}, fmt.Errorf("function_id %q: %w", contract.Shorten(p.GetFunctionId()), err)
 	}
 	return contract.InstanceID{NodeID: n.String(), FunctionID: f.String()}, nil
 }
@@ -370,18 +369,4 @@ func hostError(ctx context.Context, op string, err error) error {
 	default:
 		return connect.NewError(connect.CodeInternal, err)
 	}
-}
-
-// short bounds a peer-supplied value quoted in an error: the whole value
-// could be as large as a message.
-func short(s string) string {
-	const limit = 64
-	if len(s) <= limit {
-		return s
-	}
-	i := limit
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "..."
 }

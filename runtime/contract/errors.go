@@ -1,6 +1,9 @@
 package contract
 
-import "errors"
+import (
+	"errors"
+	"unicode/utf8"
+)
 
 // Errors that a Host, a Runtime or an Instance returns (wrapped with
 // context). Each side's RPC edge maps them to wire codes; inside they are
@@ -28,3 +31,20 @@ var (
 	// ErrDuplicateInstance: an instance with the same ID is already known.
 	ErrDuplicateInstance = errors.New("instance already exists")
 )
+
+// QuoteLimit is how many bytes of a peer-supplied value Shorten keeps.
+const QuoteLimit = 64
+
+// Shorten bounds a peer-supplied value (an id, a header, a config value) that
+// an error quotes: the whole value could be as large as a message. It keeps
+// at most QuoteLimit bytes, cut at a rune boundary, and marks the cut.
+func Shorten(s string) string {
+	if len(s) <= QuoteLimit {
+		return s
+	}
+	i := QuoteLimit
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}

@@ -14,6 +14,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // Media types a request body may have.
@@ -39,12 +41,12 @@ func Handler(h http.Handler, bodyTypes ...string) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		deny(w, http.StatusForbidden, fmt.Sprintf("cross-origin request refused (Origin %q, Sec-Fetch-Site %q)",
-			short(r.Header.Get("Origin")), short(r.Header.Get("Sec-Fetch-Site"))))
+			contract.Shorten(r.Header.Get("Origin")), contract.Shorten(r.Header.Get("Sec-Fetch-Site"))))
 	}))
 	guarded := cop.Handler(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if loopbackConn(r) && !loopbackHost(r.Host) {
-			deny(w, http.StatusForbidden, fmt.Sprintf("host %q refused: this API is bound to a loopback address; use 127.0.0.1 or localhost", short(r.Host)))
+			deny(w, http.StatusForbidden, fmt.Sprintf("host %q refused: this API is bound to a loopback address; use 127.0.0.1 or localhost", contract.Shorten(r.Host)))
 			return
 		}
 		switch r.Method {
@@ -52,7 +54,7 @@ func Handler(h http.Handler, bodyTypes ...string) http.Handler {
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || !slices.Contains(bodyTypes, mt) {
 				deny(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q refused: want %s",
-					short(r.Header.Get("Content-Type")), strings.Join(bodyTypes, " or ")))
+					contract.Shorten(r.Header.Get("Content-Type")), strings.Join(bodyTypes, " or ")))
 				return
 			}
 		}
@@ -89,13 +91,4 @@ func deny(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
-// short bounds a header value quoted back in an error.
-func short(s string) string {
-	const limit = 100
-	if len(s) <= limit {
-		return s
-	}
-	return s[:limit] + "..."
 }

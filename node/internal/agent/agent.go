@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
@@ -164,7 +163,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 	}
 	stateID, err := uuid.Parse(ss.GetStateId())
 	if err != nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("state_specification.state_id %q is not a UUID", short(ss.GetStateId())))
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("state_specification.state_id %q is not a UUID", contract.Shorten(ss.GetStateId())))
 	}
 	rt, ok := a.runtimes[spec.GetFunctionType()]
 	if !ok {
@@ -357,7 +356,7 @@ func (a *Agent) Stop(ctx context.Context, req *edgelessapi.InstanceIdVariant) (*
 	nodeID, err1 := uuid.Parse(id.GetNodeId())
 	fid, err2 := uuid.Parse(id.GetFunctionId())
 	if err1 != nil || err2 != nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("instance id %q/%q: want two UUIDs", short(id.GetNodeId()), short(id.GetFunctionId())))
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("instance id %q/%q: want two UUIDs", contract.Shorten(id.GetNodeId()), contract.Shorten(id.GetFunctionId())))
 	}
 	if nodeID.String() != a.cfg.NodeID {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("instance %s belongs to node %s, not to this node %s", fid, nodeID, a.cfg.NodeID))
@@ -422,7 +421,7 @@ func (a *Agent) doStop(in *instance) error {
 func (a *Agent) Patch(ctx context.Context, req *edgelessapi.PatchRequest) (*emptypb.Empty, error) {
 	in, ok := a.lookup(req.GetFunctionId())
 	if !ok {
-		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("patch: no instance %q on this node", short(req.GetFunctionId())))
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("patch: no instance %q on this node", contract.Shorten(req.GetFunctionId())))
 	}
 	m := make(map[string]contract.InstanceID, len(req.GetOutputMapping()))
 	for alias, target := range req.GetOutputMapping() {
@@ -461,18 +460,4 @@ func (a *Agent) Close(ctx context.Context) error {
 		a.cfg.Resources.Close()
 	}
 	return a.StopAll(ctx)
-}
-
-// short bounds a peer-supplied value quoted in an error: the whole value
-// could be as large as a message.
-func short(s string) string {
-	const limit = 64
-	if len(s) <= limit {
-		return s
-	}
-	i := limit
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "..."
 }

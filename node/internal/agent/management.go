@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -24,7 +25,7 @@ func (a *Agent) UpdatePeers(ctx context.Context, req *edgelessapi.UpdatePeersReq
 			return nil, err
 		}
 		if req.InvocationUrl == nil || req.GetInvocationUrl() == "" {
-			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("UpdatePeers ADD of node %s without invocation_url", short(nodeID)))
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("UpdatePeers ADD of node %s without invocation_url", contract.Shorten(nodeID)))
 		}
 		if nodeID == a.cfg.NodeID {
 			a.log.Debug("UpdatePeers ADD of this node ignored: local events need no peer")
@@ -58,7 +59,7 @@ func (a *Agent) peerID(req *edgelessapi.UpdatePeersRequest) (string, error) {
 	}
 	u, err := uuid.Parse(req.GetNodeId())
 	if err != nil {
-		return "", connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("UpdatePeers %s: node_id %q is not a UUID", req.GetRequestType(), short(req.GetNodeId())))
+		return "", connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("UpdatePeers %s: node_id %q is not a UUID", req.GetRequestType(), contract.Shorten(req.GetNodeId())))
 	}
 	return u.String(), nil
 }

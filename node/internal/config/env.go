@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgeless-go/edgeless/runtime/contract"
+
 	toml "github.com/pelletier/go-toml/v2"
 
 	"github.com/edgeless-go/edgeless/node/internal/state"
@@ -138,13 +140,6 @@ func LoadWithEnv(path string, lookup func(string) (string, bool)) (*Config, []st
 	}
 	slices.Sort(keys)
 	return c, keys, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // envField is a key that an environment variable can set.
@@ -367,7 +362,7 @@ func parseList(s string) ([]string, error) {
 		V []string `toml:"v"`
 	}
 	if err := toml.Unmarshal([]byte("v = "+s), &doc); err != nil {
-		return nil, fmt.Errorf("want a list like a,b or [\"a\", \"b\"], got %q", truncate(s, 64))
+		return nil, fmt.Errorf("want a list like a,b or [\"a\", \"b\"], got %q", contract.Shorten(s))
 	}
 	return doc.V, nil
 }

@@ -229,7 +229,7 @@ func (d *Dataplane) completeCall(from, caller contract.InstanceID, stream uint64
 	case replyWrongSender:
 		d.stats.repliesRefused.Add(1)
 		d.log.Warn("reply refused: the call was not made to its sender", "caller", caller.FunctionID,
-			"stream", stream, "sender_node", short(from.NodeID), "sender", short(from.FunctionID))
+			"stream", stream, "sender_node", contract.Shorten(from.NodeID), "sender", contract.Shorten(from.FunctionID))
 	}
 }
 

@@ -141,22 +141,13 @@ func eventInstanceID(field string, id *edgelessapi.InstanceId) (contract.Instanc
 	}
 	n, err := uuid.Parse(id.GetNodeId())
 	if err != nil {
-		return contract.InstanceID{}, fmt.Errorf("%s.node_id %q is not a UUID: %w", field, short(id.GetNodeId()), ErrMalformedEvent)
+		return contract.InstanceID{}, fmt.Errorf("%s.node_id %q is not a UUID: %w", field, contract.Shorten(id.GetNodeId()), ErrMalformedEvent)
 	}
 	f, err := uuid.Parse(id.GetFunctionId())
 	if err != nil {
-		return contract.InstanceID{}, fmt.Errorf("%s.function_id %q is not a UUID: %w", field, short(id.GetFunctionId()), ErrMalformedEvent)
+		return contract.InstanceID{}, fmt.Errorf("%s.function_id %q is not a UUID: %w", field, contract.Shorten(id.GetFunctionId()), ErrMalformedEvent)
 	}
 	return contract.InstanceID{NodeID: n.String(), FunctionID: f.String()}, nil
-}
-
-// short bounds a peer-supplied string quoted in an error message.
-func short(s string) string {
-	const limit = 64
-	if len(s) <= limit {
-		return s
-	}
-	return s[:limit] + "..."
 }
 
 // canonUUID returns s in lower-case hyphenated form when it parses as a
