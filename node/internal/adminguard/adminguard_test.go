@@ -13,8 +13,11 @@ import (
 )
 
 // serve runs the guarded handler on a real socket bound to addr and
-// returns its URL and how many requests reached the handler.
-func serve(t *testing.T, addr string) (string, *atomic.Int32) {
+// returns its URL, a client of its own and how many requests reached the
+// handler.
+// Each test uses its own server's client: a parallel test's srv.Close closes the idle
+// connections of http.DefaultTransport, which broke requests in flight.
+func serve(t *testing.T, addr string) (string, *http.Client, *atomic.Int32) {
 	t.Helper()
 	var reached atomic.Int32
 	h := adminguard.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -30,12 +33,12 @@ func serve(t *testing.T, addr string) (string, *atomic.Int32) {
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv.URL, &reached
+	return srv.URL, srv.Client(), &reached
 }
 
 func TestHandler(t *testing.T) {
 	t.Parallel()
-	url, reached := serve(t, "127.0.0.1:0")
+	url, client, reached := serve(t, "127.0.0.1:0")
 	port := url[strings.LastIndex(url, ":")+1:]
 	tests := []struct {
 		name    string
@@ -70,7 +73,7 @@ func TestHandler(t *testing.T) {
 			if tt.host != "" {
 				req.Host = tt.host
 			}
-			res, err := http.DefaultClient.Do(req)
+			res, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,10 +95,10 @@ func TestHandler(t *testing.T) {
 func TestHandler_NonLoopbackAnyHost(t *testing.T) {
 	t.Parallel()
 	ip := nonLoopbackIPv4(t)
-	url, _ := serve(t, net.JoinHostPort(ip, "0"))
+	url, client, _ := serve(t, net.JoinHostPort(ip, "0"))
 	req, _ := http.NewRequestWithContext(t.Context(), "GET", url+"/admin/v1/x", nil)
 	req.Host = "node-7.example:1234"
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
