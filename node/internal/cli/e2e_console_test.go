@@ -311,7 +311,7 @@ func TestConsole_Browser(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
 		req.Header.Set("Origin", "http://localhost:1")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := httpClient(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

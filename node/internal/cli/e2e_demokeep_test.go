@@ -56,7 +56,7 @@ func TestE2E_DemoKeep(t *testing.T) {
 		return m != nil
 	})
 	url, id := m[1], m[2]
-	resp, err := http.Get(url + "/workflows/" + id)
+	resp, err := httpClient(t).Get(url + "/workflows/" + id)
 	if err != nil {
 		t.Fatal(err)
 	}

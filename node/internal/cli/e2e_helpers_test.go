@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,17 @@ import (
 	"github.com/edgeless-go/edgeless/node/internal/inabox"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
 )
+
+// httpClient returns an HTTP client of t's own. Tests of this package run
+// in parallel, and an httptest.Server's Close closes http.DefaultTransport's
+// idle connections, which fails a request of another test that is about to
+// reuse one ("CloseIdleConnections called"); so no test uses
+// http.DefaultClient.
+func httpClient(t testing.TB) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: time.Minute}
+}
 
 // startBox starts an in-a-box domain on free ports with a fresh node id,
 // for one test. Its shutdown, and then the removal of any container left

@@ -24,6 +24,7 @@ func TestE2E_HTTPIngressThroughContainers(t *testing.T) {
 	id := startFile(t, url, filepath.Join(dir, demoWorkflow))
 	ingress := box.Node.HTTPIngress
 
+	hc := httpClient(t)
 	post := func(client *http.Client, path, body string) (int, string, http.Header, error) {
 		resp, err := client.Post(ingress+path, "text/plain", strings.NewReader(body))
 		if err != nil {
@@ -33,7 +34,7 @@ func TestE2E_HTTPIngressThroughContainers(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), resp.Header, err
 	}
-	status, body, h, err := post(http.DefaultClient, "/one", "ping")
+	status, body, h, err := post(hc, "/one", "ping")
 	if err != nil || status != 200 || body != "PING\n" || h.Get("X-Edgeless-Function") != "web" {
 		t.Fatalf("POST /one = %d %q %v %v, want 200 \"PING\\n\" from web", status, body, h, err)
 	}
@@ -66,7 +67,7 @@ func TestE2E_HTTPIngressThroughContainers(t *testing.T) {
 		t.Errorf("inspect lists %q, want the functions running and the resources http-in, http-log", states)
 	}
 	mustCLI(t, url, "workflow", "stop", id)
-	if status, _, _, err := post(http.DefaultClient, "/late", "x"); err != nil || status != http.StatusNotFound {
+	if status, _, _, err := post(hc, "/late", "x"); err != nil || status != http.StatusNotFound {
 		t.Errorf("POST after the workflow stopped = %d, %v; want 404", status, err)
 	}
 
