@@ -1,9 +1,11 @@
 // Package guest is the SDK for writing an EDGELESS container function in Go.
 //
 // A function is a value that implements [Function]. [Run] serves it as the
-// EDGELESS GuestAPIFunction service (gRPC over plain-text HTTP/2; Connect and
-// gRPC-Web come for free) on port 7101, or on the port given by the -port
-// flag or the PORT environment variable, and exits cleanly on SIGTERM:
+// EDGELESS GuestAPIFunction service (gRPC over plain-text HTTP/2 with
+// grpc-go, as upstream's nodes and ours call it; Connect and gRPC-Web over
+// HTTP/1.1 on the same port, e.g. for curl) on port 7101, or on the port
+// given by the -port flag or the PORT environment variable, and exits
+// cleanly on SIGTERM:
 //
 //	func main() {
 //		if err := guest.Run(context.Background(), &myFunction{}, os.Args[1:], os.Getenv); err != nil {
@@ -21,8 +23,9 @@
 //	                                      Cast, Call
 //
 // Boot names the node's GuestAPIHost endpoint and the instance's own id. The
-// SDK parses the endpoint, opens an HTTP/2 connection to the host and only
-// then answers, so a successful Boot means the host is reachable. Init calls
+// SDK parses the endpoint, opens a gRPC connection (grpc-go, h2c) to the
+// host and only then answers, so a successful Boot means the host is
+// reachable. Init calls
 // [Function.Init] with a [Host] handle, the init payload and any state saved
 // earlier with [Host.Sync]. Cast and Call are accepted only in Initialized.
 // Stop stops accepting events, drains those in flight and calls
@@ -49,7 +52,8 @@
 // # The instance secret
 //
 // The Go node sends a per-instance secret in the SecretHeader request
-// header on every call, from Boot on. When Boot carried one, a later
+// header (gRPC metadata "edgeless-instance-secret": gRPC keys are
+// lower-case) on every call, from Boot on. When Boot carried one, a later
 // request without the same value is refused with PERMISSION_DENIED, so a
 // process that is not the node cannot drive the function; a Boot after
 // Stop may bring a new secret. A node that sends none (upstream's) is

@@ -3,15 +3,22 @@ package guest
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -32,60 +39,104 @@ const (
 // client for one life of the instance (from Boot to Stop). Every request
 // carries the instance's own id as originator. It is safe for concurrent
 // use.
+//
+// The client is grpc-go's (gRPC over h2c, as upstream's templates speak),
+// whose writer sends a request's frames in one batch. Its errors carry the
+// gRPC code for both connect.CodeOf and grpc-go's status.Code.
 type Host struct {
-	id        InstanceID
-	endpoint  string
-	client    edgelessapiconnect.GuestAPIHostClient
-	transport *http.Transport
-	timeout   time.Duration
+	id       InstanceID
+	endpoint string
+	conn     *grpc.ClientConn
+	client   edgelessapi.GuestAPIHostClient
+	timeout  time.Duration
+	// dialErr is the error of the latest failed dial, for Boot's answer.
+	dialErr atomic.Pointer[error]
 }
 
-// dialHost builds the client for the GuestAPIHost server at baseURL and
-// opens its HTTP/2 connection, so that the host is known to be reachable and
-// the first host call pays no connection set-up.
-func dialHost(ctx context.Context, baseURL string, id InstanceID, timeout time.Duration, maxBytes int) (*Host, error) {
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	transport := &http.Transport{
-		Protocols:   &protocols,
-		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		// Detect a dead node connection instead of waiting for each call's
-		// deadline.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 10 * time.Second},
-	}
-	httpClient := &http.Client{Transport: transport}
-	h := &Host{
-		id:       id,
-		endpoint: baseURL,
-		client: edgelessapiconnect.NewGuestAPIHostClient(httpClient, baseURL,
-			connect.WithGRPC(),
-			connect.WithReadMaxBytes(maxBytes),
-			connect.WithSendMaxBytes(maxBytes),
-			connect.WithCompressMinBytes(compressMinBytes),
-		),
-		transport: transport,
-		timeout:   timeout,
-	}
-	ctx, cancel := h.deadline(ctx)
-	defer cancel()
-	// Any HTTP answer proves an HTTP/2 connection to the host is open; the
-	// transport keeps it for the host calls.
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/", nil)
+// Settings of the host connection.
+const (
+	// hostDialTimeout bounds the opening of the host connection.
+	hostDialTimeout = 5 * time.Second
+	// hostReconnectMaxDelay is the longest pause between attempts to
+	// reconnect to a node that went away (grpc-go's default backoff grows
+	// to 2 minutes, during which every host call fails at once).
+	hostReconnectMaxDelay = time.Second
+	// hostPingInterval and hostPingTimeout make the client notice a node
+	// that vanished without closing the connection, instead of waiting for
+	// each call's deadline.
+	hostPingInterval = 30 * time.Second
+	hostPingTimeout  = 10 * time.Second
+)
+
+// newHost returns the client for the GuestAPIHost server at addr
+// (host:port; baseURL is http://addr); it does no I/O.
+func newHost(baseURL, addr string, id InstanceID, timeout time.Duration, maxBytes int) (*Host, error) {
+	h := &Host{id: id, endpoint: baseURL, timeout: timeout}
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	conn, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				h.dialErr.Store(&err)
+			}
+			return c, err
+		}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxBytes), grpc.MaxCallSendMsgSize(maxBytes)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: hostPingInterval, Timeout: hostPingTimeout}),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: hostReconnectMaxDelay},
+			MinConnectTimeout: hostDialTimeout,
+		}),
+	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to guest API host %s: %w", baseURL, err)
+		return nil, fmt.Errorf("guest API host client of %s: %w", baseURL, err)
 	}
-	res, err := httpClient.Do(req)
-	if err != nil {
-		transport.CloseIdleConnections()
-		return nil, fmt.Errorf("connect to guest API host %s: %w", baseURL, err)
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<16))
-	_ = res.Body.Close()
+	h.conn, h.client = conn, edgelessapi.NewGuestAPIHostClient(conn)
 	return h, nil
 }
 
+// dialHost builds the client for the GuestAPIHost server at addr and opens
+// its HTTP/2 connection, so that the host is known to be reachable and the
+// first host call pays no connection set-up. A failed first attempt is an
+// error at once (no retries: the node retries Boot).
+func dialHost(ctx context.Context, baseURL, addr string, id InstanceID, timeout time.Duration, maxBytes int) (*Host, error) {
+	h, err := newHost(baseURL, addr, id, timeout, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := h.deadline(ctx)
+	defer cancel()
+	if err := h.waitReady(ctx); err != nil {
+		h.close()
+		return nil, fmt.Errorf("connect to guest API host %s: %w", baseURL, err)
+	}
+	return h, nil
+}
+
+// waitReady connects and waits until the connection is ready, or its
+// first attempt failed.
+func (h *Host) waitReady(ctx context.Context) error {
+	h.conn.Connect()
+	for {
+		switch st := h.conn.GetState(); st {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			if err := h.dialErr.Load(); err != nil {
+				return *err
+			}
+			return fmt.Errorf("connection %s (not an HTTP/2 gRPC server?)", strings.ToLower(st.String()))
+		default:
+			if !h.conn.WaitForStateChange(ctx, st) {
+				return ctx.Err()
+			}
+		}
+	}
+}
+
 // close releases the host connection.
-func (h *Host) close() { h.transport.CloseIdleConnections() }
+func (h *Host) close() { _ = h.conn.Close() }
 
 // deadline adds the default host timeout to ctx unless it has a deadline.
 func (h *Host) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -93,6 +144,34 @@ func (h *Host) deadline(ctx context.Context) (context.Context, context.CancelFun
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, h.timeout)
+}
+
+// hostError is the error of a failed host call: a *connect.Error (as when
+// the SDK's host client was connect-go: connect.CodeOf and errors.As keep
+// working) that also answers grpc-go's status.Code and status.FromError.
+type hostError struct {
+	err *connect.Error
+	st  *status.Status
+}
+
+func (e *hostError) Error() string              { return e.err.Error() }
+func (e *hostError) Unwrap() error              { return e.err }
+func (e *hostError) GRPCStatus() *status.Status { return e.st }
+
+// rpcFailure converts an error of the grpc-go client. A call cut by ctx
+// wraps ctx's error, so errors.Is(err, context.DeadlineExceeded) holds.
+func rpcFailure(ctx context.Context, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	cause := errors.New(st.Message())
+	switch ctxErr := ctx.Err(); {
+	case st.Code() == codes.DeadlineExceeded && errors.Is(ctxErr, context.DeadlineExceeded),
+		st.Code() == codes.Canceled && errors.Is(ctxErr, context.Canceled):
+		cause = ctxErr
+	}
+	return &hostError{err: connect.NewError(connect.Code(st.Code()), cause), st: st}
 }
 
 // ID returns the instance's own id, as received in Boot.
@@ -108,7 +187,7 @@ func (h *Host) Cast(ctx context.Context, alias string, msg []byte) error {
 	defer cancel()
 	_, err := h.client.Cast(ctx, &edgelessapi.OutputEventData{Originator: h.id.proto(), Alias: alias, Msg: msg})
 	if err != nil {
-		return fmt.Errorf("host Cast to alias %q: %w", alias, err)
+		return fmt.Errorf("host Cast to alias %q: %w", alias, rpcFailure(ctx, err))
 	}
 	return nil
 }
@@ -119,7 +198,7 @@ func (h *Host) CastRaw(ctx context.Context, dst InstanceID, msg []byte) error {
 	defer cancel()
 	_, err := h.client.CastRaw(ctx, &edgelessapi.OutputEventDataRaw{Originator: h.id.proto(), Dst: dst.proto(), Msg: msg})
 	if err != nil {
-		return fmt.Errorf("host CastRaw to %s: %w", dst, err)
+		return fmt.Errorf("host CastRaw to %s: %w", dst, rpcFailure(ctx, err))
 	}
 	return nil
 }
@@ -132,7 +211,7 @@ func (h *Host) Call(ctx context.Context, alias string, msg []byte) (Reply, error
 	defer cancel()
 	res, err := h.client.Call(ctx, &edgelessapi.OutputEventData{Originator: h.id.proto(), Alias: alias, Msg: msg})
 	if err != nil {
-		return Reply{}, fmt.Errorf("host Call to alias %q: %w", alias, err)
+		return Reply{}, fmt.Errorf("host Call to alias %q: %w", alias, rpcFailure(ctx, err))
 	}
 	r, err := replyFromProto(res)
 	if err != nil {
@@ -147,7 +226,7 @@ func (h *Host) CallRaw(ctx context.Context, dst InstanceID, msg []byte) (Reply, 
 	defer cancel()
 	res, err := h.client.CallRaw(ctx, &edgelessapi.OutputEventDataRaw{Originator: h.id.proto(), Dst: dst.proto(), Msg: msg})
 	if err != nil {
-		return Reply{}, fmt.Errorf("host CallRaw to %s: %w", dst, err)
+		return Reply{}, fmt.Errorf("host CallRaw to %s: %w", dst, rpcFailure(ctx, err))
 	}
 	r, err := replyFromProto(res)
 	if err != nil {
@@ -178,7 +257,7 @@ func (h *Host) DelayedCast(ctx context.Context, alias string, delay time.Duratio
 		Metadata:   newMetadata(),
 	})
 	if err != nil {
-		return fmt.Errorf("host DelayedCast to alias %q: %w", alias, err)
+		return fmt.Errorf("host DelayedCast to alias %q: %w", alias, rpcFailure(ctx, err))
 	}
 	return nil
 }
@@ -189,7 +268,7 @@ func (h *Host) Sync(ctx context.Context, state []byte) error {
 	ctx, cancel := h.deadline(ctx)
 	defer cancel()
 	if _, err := h.client.Sync(ctx, &edgelessapi.SyncData{Originator: h.id.proto(), SerializedState: state}); err != nil {
-		return fmt.Errorf("host Sync: %w", err)
+		return fmt.Errorf("host Sync: %w", rpcFailure(ctx, err))
 	}
 	return nil
 }
@@ -208,7 +287,7 @@ func (h *Host) TelemetryLog(ctx context.Context, level LogLevel, target, msg str
 		Msg:        msg,
 	})
 	if err != nil {
-		return fmt.Errorf("host TelemetryLog: %w", err)
+		return fmt.Errorf("host TelemetryLog: %w", rpcFailure(ctx, err))
 	}
 	return nil
 }
@@ -221,7 +300,7 @@ func (h *Host) Slf(ctx context.Context) (InstanceID, error) {
 	defer cancel()
 	res, err := h.client.Slf(ctx, &emptypb.Empty{})
 	if err != nil {
-		return InstanceID{}, fmt.Errorf("host Slf: %w", err)
+		return InstanceID{}, fmt.Errorf("host Slf: %w", rpcFailure(ctx, err))
 	}
 	return instanceIDFrom(res), nil
 }

@@ -10,19 +10,38 @@ import (
 
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgeless-go/edgeless/function-template/guest"
 	"github.com/edgeless-go/edgeless/function-template/guest/guesttest"
 )
 
-// bootedHost boots and initialises an instance against a fake host and
-// returns the host handle the function received.
-func bootedHost(t *testing.T) (*guest.Host, *guesttest.Host, *edgelessapi.InstanceId) {
+// hostKinds are the fake nodes the host client is tested against: a
+// GuestAPIHost server on connect-go (net/http h2c) and one on grpc-go.
+var hostKinds = []struct {
+	name string
+	new  func(testing.TB) *guesttest.Host
+}{
+	{"connecthost", guesttest.NewHost},
+	{"grpchost", guesttest.NewGRPCHost},
+}
+
+// bootedHost boots and initialises an instance against a fake host of
+// kind (one of hostKinds) and returns the host handle the function
+// received.
+func bootedHost(t *testing.T, kind string) (*guest.Host, *guesttest.Host, *edgelessapi.InstanceId) {
 	t.Helper()
-	in := newInstance(t, "grpc", testOptions(t))
-	in.driveTo(t, guest.Initialized)
-	return in.fn.Host(), in.host, in.boot.InstanceId
+	for _, k := range hostKinds {
+		if k.name == kind {
+			in := newInstanceOf(t, k.new(t), "grpc", testOptions(t))
+			in.driveTo(t, guest.Initialized)
+			return in.fn.Host(), in.host, in.boot.InstanceId
+		}
+	}
+	t.Fatalf("unknown host kind %q", kind)
+	return nil, nil, nil
 }
 
 // TestHost_Methods calls every host method and checks what reached the
@@ -90,24 +109,26 @@ func TestHost_Methods(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			h, fake, me := bootedHost(t)
-			if err := tt.call(context.Background(), h); err != nil {
-				t.Fatalf("Host.%s() error = %v", tt.name, err)
-			}
-			got := fake.Wait(t, 1)
-			if len(got) != 1 || got[0].Method != tt.method {
-				t.Fatalf("host got %v, want one %s", got, tt.method)
-			}
-			if want := tt.want(me); !proto.Equal(got[0].Msg, want) {
-				t.Errorf("host got %s %v, want %v", tt.method, got[0].Msg, want)
-			}
-			if !got[0].HasDeadline {
-				t.Errorf("host %s request has no deadline", tt.method)
-			}
-		})
+	for _, kind := range hostKinds {
+		for _, tt := range tests {
+			t.Run(kind.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				h, fake, me := bootedHost(t, kind.name)
+				if err := tt.call(context.Background(), h); err != nil {
+					t.Fatalf("Host.%s() error = %v", tt.name, err)
+				}
+				got := fake.Wait(t, 1)
+				if len(got) != 1 || got[0].Method != tt.method {
+					t.Fatalf("host got %v, want one %s", got, tt.method)
+				}
+				if want := tt.want(me); !proto.Equal(got[0].Msg, want) {
+					t.Errorf("host got %s %v, want %v", tt.method, got[0].Msg, want)
+				}
+				if !got[0].HasDeadline {
+					t.Errorf("host %s request has no deadline", tt.method)
+				}
+			})
+		}
 	}
 }
 
@@ -124,7 +145,7 @@ func TestHost_DelayedCast(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.delay.String(), func(t *testing.T) {
 			t.Parallel()
-			h, fake, me := bootedHost(t)
+			h, fake, me := bootedHost(t, "grpchost")
 			msg := []byte{0xfe, 'x'}
 			if err := h.DelayedCast(context.Background(), "self", tt.delay, msg); err != nil {
 				t.Fatalf("DelayedCast() error = %v", err)
@@ -149,7 +170,7 @@ func TestHost_DelayedCast(t *testing.T) {
 
 func TestHost_BadArguments(t *testing.T) {
 	t.Parallel()
-	h, fake, _ := bootedHost(t)
+	h, fake, _ := bootedHost(t, "grpchost")
 	if err := h.DelayedCast(t.Context(), "self", -time.Second, nil); err == nil || !strings.Contains(err.Error(), "negative delay") {
 		t.Errorf("DelayedCast(-1s) error = %v, want negative delay", err)
 	}
@@ -163,14 +184,19 @@ func TestHost_BadArguments(t *testing.T) {
 
 func TestHost_Slf(t *testing.T) {
 	t.Parallel()
-	h, fake, me := bootedHost(t)
-	fake.SetSlf(me)
-	got, err := h.Slf(t.Context())
-	if err != nil {
-		t.Fatalf("Slf() error = %v", err)
-	}
-	if got != h.ID() {
-		t.Errorf("Slf() = %v, want %v", got, h.ID())
+	for _, kind := range hostKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			h, fake, me := bootedHost(t, kind.name)
+			fake.SetSlf(me)
+			got, err := h.Slf(t.Context())
+			if err != nil {
+				t.Fatalf("Slf() error = %v", err)
+			}
+			if got != h.ID() {
+				t.Errorf("Slf() = %v, want %v", got, h.ID())
+			}
+		})
 	}
 }
 
@@ -190,47 +216,61 @@ func TestHost_CallReplies(t *testing.T) {
 		{name: "unknown type", answer: &edgelessapi.CallReturn{Type: 7}, wantErr: "unknown CallRetType 7"},
 		{name: "rpc error", answerErr: connect.NewError(connect.CodeNotFound, errors.New("no such alias")), wantErr: "no such alias", wantCode: connect.CodeNotFound},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			h, fake, _ := bootedHost(t)
-			fake.SetCallReply(func(guesttest.Request) (*edgelessapi.CallReturn, error) { return tt.answer, tt.answerErr })
-			for _, call := range []struct {
-				name string
-				f    func() (guest.Reply, error)
-			}{
-				{"Call", func() (guest.Reply, error) { return h.Call(t.Context(), "a", nil) }},
-				{"CallRaw", func() (guest.Reply, error) { return h.CallRaw(t.Context(), h.ID(), nil) }},
-			} {
-				got, err := call.f()
-				if tt.wantErr == "" {
-					if err != nil {
-						t.Fatalf("%s() error = %v", call.name, err)
+	for _, kind := range hostKinds {
+		for _, tt := range tests {
+			t.Run(kind.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				h, fake, _ := bootedHost(t, kind.name)
+				fake.SetCallReply(func(guesttest.Request) (*edgelessapi.CallReturn, error) { return tt.answer, tt.answerErr })
+				for _, call := range []struct {
+					name string
+					f    func() (guest.Reply, error)
+				}{
+					{"Call", func() (guest.Reply, error) { return h.Call(t.Context(), "a", nil) }},
+					{"CallRaw", func() (guest.Reply, error) { return h.CallRaw(t.Context(), h.ID(), nil) }},
+				} {
+					got, err := call.f()
+					if tt.wantErr == "" {
+						if err != nil {
+							t.Fatalf("%s() error = %v", call.name, err)
+						}
+						gotMsg, gotOK := got.Msg()
+						wantMsg, wantOK := tt.want.Msg()
+						if gotOK != wantOK || !bytes.Equal(gotMsg, wantMsg) {
+							t.Errorf("%s() = %v, want %v", call.name, got, tt.want)
+						}
+						continue
 					}
-					gotMsg, gotOK := got.Msg()
-					wantMsg, wantOK := tt.want.Msg()
-					if gotOK != wantOK || !bytes.Equal(gotMsg, wantMsg) {
-						t.Errorf("%s() = %v, want %v", call.name, got, tt.want)
+					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+						t.Fatalf("%s() error = %v, want it to contain %q", call.name, err, tt.wantErr)
 					}
-					continue
+					if isErr := tt.answer.GetType() == edgelessapi.CallRetType_CALL_RET_ERR && tt.answer != nil; isErr != errors.Is(err, guest.ErrCallFailed) {
+						t.Errorf("errors.Is(%v, ErrCallFailed) = %v, want %v", err, !isErr, isErr)
+					}
+					if tt.wantCode != 0 && connect.CodeOf(err) != tt.wantCode {
+						t.Errorf("%s() error code = %v, want %v", call.name, connect.CodeOf(err), tt.wantCode)
+					}
+					if tt.wantCode != 0 && status.Code(err) != codes.Code(tt.wantCode) {
+						t.Errorf("%s() status.Code = %v, want %v", call.name, status.Code(err), tt.wantCode)
+					}
 				}
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("%s() error = %v, want it to contain %q", call.name, err, tt.wantErr)
-				}
-				if isErr := tt.answer.GetType() == edgelessapi.CallRetType_CALL_RET_ERR && tt.answer != nil; isErr != errors.Is(err, guest.ErrCallFailed) {
-					t.Errorf("errors.Is(%v, ErrCallFailed) = %v, want %v", err, !isErr, isErr)
-				}
-				if tt.wantCode != 0 && connect.CodeOf(err) != tt.wantCode {
-					t.Errorf("%s() error code = %v, want %v", call.name, connect.CodeOf(err), tt.wantCode)
-				}
-			}
-		})
+			})
+		}
 	}
 }
 
 func TestHost_CallerDeadlineKept(t *testing.T) {
 	t.Parallel()
-	h, fake, _ := bootedHost(t)
+	for _, kind := range hostKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			testCallerDeadlineKept(t, kind.name)
+		})
+	}
+}
+
+func testCallerDeadlineKept(t *testing.T, kind string) {
+	h, fake, _ := bootedHost(t, kind)
 	release := make(chan struct{})
 	defer close(release)
 	fake.SetCallReply(func(guesttest.Request) (*edgelessapi.CallReturn, error) {
@@ -240,7 +280,7 @@ func TestHost_CallerDeadlineKept(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 	defer cancel()
 	_, err := h.Call(ctx, "slow", nil)
-	if connect.CodeOf(err) != connect.CodeDeadlineExceeded {
-		t.Errorf("Call() with a 30ms deadline to a stuck host: error = %v, want DEADLINE_EXCEEDED", err)
+	if connect.CodeOf(err) != connect.CodeDeadlineExceeded || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Call() with a 30ms deadline to a stuck host: error = %v, want DEADLINE_EXCEEDED wrapping context.DeadlineExceeded", err)
 	}
 }

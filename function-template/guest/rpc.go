@@ -10,7 +10,9 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// rpcHandler is the RPC edge: it maps the Server's errors to gRPC codes.
+// rpcHandler is the connect-go edge (Server.Handler, and HTTP/1.1 in
+// Serve): it maps the Server's errors to gRPC codes. grpcHandler is the
+// grpc-go one.
 type rpcHandler struct{ s *Server }
 
 // invalidArgumentError marks bad input (INVALID_ARGUMENT).
@@ -30,7 +32,9 @@ func (e *unavailableError) Unwrap() error { return e.err }
 // Boot carried one, every later request must carry the same value, or it
 // is refused with PERMISSION_DENIED: a process on the network that is not
 // the node cannot drive the function. Without one the SDK accepts every
-// request, as upstream's templates do.
+// request, as upstream's templates do. HTTP/2 sends header names in lower
+// case (gRPC metadata key "edgeless-instance-secret"); the SDK matches the
+// name in any case.
 const SecretHeader = "Edgeless-Instance-Secret"
 
 // errWrongSecret refuses a request without the secret sent at Boot.
@@ -42,7 +46,8 @@ func secretMatches(got, want string) bool {
 	return want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-// requestSecret returns the SecretHeader of the request being handled.
+// requestSecret returns the SecretHeader of the request being handled by
+// the connect-go handler.
 func requestSecret(ctx context.Context) string {
 	if ci, ok := connect.CallInfoForHandlerContext(ctx); ok {
 		return ci.RequestHeader().Get(SecretHeader)
@@ -50,21 +55,31 @@ func requestSecret(ctx context.Context) string {
 	return ""
 }
 
-// checkSecret refuses a request that does not carry the secret of the
-// current life.
-func (h *rpcHandler) checkSecret(ctx context.Context) error {
-	h.s.mu.Lock()
-	want := h.s.secret
-	h.s.mu.Unlock()
-	if !secretMatches(requestSecret(ctx), want) {
-		return connect.NewError(connect.CodePermissionDenied, errWrongSecret)
+// checkSecret refuses (errWrongSecret) a request whose secret got is not
+// the secret of the current life.
+func (s *Server) checkSecret(got string) error {
+	s.mu.Lock()
+	want := s.secret
+	s.mu.Unlock()
+	if !secretMatches(got, want) {
+		return errWrongSecret
 	}
 	return nil
 }
 
-// rpcError maps err to a connect error; internal is the code of anything
+// checkSecret refuses a request that does not carry the secret of the
+// current life.
+func (h *rpcHandler) checkSecret(ctx context.Context) error {
+	if err := h.s.checkSecret(requestSecret(ctx)); err != nil {
+		return rpcError(err)
+	}
+	return nil
+}
+
+// errorCode classifies err: the gRPC code to answer it with (connect's
+// codes are gRPC's, number for number); internal is the code of anything
 // not otherwise classified.
-func rpcError(err error) error {
+func errorCode(err error) connect.Code {
 	var (
 		wrong   *WrongStateError
 		invalid *invalidArgumentError
@@ -72,21 +87,24 @@ func rpcError(err error) error {
 	)
 	switch {
 	case errors.Is(err, errWrongSecret):
-		return connect.NewError(connect.CodePermissionDenied, err)
+		return connect.CodePermissionDenied
 	case errors.As(err, &wrong):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
+		return connect.CodeFailedPrecondition
 	case errors.As(err, &invalid):
-		return connect.NewError(connect.CodeInvalidArgument, err)
+		return connect.CodeInvalidArgument
 	case errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
+		return connect.CodeDeadlineExceeded
 	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
+		return connect.CodeCanceled
 	case errors.As(err, &unavail):
-		return connect.NewError(connect.CodeUnavailable, err)
+		return connect.CodeUnavailable
 	default:
-		return connect.NewError(connect.CodeInternal, err)
+		return connect.CodeInternal
 	}
 }
+
+// rpcError maps err to a connect error.
+func rpcError(err error) error { return connect.NewError(errorCode(err), err) }
 
 // Boot implements edgelessapiconnect.GuestAPIFunctionHandler.
 func (h *rpcHandler) Boot(ctx context.Context, req *edgelessapi.BootData) (*emptypb.Empty, error) {

@@ -11,55 +11,134 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc"
+	// Peers may send gzip-compressed messages: grpc-go unpacks them up to
+	// MaxRecvMsgSize and refuses the rest (RESOURCE_EXHAUSTED).
+	_ "google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/keepalive"
 )
 
 // compressMinBytes is the smallest message gzip-compressed for a peer that
 // accepts gzip, as on the node (runtime/transport.CompressMinBytes): a few
-// bytes cost more to compress than they save.
+// bytes cost more to compress than they save. (grpc-go compresses nothing
+// unless asked to; it unpacks what peers send gzip-compressed.)
 const compressMinBytes = 1024
+
+// Limits and timeouts of the server's connections.
+const (
+	// readHeaderTimeout bounds the first bytes of a connection, the HTTP/2
+	// handshake and an HTTP/1.1 request's headers.
+	readHeaderTimeout = 10 * time.Second
+	// idleTimeout closes a connection without requests for this long.
+	idleTimeout = 5 * time.Minute
+	// maxConcurrentStreams is the requests one connection may have open at
+	// once (as the node's servers): a nested call holds one while it waits.
+	// Cast and Call beyond Options.MaxConcurrency wait for a slot.
+	maxConcurrentStreams = 1000
+	// minPingInterval is the shortest interval of keep-alive pings the
+	// server accepts, with or without requests in flight: the node pings
+	// an idle connection every 15 s (grpc-go's default, 5 minutes, would
+	// make the server close the node's connection with ENHANCE_YOUR_CALM).
+	minPingInterval = 5 * time.Second
+)
+
+// newGRPCServer returns the grpc-go server of Serve, with the service
+// registered.
+func (s *Server) newGRPCServer() *grpc.Server {
+	srv := grpc.NewServer(
+		grpc.MaxRecvMsgSize(s.opts.MaxPayloadBytes),
+		grpc.MaxSendMsgSize(s.opts.MaxPayloadBytes),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.ConnectionTimeout(readHeaderTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPingInterval, PermitWithoutStream: true}),
+	)
+	s.RegisterGRPC(srv)
+	return srv
+}
 
 // Serve serves the GuestAPIFunction service on ln until ctx is done, then
 // shuts down: it stops accepting requests, lets those in flight finish
 // within Options.ShutdownGrace (then cancels them), calls Function.Stop if
 // the instance is still Initialized, and returns nil.
+//
+// gRPC over h2c (what nodes speak) is served by grpc-go; HTTP/1.1 (Connect,
+// gRPC-Web, curl) by the connect-go Handler, on the same port.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	gs := s.newGRPCServer()
 	mux := http.NewServeMux()
 	mux.Handle(s.Handler())
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{
+	hs := &http.Server{
 		Handler:           mux,
 		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       5 * time.Minute,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	pm := newProtocolMux(ln, readHeaderTimeout)
+	muxErr, grpcErr, httpErr := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	go func() { muxErr <- pm.run() }()
+	go func() { grpcErr <- gs.Serve(pm.h2) }()
+	go func() { httpErr <- hs.Serve(pm.http1) }()
 	s.log.InfoContext(ctx, "serving GuestAPIFunction", "addr", ln.Addr().String())
 
+	var failed error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("serve GuestAPIFunction on %s: %w", ln.Addr(), err)
+	case failed = <-muxErr:
+		if failed == nil {
+			failed = net.ErrClosed // closed by someone else
+		}
+	case failed = <-grpcErr:
+	case failed = <-httpErr:
 	case <-ctx.Done():
 	}
+	if failed != nil {
+		_ = pm.close()
+		gs.Stop()
+		_ = hs.Close()
+		s.shutdownFunction(ctx)
+		return fmt.Errorf("serve GuestAPIFunction on %s: %w", ln.Addr(), failed)
+	}
 	s.log.Info("shutting down", "grace", s.opts.ShutdownGrace)
+	_ = pm.close()
 	graceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(graceCtx); err != nil {
-		s.log.Warn("requests still in flight after the grace: cancelling them", "error", err)
-		s.cancelEvents()
-		_ = srv.Close()
+	stopped := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(stopped)
+	}()
+	httpDone := hs.Shutdown(graceCtx)
+	select {
+	case <-stopped:
+	case <-graceCtx.Done():
 	}
-	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownGrace)
-	defer cancelStop()
-	s.shutdown(stopCtx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve GuestAPIFunction on %s: %w", ln.Addr(), err)
+	if httpDone != nil || graceCtx.Err() != nil {
+		s.log.Warn("requests still in flight after the grace: cancelling them")
+		s.cancelEvents()
+		gs.Stop()
+		_ = hs.Close()
+		<-stopped
+	}
+	s.shutdownFunction(ctx)
+	for _, errc := range []chan error{grpcErr, httpErr} {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serve GuestAPIFunction on %s: %w", ln.Addr(), err)
+		}
 	}
 	s.log.Info("shut down")
 	return nil
+}
+
+// shutdownFunction stops the function (Function.Stop if Initialized) and
+// closes the host connection, within Options.ShutdownGrace.
+func (s *Server) shutdownFunction(ctx context.Context) {
+	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownGrace)
+	defer cancelStop()
+	s.shutdown(stopCtx)
 }
 
 // ListenAndServe serves fn on opts.Addr until ctx is done (see

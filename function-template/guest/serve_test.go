@@ -2,10 +2,14 @@ package guest_test
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 
 	"github.com/edgeless-go/edgeless/function-template/guest"
@@ -76,5 +80,45 @@ func TestServe_Shutdown(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Error("the listener still accepts connections after Serve returned")
+	}
+}
+
+// TestServe_OnePortForBoth: Serve answers gRPC over h2c (grpc-go) and
+// HTTP/1.1 (Connect with JSON, as curl sends it) on the same port, and a
+// peer that stops inside the HTTP/2 preface or sends garbage harms
+// neither.
+func TestServe_OnePortForBoth(t *testing.T) {
+	t.Parallel()
+	_, url := guesttest.StartServer(t, &recorder{}, testOptions(t))
+	addr := strings.TrimPrefix(url, "http://")
+	for _, junk := range []string{"PRI * HTTP/2", "\x00\x01garbage\r\n\r\n"} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte(junk)); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+	}
+	tr := &http.Transport{} // HTTP/1.1
+	t.Cleanup(tr.CloseIdleConnections)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/edgeless_api.GuestAPIFunction/Call", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatalf("HTTP/1.1 Connect Call: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.ProtoMajor != 1 || !strings.Contains(string(body), "failed_precondition") || !strings.Contains(string(body), "PreBooted") {
+		t.Errorf("HTTP/1.1 Connect Call = %s %s, want a failed_precondition naming PreBooted over HTTP/1.1", res.Proto, body)
+	}
+	for _, protocol := range []string{"grpc", "grpc-go"} {
+		_, err := guesttest.NewClient(t, protocol, url).Call(t.Context(), event("x"))
+		wantCode(t, protocol+" Call in PreBooted", err, connect.CodeFailedPrecondition)
 	}
 }

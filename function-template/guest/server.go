@@ -16,8 +16,9 @@ import (
 )
 
 // Server runs one Function as a GuestAPIFunction service and keeps its
-// life-cycle state. Create it with NewServer; mount Handler on an HTTP
-// server of your own, or call Serve or ListenAndServe.
+// life-cycle state. Create it with NewServer and call Serve or
+// ListenAndServe; or register it on a grpc-go server of your own
+// (RegisterGRPC), or mount Handler on an HTTP server of your own.
 type Server struct {
 	fn   Function
 	opts Options
@@ -67,8 +68,11 @@ func NewServer(fn Function, opts Options) *Server {
 	}
 }
 
-// Handler returns the path and handler of the GuestAPIFunction service, to
-// mount on an http.ServeMux. It serves gRPC, gRPC-Web and Connect.
+// Handler returns the path and handler of the GuestAPIFunction service
+// (connect-go), to mount on an http.ServeMux. It serves gRPC, gRPC-Web and
+// Connect with the limits of Options; Serve uses it for HTTP/1.1 and
+// answers gRPC over h2c with grpc-go (RegisterGRPC), whose writer batches
+// a response's frames where net/http's HTTP/2 server flushes each.
 func (s *Server) Handler() (string, http.Handler) {
 	return edgelessapiconnect.NewGuestAPIFunctionHandler(&rpcHandler{s: s},
 		connect.WithReadMaxBytes(s.opts.MaxPayloadBytes),
@@ -132,11 +136,11 @@ func (s *Server) boot(ctx context.Context, req *edgelessapi.BootData, secret str
 	if err := data.id.validate(); err != nil {
 		return &invalidArgumentError{fmt.Errorf("BootData.instance_id: %w", err)}
 	}
-	baseURL, _, err := ParseHostEndpoint(data.endpoint)
+	baseURL, addr, err := ParseHostEndpoint(data.endpoint)
 	if err != nil {
 		return &invalidArgumentError{err}
 	}
-	host, err := dialHost(ctx, baseURL, data.id, s.opts.HostTimeout, s.opts.MaxPayloadBytes)
+	host, err := dialHost(ctx, baseURL, addr, data.id, s.opts.HostTimeout, s.opts.MaxPayloadBytes)
 	if err != nil {
 		return &unavailableError{err}
 	}

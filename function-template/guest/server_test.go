@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/edgeless-go/edgeless/function-template/guest"
@@ -32,7 +33,13 @@ type instance struct {
 
 func newInstance(t *testing.T, protocol string, opts guest.Options) *instance {
 	t.Helper()
-	in := &instance{host: guesttest.NewHost(t), fn: &recorder{}}
+	return newInstanceOf(t, guesttest.NewHost(t), protocol, opts)
+}
+
+// newInstanceOf is newInstance with the fake node host.
+func newInstanceOf(t *testing.T, host *guesttest.Host, protocol string, opts guest.Options) *instance {
+	t.Helper()
+	in := &instance{host: host, fn: &recorder{}}
 	in.s, in.url = guesttest.StartServer(t, in.fn, opts)
 	in.c = guesttest.NewClient(t, protocol, in.url)
 	in.boot = guesttest.BootData(in.host)
@@ -613,18 +620,21 @@ func TestServer_StopCancelsAfterGrace(t *testing.T) {
 }
 
 // withSecret returns a client context that sends secret in
-// guest.SecretHeader (none when secret is empty).
+// guest.SecretHeader (none when secret is empty), for connect-go clients
+// (a request header) and grpc-go ones (metadata, whose keys are
+// lower-case on the wire).
 func withSecret(t *testing.T, secret string) context.Context {
 	ctx, ci := connect.NewClientContext(t.Context())
 	if secret != "" {
 		ci.RequestHeader().Set(guest.SecretHeader, secret)
+		ctx = metadata.AppendToOutgoingContext(ctx, guest.SecretHeader, secret)
 	}
 	return ctx
 }
 
 func TestServer_Secret(t *testing.T) {
 	t.Parallel()
-	for _, protocol := range []string{"grpc", "connect"} {
+	for _, protocol := range guesttest.Protocols {
 		t.Run(protocol, func(t *testing.T) {
 			t.Parallel()
 			in := newInstance(t, protocol, testOptions(t))

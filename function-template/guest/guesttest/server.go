@@ -15,8 +15,9 @@ import (
 )
 
 // Protocols are the protocols a function server should be tested with:
-// Connect over HTTP/1.1, and gRPC over h2c as the node dials.
-var Protocols = []string{"connect", "grpc"}
+// Connect over HTTP/1.1; gRPC over h2c as the node dials, with connect-go's
+// client ("grpc") and with grpc-go's ("grpc-go").
+var Protocols = []string{"connect", "grpc", "grpc-go"}
 
 // StartServer serves fn with guest.Server.Serve on a 127.0.0.1 port and
 // returns the server and its base URL. t.Cleanup shuts it down and fails
@@ -41,7 +42,11 @@ func StartServer(t testing.TB, fn guest.Function, opts guest.Options) (*guest.Se
 }
 
 // NewClient returns a GuestAPIFunction client of the server at url that
-// speaks protocol, one of Protocols.
+// speaks protocol, one of Protocols. Its errors are *connect.Error, also
+// for "grpc-go" (converted from the gRPC status). Request headers (the
+// instance secret) are set on the context: with connect.NewClientContext
+// for "connect" and "grpc", with metadata.AppendToOutgoingContext for
+// "grpc-go".
 func NewClient(t testing.TB, protocol, url string) edgelessapiconnect.GuestAPIFunctionClient {
 	t.Helper()
 	switch protocol {
@@ -49,6 +54,8 @@ func NewClient(t testing.TB, protocol, url string) edgelessapiconnect.GuestAPIFu
 		tr := &http.Transport{}
 		t.Cleanup(tr.CloseIdleConnections)
 		return edgelessapiconnect.NewGuestAPIFunctionClient(&http.Client{Transport: tr}, url)
+	case "grpc-go":
+		return newGRPCClient(t, url)
 	case "grpc":
 		var p http.Protocols
 		p.SetUnencryptedHTTP2(true)
