@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -282,5 +285,81 @@ func testCallerDeadlineKept(t *testing.T, kind string) {
 	_, err := h.Call(ctx, "slow", nil)
 	if connect.CodeOf(err) != connect.CodeDeadlineExceeded || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Call() with a 30ms deadline to a stuck host: error = %v, want DEADLINE_EXCEEDED wrapping context.DeadlineExceeded", err)
+	}
+}
+
+// TestHost_ReconnectsQuickly: while the node is gone, the host client
+// keeps trying to reconnect at short intervals (at most a second apart),
+// not with grpc-go's default backoff (1 s, 1.6 s, 2.6 s, ... up to 2
+// minutes), and host calls fail at once meanwhile; once the node is back,
+// a host call succeeds again.
+func TestHost_ReconnectsQuickly(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	node := grpc.NewServer()
+	edgelessapi.RegisterGuestAPIHostServer(node, bareGRPCHost{})
+	go func() { _ = node.Serve(ln) }()
+	in := newInstanceOf(t, &guesttest.Host{URL: "http://" + addr}, "grpc", testOptions(t))
+	in.driveTo(t, guest.Initialized)
+	h := in.fn.Host()
+	if err := h.Cast(t.Context(), "output", nil); err != nil {
+		t.Fatalf("Cast() = %v", err)
+	}
+	node.Stop()
+
+	// The node's port now accepts and drops every connection: each is one
+	// failed attempt of the client.
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attempts atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			attempts.Add(1)
+			c.Close()
+		}
+	}()
+	const outage = 3 * time.Second
+	for end := time.Now().Add(outage); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		if err := h.Cast(ctx, "output", nil); err == nil {
+			t.Fatal("Cast() to a node that drops every connection succeeded")
+		}
+		cancel()
+	}
+	ln.Close()
+	// grpc-go's default backoff makes 3 attempts in 3 s; a 1 s ceiling
+	// starting at 50 ms makes about 8.
+	if n := attempts.Load(); n < 6 {
+		t.Errorf("%d connection attempts in %s while the node was gone, want at least 6", n, outage)
+	}
+
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node = grpc.NewServer()
+	edgelessapi.RegisterGuestAPIHostServer(node, bareGRPCHost{})
+	go func() { _ = node.Serve(ln) }()
+	t.Cleanup(node.Stop)
+	ctx := ctxTimeout(t, 10*time.Second) // a guard against a hang, not a measurement
+	for {
+		err := h.Cast(ctx, "output", nil)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("Cast() after the node came back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
