@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"google.golang.org/grpc"
@@ -33,13 +34,16 @@ func (s *Server) RegisterGRPC(r grpc.ServiceRegistrar) {
 	edgelessapi.RegisterGuestAPIFunctionServer(r, &grpcHandler{s: s})
 }
 
-// grpcSecret returns the SecretHeader of the request being handled
-// (grpc-go's metadata keys are lower-case; Get folds the case).
+// secretKey is SecretHeader as a gRPC metadata key (lower-case, as HTTP/2
+// sends header names).
+var secretKey = strings.ToLower(SecretHeader)
+
+// grpcSecret returns the SecretHeader of the request being handled. (It
+// looks up the one key instead of copying the whole metadata, as
+// metadata.FromIncomingContext would.)
 func grpcSecret(ctx context.Context) string {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(SecretHeader); len(v) > 0 {
-			return v[0]
-		}
+	if v := metadata.ValueFromIncomingContext(ctx, secretKey); len(v) > 0 {
+		return v[0]
 	}
 	return ""
 }
