@@ -368,6 +368,8 @@ func startNodeProcess(b *testing.B) *nodeProcess {
 	cfg.Telemetry.MetricsURL = "http://" + freePort(b)
 	cfg.Telemetry.Pprof = true
 	cfg.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:0"
+	// Not the default 7008: another node (a parallel test's) may hold it.
+	cfg.Resources.HTTPIngressURL = "http://" + freePort(b)
 	path := filepath.Join(dir, "node.toml")
 	if err := os.WriteFile(path, config.Template(cfg, config.UserNodeCapabilities{}), 0o600); err != nil {
 		b.Fatal(err)
