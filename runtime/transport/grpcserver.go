@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"google.golang.org/grpc"
@@ -16,10 +17,10 @@ import (
 )
 
 // NewGRPCServer returns a grpc-go server (HTTP/2, gRPC only; TLS when
-// c.TLS is set)
-// that reads and sends messages of up to maxBytes, with the stream limit
-// and idle timeout of this package, and that accepts the keep-alive pings
-// of this package's clients and of connect-go ones.
+// c.TLS is set) that reads and sends messages of up to maxBytes and request
+// headers of up to 1 MiB, with the stream limit and idle timeout of this
+// package, and that accepts the keep-alive pings of this package's clients
+// and of connect-go ones.
 //
 // grpc-go's server writes each response's frames in one batch from its
 // writer loop, where net/http's HTTP/2 server flushes frame by frame; only
@@ -32,6 +33,9 @@ func (c Config) NewGRPCServer(maxBytes int) (*grpc.Server, error) {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxBytes),
 		grpc.MaxSendMsgSize(maxBytes),
+		// The request headers' bound of the net/http servers
+		// (http.DefaultMaxHeaderBytes), not grpc-go's default of 16 MiB.
+		grpc.MaxHeaderListSize(http.DefaultMaxHeaderBytes),
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.ConnectionTimeout(ReadHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: IdleTimeout}),
@@ -54,6 +58,17 @@ func ServeGRPC(ctx context.Context, srv *grpc.Server, ln net.Listener, what stri
 		return fmt.Errorf("serve %s on %s: %w", what, ln.Addr(), err)
 	case <-ctx.Done():
 	}
+	StopGRPC(srv)
+	if err := <-errc; err != nil {
+		return fmt.Errorf("serve %s on %s: %w", what, ln.Addr(), err)
+	}
+	return nil
+}
+
+// StopGRPC stops srv gracefully: it refuses new calls at once, lets the
+// calls in flight finish for up to ShutdownGrace, then cuts the rest. It
+// returns once srv has stopped.
+func StopGRPC(srv *grpc.Server) {
 	stopped := make(chan struct{})
 	go func() {
 		srv.GracefulStop()
@@ -67,8 +82,4 @@ func ServeGRPC(ctx context.Context, srv *grpc.Server, ln net.Listener, what stri
 		srv.Stop()
 		<-stopped
 	}
-	if err := <-errc; err != nil {
-		return fmt.Errorf("serve %s on %s: %w", what, ln.Addr(), err)
-	}
-	return nil
 }
