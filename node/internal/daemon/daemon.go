@@ -24,6 +24,7 @@ import (
 	"github.com/edgeless-go/edgeless/runtime/transport"
 	"github.com/edgeless-go/edgeless/runtime/wasm"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 )
 
 // ShutdownTimeout bounds the stop of every instance at shutdown.
@@ -292,9 +293,12 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.closeListeners()
 		return err
 	}
-	if err := tlsServer("invocation", d.invocationHandler(), d.invocationLn); err != nil {
+	// The data plane (FunctionInvocation, peer to peer) on grpc-go, with
+	// the same TLS: gRPC only, as upstream's nodes and ε-ORC speak it.
+	inv, err := d.dp.NewGRPCServer(d.tls.ServerConfig())
+	if err != nil {
 		d.closeListeners()
-		return err
+		return fmt.Errorf("invocation server: %w", err)
 	}
 	if d.metricsLn != nil {
 		mux := http.NewServeMux()
@@ -327,6 +331,12 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error {
+		if err := inv.Serve(d.invocationLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("invocation server on %s: %w", d.invocationLn.Addr(), err)
+		}
+		return nil
+	})
 	if d.reg != nil {
 		g.Go(func() error { return d.reg.Run(gctx) })
 	}
@@ -360,6 +370,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			}
 			hcancel()
 		}
+		transport.StopGRPC(inv)
 		d.dp.Close()
 		if err := errors.Join(errs...); err != nil {
 			d.log.Error("node stopped with errors", "error", err)
@@ -369,12 +380,6 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	return g.Wait()
-}
-
-func (d *Daemon) invocationHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle(d.dp.Handler())
-	return mux
 }
 
 // exportDataplaneStats publishes the data plane's counters as metrics.

@@ -91,8 +91,8 @@ func (c Config) withDefaults() Config {
 // Errors returned by the data plane; check them with errors.Is. Those about
 // the destination also match the runtime contract's sentinels (noted
 // below), which is all the runtime's GuestAPIHost server needs to give them
-// their wire code; the FunctionInvocation server maps them to connect codes
-// itself. The data plane builds no connect codes anywhere else.
+// their wire code; the FunctionInvocation server maps them to gRPC codes
+// itself. The data plane builds no gRPC codes anywhere else.
 var (
 	// ErrUnknownInstance: no instance with the target id is registered on
 	// the target node (NOT_FOUND on the wire; contract.ErrUnknownDestination).

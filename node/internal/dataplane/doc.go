@@ -79,8 +79,9 @@
 // wrapped with context and checked with errors.Is. Those about the
 // destination also match the runtime contract's kinds: a full queue is a
 // contract.ErrOverloaded, an unknown or vanished destination a
-// contract.ErrUnknownDestination. The data plane builds connect codes only
-// at its own RPC edge, the FunctionInvocation server; the runtime's
+// contract.ErrUnknownDestination. The data plane builds gRPC codes only
+// at its own RPC edge, the FunctionInvocation server (grpc-go,
+// NewGRPCServer); the runtime's
 // GuestAPIHost server gives the contract errors their codes for the
 // instances (RESOURCE_EXHAUSTED and NOT_FOUND).
 //
@@ -90,8 +91,8 @@
 //
 // # Peers
 //
-// AddPeer only validates the URL and builds a connect-go gRPC client over
-// h2c; the connection is made lazily by the first send, so AddPeer never
+// AddPeer only validates the URL and builds a grpc-go client (h2c, or TLS
+// with Config.Transport); the connection is made lazily by the first send, so AddPeer never
 // blocks (upstream retries forever inside the agent loop). DelPeer and
 // ClearPeers (which upstream does not implement) drop peers and close their
 // idle connections. No lock is held across I/O: the registry and the pending

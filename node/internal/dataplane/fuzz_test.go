@@ -66,7 +66,7 @@ func FuzzHandle(f *testing.F) {
 	if err := d.AddPeer(fuzzPeer, "http://127.0.0.1:1"); err != nil {
 		f.Fatal(err)
 	}
-	srv := &invocationServer{d: d}
+	srv := grpcInvocation{d: d}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var ev edgelessapi.Event

@@ -4,24 +4,38 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
+// NewGRPCServer returns a grpc-go server (transport.NewGRPCServer: plain
+// text, or TLS with c.TLS) serving the data plane's FunctionInvocation, as
+// the node does on invocation_url: every event from another node arrives
+// here. It reads events of up to the data plane's MaxPayloadBytes (after
+// decompression; larger ones are RESOURCE_EXHAUSTED before Handle runs).
+// grpc-go's server costs fewer system calls per event than connect-go's on
+// net/http (README, benchmarks); it speaks gRPC only, as upstream's peers
+// do (no gRPC-Web, Connect or HTTP/1.1).
+func (d *Dataplane) NewGRPCServer(c transport.Config) (*grpc.Server, error) {
+	s, err := c.NewGRPCServer(d.cfg.MaxPayloadBytes)
+	if err != nil {
+		return nil, err
+	}
+	d.RegisterGRPC(s)
+	return s, nil
+}
+
 // RegisterGRPC registers the FunctionInvocation service on s, a grpc-go
-// server (transport.NewGRPCServer): every event from another node arrives
-// here, and grpc-go's server costs fewer system calls per event than
-// connect-go's on net/http (README, benchmarks). It accepts events exactly
-// as Handler does; the node still serves Handler on invocation_url (the
-// switch waits for the TLS and admin-token wiring of that server).
+// server; NewGRPCServer builds one with the data plane's read limit.
 func (d *Dataplane) RegisterGRPC(s grpc.ServiceRegistrar) {
 	edgelessapi.RegisterFunctionInvocationServer(s, grpcInvocation{d: d})
 }
 
-// grpcInvocation is the grpc-go RPC edge of the data plane.
+// grpcInvocation is the RPC edge of the data plane: it maps the data
+// plane's errors to gRPC codes.
 type grpcInvocation struct {
 	edgelessapi.UnimplementedFunctionInvocationServer
 	d *Dataplane
@@ -30,8 +44,7 @@ type grpcInvocation struct {
 // Handle accepts one event from a peer.
 func (s grpcInvocation) Handle(ctx context.Context, ev *edgelessapi.Event) (*emptypb.Empty, error) {
 	if err := s.d.acceptEvent(ctx, ev); err != nil {
-		// connect's codes are gRPC's, number for number.
-		return nil, status.Error(codes.Code(s.d.reject(ctx, err)), err.Error())
+		return nil, status.Error(s.d.reject(ctx, err), err.Error())
 	}
 	return &emptypb.Empty{}, nil
 }

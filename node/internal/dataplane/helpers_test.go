@@ -99,10 +99,31 @@ func serveH2C(t testing.TB, path string, h http.Handler) string {
 	return transporttest.Serve(t, path, h)
 }
 
+// serve serves d's FunctionInvocation as the node does (NewGRPCServer:
+// grpc-go, plain text) on a real 127.0.0.1 socket and returns its URL.
 func serve(t testing.TB, d *Dataplane) string {
 	t.Helper()
-	path, h := d.Handler()
-	return serveH2C(t, path, h)
+	return serveWith(t, d, transport.Config{})
+}
+
+// serveWith is serve with the server's TLS config in c.
+func serveWith(t testing.TB, d *Dataplane, c transport.Config) string {
+	t.Helper()
+	srv, err := d.NewGRPCServer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	scheme := "http://"
+	if c.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + ln.Addr().String()
 }
 
 // twoNodes returns two data planes serving FunctionInvocation and peered
@@ -117,13 +138,7 @@ func twoNodes(t testing.TB, cfg1, cfg2 Config) (*Dataplane, *Dataplane) {
 func twoNodesWith(t testing.TB, cfg1, cfg2 Config, srv transport.Config) (*Dataplane, *Dataplane) {
 	t.Helper()
 	d1, d2 := newTestDataplane(t, cfg1), newTestDataplane(t, cfg2)
-	serveWith := func(d *Dataplane) string {
-		path, h := d.Handler()
-		mux := http.NewServeMux()
-		mux.Handle(path, h)
-		return transporttest.ServeWith(t, mux, srv)
-	}
-	u1, u2 := serveWith(d1), serveWith(d2)
+	u1, u2 := serveWith(t, d1, srv), serveWith(t, d2, srv)
 	for _, p := range []struct {
 		d      *Dataplane
 		id, at string
@@ -181,22 +196,4 @@ func (p *recordingPeer) next(t *testing.T) *edgelessapi.Event {
 
 func (p *recordingPeer) id() contract.InstanceID {
 	return contract.InstanceID{NodeID: p.nodeID, FunctionID: uuid.NewString()}
-}
-
-// serveGRPC serves d's FunctionInvocation with grpc-go (RegisterGRPC) on a
-// real 127.0.0.1 socket and returns its URL.
-func serveGRPC(t testing.TB, d *Dataplane) string {
-	t.Helper()
-	srv, err := transport.Config{}.NewGRPCServer(d.cfg.MaxPayloadBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.RegisterGRPC(srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(srv.Stop)
-	return "http://" + ln.Addr().String()
 }

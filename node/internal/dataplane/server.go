@@ -5,70 +5,44 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
-	"connectrpc.com/connect"
-	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/grpc/codes"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
-	"github.com/edgeless-go/edgeless/runtime/transport"
 )
-
-// Handler returns the FunctionInvocation service as a connect-go handler,
-// to mount on the node's invocation_url server (gRPC, gRPC-Web and
-// Connect). RegisterGRPC offers the same service on grpc-go.
-func (d *Dataplane) Handler() (string, http.Handler) {
-	return edgelessapiconnect.NewFunctionInvocationHandler(&invocationServer{d: d},
-		transport.HandlerOptions(d.cfg.MaxPayloadBytes)...)
-}
-
-// invocationServer is the RPC edge: it maps the data plane's errors to
-// connect codes.
-type invocationServer struct{ d *Dataplane }
-
-var _ edgelessapiconnect.FunctionInvocationHandler = (*invocationServer)(nil)
-
-// Handle accepts one event from a peer.
-func (s *invocationServer) Handle(ctx context.Context, ev *edgelessapi.Event) (*emptypb.Empty, error) {
-	if err := s.d.acceptEvent(ctx, ev); err != nil {
-		return nil, connect.NewError(s.d.reject(ctx, err), err)
-	}
-	return &emptypb.Empty{}, nil
-}
 
 // reject counts and logs an incoming event acceptEvent refused, and
 // returns the code to answer.
-func (d *Dataplane) reject(ctx context.Context, err error) connect.Code {
+func (d *Dataplane) reject(ctx context.Context, err error) codes.Code {
 	d.stats.rejected.Add(1)
 	code := codeOf(err)
 	// Pushing back on an overloaded instance is routine and counted in the
 	// metrics; a warning each time would flood the log under load.
 	level := slog.LevelWarn
-	if code == connect.CodeResourceExhausted {
+	if code == codes.ResourceExhausted {
 		level = slog.LevelDebug
 	}
 	d.log.Log(ctx, level, "reject incoming event", "code", code.String(), "err", err)
 	return code
 }
 
-func codeOf(err error) connect.Code {
+func codeOf(err error) codes.Code {
 	switch {
 	case errors.Is(err, ErrMalformedEvent), errors.Is(err, ErrWrongNode):
-		return connect.CodeInvalidArgument
+		return codes.InvalidArgument
 	case errors.Is(err, ErrForgedSource):
-		return connect.CodePermissionDenied
+		return codes.PermissionDenied
 	case errors.Is(err, ErrUnknownInstance), errors.Is(err, ErrUnregistered):
-		return connect.CodeNotFound
+		return codes.NotFound
 	case errors.Is(err, ErrQueueFull):
-		return connect.CodeResourceExhausted
+		return codes.ResourceExhausted
 	case errors.Is(err, context.DeadlineExceeded):
-		return connect.CodeDeadlineExceeded
+		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
-		return connect.CodeCanceled
+		return codes.Canceled
 	default:
-		return connect.CodeInternal
+		return codes.Internal
 	}
 }
 

@@ -44,6 +44,31 @@ func TestPeers_MutualTLS(t *testing.T) {
 		t.Errorf("receiver got %q from another domain", got.msg)
 	case <-time.After(100 * time.Millisecond):
 	}
+
+	// A node that trusts the domain's CA but shows no certificate: the
+	// server (grpc-go, as the node serves it) refuses it at the handshake
+	// (the client's error varies: the alert, or a broken pipe when the
+	// server closes first).
+	anon := tc.ClientConfig()
+	anon.TLS = anon.TLS.Clone()
+	anon.TLS.Certificates, anon.TLS.GetClientCertificate = nil, nil
+	nocert := newTestDataplane(t, Config{Transport: anon})
+	if err := nocert.AddPeer(d2.NodeID(), d1.Peers()[d2.NodeID()]); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := instance(t, nocert)
+	err = n.CastRaw(ctx, b.ID(), []byte("anonymous"))
+	if err == nil {
+		t.Error("CastRaw without a client certificate succeeded, want a refusal at the handshake")
+	}
+	select {
+	case got := <-rb.casts:
+		t.Errorf("receiver got %q from a client without a certificate", got.msg)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if s := d2.Stats(); s.EventsRejected != 0 {
+		t.Errorf("Stats().EventsRejected = %d, want 0 (refused before any event)", s.EventsRejected)
+	}
 }
 
 // BenchmarkRemoteCastTLS measures a cast from an instance on one node to an

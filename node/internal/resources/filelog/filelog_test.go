@@ -2,8 +2,7 @@ package filelog
 
 import (
 	"errors"
-	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/node/internal/dataplane"
 	"github.com/edgeless-go/edgeless/node/internal/resources"
 	"github.com/edgeless-go/edgeless/runtime/contract"
-	"github.com/google/uuid"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 func newManager(t *testing.T) (*resources.Manager, *dataplane.Dataplane, string) {
@@ -129,8 +131,17 @@ func TestFileLog_EventsFromAnotherNode(t *testing.T) {
 	for _, p := range []struct {
 		from, to *dataplane.Dataplane
 	}{{dpFn, dpLog}, {dpLog, dpFn}} {
-		path, h := p.to.Handler()
-		if err := p.from.AddPeer(p.to.NodeID(), transporttest.Serve(t, path, h)); err != nil {
+		srv, err := p.to.NewGRPCServer(transport.Config{}) // as the node serves it
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		t.Cleanup(srv.Stop)
+		if err := p.from.AddPeer(p.to.NodeID(), "http://"+ln.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
 	}
