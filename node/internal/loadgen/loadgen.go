@@ -26,9 +26,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
@@ -78,15 +80,20 @@ type Generator struct {
 	peerID string
 	sink   *edgelessapi.InstanceId
 
-	srv     *http.Server
+	// The sink's FunctionInvocation server and the client that sends the
+	// events are grpc-go, the cheaper stack (README, benchmarks): the
+	// generator shares the node's cores, so its own transport cost is
+	// taken from the node's. The agent's control calls are connect-go.
+	srv     *grpc.Server
 	srvDone chan error
 	url     string
 	hc      *http.Client
 	tr      *http.Transport
+	invConn *grpc.ClientConn
 
 	fi  edgelessapiconnect.FunctionInstanceClient
 	nm  edgelessapiconnect.NodeManagementClient
-	inv edgelessapiconnect.FunctionInvocationClient
+	inv edgelessapi.FunctionInvocationClient
 
 	instances []*edgelessapi.InstanceId
 
@@ -109,6 +116,16 @@ func New(cfg Config) (*Generator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load generator: listen on %s: %w", cfg.ListenAddr, err)
 	}
+	srv, err := transport.Config{}.NewGRPCServer(maxEventBytes)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("load generator: %w", err)
+	}
+	invConn, err := transport.Config{}.NewGRPCConn(cfg.InvocationURL, maxEventBytes)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("load generator: %w", err)
+	}
 	hc, tr := transport.NewClient()
 	g := &Generator{
 		cfg:     cfg,
@@ -118,18 +135,18 @@ func New(cfg Config) (*Generator, error) {
 		url:     "http://" + ln.Addr().String(),
 		hc:      hc,
 		tr:      tr,
+		srv:     srv,
+		invConn: invConn,
 		replies: make(map[uint64]chan *edgelessapi.Event),
 	}
 	g.sink = &edgelessapi.InstanceId{NodeId: g.peerID, FunctionId: uuid.NewString()}
 	opts := transport.ClientOptions(maxEventBytes)
 	g.fi = edgelessapiconnect.NewFunctionInstanceClient(g.hc, cfg.AgentURL, opts...)
 	g.nm = edgelessapiconnect.NewNodeManagementClient(g.hc, cfg.AgentURL, opts...)
-	g.inv = edgelessapiconnect.NewFunctionInvocationClient(g.hc, cfg.InvocationURL, opts...)
+	g.inv = edgelessapi.NewFunctionInvocationClient(invConn)
 
-	mux := http.NewServeMux()
-	mux.Handle(edgelessapiconnect.NewFunctionInvocationHandler(sinkServer{g}, transport.HandlerOptions(maxEventBytes)...))
-	g.srv = transport.NewServer(mux, g.log)
-	go func() { g.srvDone <- g.srv.Serve(ln) }()
+	edgelessapi.RegisterFunctionInvocationServer(srv, sinkServer{g: g})
+	go func() { g.srvDone <- srv.Serve(ln) }()
 	return g, nil
 }
 
@@ -221,31 +238,28 @@ func (g *Generator) Close(ctx context.Context) error {
 		}
 	}
 	g.instances = nil
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := g.srv.Shutdown(sctx); err != nil {
-		g.srv.Close()
+	transport.StopGRPC(g.srv)
+	if err := <-g.srvDone; err != nil {
+		errs = append(errs, fmt.Errorf("load generator: sink server: %w", err))
 	}
-	if err := <-g.srvDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		errs = append(errs, err)
-	}
+	g.invConn.Close()
 	g.tr.CloseIdleConnections()
 	return errors.Join(errs...)
 }
 
 // sinkServer is the generator's FunctionInvocation server.
-type sinkServer struct{ g *Generator }
-
-var _ edgelessapiconnect.FunctionInvocationHandler = sinkServer{}
+type sinkServer struct {
+	edgelessapi.UnimplementedFunctionInvocationServer
+	g *Generator
+}
 
 // Handle records an event that came back from the node.
 func (s sinkServer) Handle(_ context.Context, ev *edgelessapi.Event) (*emptypb.Empty, error) {
 	if ev.GetSource().GetNodeId() != s.g.cfg.NodeID {
-		return nil, connect.NewError(connect.CodePermissionDenied,
-			fmt.Errorf("event from node %q, want the node under load %q", ev.GetSource().GetNodeId(), s.g.cfg.NodeID))
+		return nil, status.Errorf(codes.PermissionDenied, "event from node %q, want the node under load %q", ev.GetSource().GetNodeId(), s.g.cfg.NodeID)
 	}
 	if ev.GetTarget().GetFunctionId() != s.g.sink.GetFunctionId() {
-		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown instance %q", ev.GetTarget().GetFunctionId()))
+		return nil, status.Errorf(codes.NotFound, "unknown instance %q", ev.GetTarget().GetFunctionId())
 	}
 	now := time.Now()
 	switch ev.GetMsg().GetEventType() {
@@ -254,11 +268,11 @@ func (s sinkServer) Handle(_ context.Context, ev *edgelessapi.Event) (*emptypb.E
 		r := s.g.run
 		s.g.mu.Unlock()
 		if r == nil {
-			return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("no run in progress"))
+			return nil, status.Error(codes.FailedPrecondition, "no run in progress")
 		}
 		r.arrive(ev.GetMsg().GetPayload(), now)
 	case edgelessapi.EventType_CALL:
-		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("the sink answers no calls"))
+		return nil, status.Error(codes.Unimplemented, "the sink answers no calls")
 	default: // a reply
 		s.g.mu.Lock()
 		ch := s.g.replies[ev.GetStreamId()]
@@ -437,7 +451,7 @@ func (g *Generator) Run(ctx context.Context, l Load) (Result, error) {
 						Metadata: &edgelessapi.EventSerializedMetadata{TraceId: make([]byte, 16), SpanId: make([]byte, 8)},
 					}
 					_, err := g.inv.Handle(ectx, ev)
-					if connect.CodeOf(err) == connect.CodeResourceExhausted {
+					if status.Code(err) == codes.ResourceExhausted {
 						refused.Add(1)
 						select {
 						case <-time.After(backoff):
