@@ -39,13 +39,15 @@ import (
 //
 //	go test -run '^$' -bench '^BenchmarkNode$' -benchtime 1x ./internal/daemon/
 //
-// Floors: a raw GuestAPIFunction.Call to one of the node's containers, a raw
-// FunctionInvocation.Handle on loopback with connect-go and with grpc-go
-// (client and server; the node's peer client is grpc-go), and a bare
-// net/http h2c round trip. The cast hop (peer -> node -> container -> node
-// -> peer) and the call through the node are compared with the sum of the
-// container Call and the cheaper loopback Handle. The throughput run is issue #14's load; node CPU is the
-// node process's user+system time (/proc) over the run.
+// Floors: a raw GuestAPIFunction.Call to a container of the same image with
+// a connect-go and with a grpc-go client, a raw FunctionInvocation.Handle on
+// loopback with connect-go and with grpc-go (client and server; the node's
+// peer client and server are grpc-go), and a bare net/http h2c round trip.
+// The cast hop (peer -> node -> container -> node -> peer) and the call
+// through the node are compared with the sum of the cheaper container Call
+// and the cheaper loopback Handle (the table names the two). The
+// throughput run is issue #14's load; node CPU is the node process's
+// user+system time (/proc) over the run.
 func BenchmarkNode(b *testing.B) {
 	image := containertest.BuildExampleImage(b)
 	dc := containertest.RequireDocker(b)
@@ -69,8 +71,13 @@ func BenchmarkNode(b *testing.B) {
 	const rounds = 1000
 	for b.Loop() {
 		fl := measureFloors(b, dc, image, node.id, g.Instances()[0], rounds)
-		// The stricter floor: the cheaper of the two loopback Handles.
-		floorSum := fl.container.pct(.5) + min(fl.connect.pct(.5), fl.grpc.pct(.5))
+		// The stricter floor: the cheaper container Call plus the cheaper
+		// loopback Handle, whichever stacks they are.
+		callFloor := cheaper(floor{"raw GuestAPIFunction.Call (Connect client)", fl.container},
+			floor{"raw GuestAPIFunction.Call (grpc-go client)", fl.containerGRPC})
+		handleFloor := cheaper(floor{"raw FunctionInvocation.Handle (Connect)", fl.connect},
+			floor{"raw FunctionInvocation.Handle (grpc-go)", fl.grpc})
+		floorSum := callFloor.s.pct(.5) + handleFloor.s.pct(.5)
 
 		hop, err := g.Run(ctx, loadgen.Load{Senders: 1, Events: rounds, Timeout: time.Minute, Hop: true})
 		if err != nil {
@@ -113,6 +120,7 @@ func BenchmarkNode(b *testing.B) {
 			s    samples
 		}{
 			{"raw GuestAPIFunction.Call to a container (Connect client)", fl.container},
+			{"raw GuestAPIFunction.Call to a container (grpc-go client)", fl.containerGRPC},
 			{"raw FunctionInvocation.Handle on loopback (Connect)", fl.connect},
 			{"raw FunctionInvocation.Handle on loopback (grpc-go both ends)", fl.grpc},
 			{"bare net/http h2c round trip on loopback", fl.h2c},
@@ -124,6 +132,8 @@ func BenchmarkNode(b *testing.B) {
 			us(hop.Pct(.5)), us(hop.Pct(.99)), us(floorSum), float64(hop.Pct(.5))/float64(floorSum))
 		fmt.Fprintf(w, "call through the node, until CALL_RET at the caller\t%s\t%s\t%s\t%.2f\t\n",
 			us(call.pct(.5)), us(call.pct(.99)), us(floorSum), float64(call.pct(.5))/float64(floorSum))
+		fmt.Fprintf(w, "  floor p50 = %s %s µs + %s %s µs\n",
+			callFloor.name, us(callFloor.s.pct(.5)), handleFloor.name, us(handleFloor.s.pct(.5)))
 		fmt.Fprintf(w, "\nthroughput (%d casts, %d instances, %d senders)\tevents/s\tnode CPU ms/event\tp50 ms\tp99 ms\trefused\t\n",
 			loadEvents, loadInstances, loadSenders)
 		fmt.Fprintf(w, "peer -> node -> container -> node -> peer\t%.0f\t%.3f\t%s\t%s\t%d\t\n", load.PerSecond(),
@@ -190,9 +200,23 @@ func (s samples) pct(p float64) time.Duration {
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
 func us(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e3, 'f', 0, 64) }
 
-type floors struct{ container, connect, grpc, h2c samples }
+type floors struct{ container, containerGRPC, connect, grpc, h2c samples }
 
-// measureFloors measures the four floors, interleaved so that each sees
+// floor is one named floor's samples.
+type floor struct {
+	name string
+	s    samples
+}
+
+// cheaper returns the floor with the lower p50.
+func cheaper(a, b floor) floor {
+	if b.s.pct(.5) < a.s.pct(.5) {
+		return b
+	}
+	return a
+}
+
+// measureFloors measures the five floors, interleaved so that each sees
 // the same machine state.
 func measureFloors(b *testing.B, dc *client.Client, image, nodeID string, inst *edgelessapi.InstanceId, rounds int) floors {
 	ctx := context.Background()
@@ -200,7 +224,13 @@ func measureFloors(b *testing.B, dc *client.Client, image, nodeID string, inst *
 	// The node's containers answer only the node (a per-instance secret):
 	// the container floor is a raw container of the same image, booted
 	// and initialised here without one.
-	fn := rawFunction(b, dc, hc, image, nodeID)
+	fn, fnURL := rawFunction(b, dc, hc, image, nodeID)
+	fconn, err := transport.Config{}.NewGRPCConn(fnURL, transport.DefaultPayloadMaxBytes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { fconn.Close() })
+	gfn := edgelessapi.NewGuestAPIFunctionClient(fconn)
 	callReq := &edgelessapi.InputEventData{Src: inst, Msg: []byte("ping")}
 
 	mux := http.NewServeMux()
@@ -243,12 +273,13 @@ func measureFloors(b *testing.B, dc *client.Client, image, nodeID string, inst *
 	}
 	steps := []func() error{
 		func() error { _, err := fn.Call(ctx, callReq); return err },
+		func() error { _, err := gfn.Call(ctx, callReq); return err },
 		func() error { _, err := inv.Handle(ctx, ev); return err },
 		func() error { _, err := ginv.Handle(ctx, ev); return err },
 		bare,
 	}
 	var f floors
-	out := []*samples{&f.container, &f.connect, &f.grpc, &f.h2c}
+	out := []*samples{&f.container, &f.containerGRPC, &f.connect, &f.grpc, &f.h2c}
 	for i := range rounds + 50 {
 		for j, step := range steps {
 			t0 := time.Now()
@@ -266,8 +297,8 @@ func measureFloors(b *testing.B, dc *client.Client, image, nodeID string, inst *
 // rawFunction creates and starts a container of image on the default
 // bridge (labelled with nodeID, so that the test's cleanup removes it with
 // the node's), boots and initialises it without a secret, and returns a
-// client of its GuestAPIFunction.
-func rawFunction(b *testing.B, dc *client.Client, hc *http.Client, image, nodeID string) edgelessapiconnect.GuestAPIFunctionClient {
+// connect-go client of its GuestAPIFunction and its URL.
+func rawFunction(b *testing.B, dc *client.Client, hc *http.Client, image, nodeID string) (edgelessapiconnect.GuestAPIFunctionClient, string) {
 	ctx := context.Background()
 	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
 	yes := true
@@ -299,8 +330,8 @@ func rawFunction(b *testing.B, dc *client.Client, hc *http.Client, image, nodeID
 	hostSrv := transport.NewServer(http.NotFoundHandler(), nil)
 	go hostSrv.Serve(hln)
 	b.Cleanup(func() { hostSrv.Close() })
-	fn := edgelessapiconnect.NewGuestAPIFunctionClient(hc, "http://"+net.JoinHostPort(ip, strconv.Itoa(container.DefaultFunctionPort)),
-		transport.ClientOptions(transport.DefaultPayloadMaxBytes)...)
+	fnURL := "http://" + net.JoinHostPort(ip, strconv.Itoa(container.DefaultFunctionPort))
+	fn := edgelessapiconnect.NewGuestAPIFunctionClient(hc, fnURL, transport.ClientOptions(transport.DefaultPayloadMaxBytes)...)
 	id := &edgelessapi.InstanceId{NodeId: nodeID, FunctionId: uuid.NewString()}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		_, err := fn.Boot(ctx, &edgelessapi.BootData{GuestApiHostEndpoint: "http://" + hln.Addr().String(), InstanceId: id})
@@ -314,7 +345,7 @@ func rawFunction(b *testing.B, dc *client.Client, hc *http.Client, image, nodeID
 	if _, err := fn.Init(ctx, &edgelessapi.FunctionInstanceInit{InitPayload: "cast-delay-ms=0"}); err != nil {
 		b.Fatalf("raw container Init: %v", err)
 	}
-	return fn
+	return fn, fnURL
 }
 
 type nopInvocation struct{}
