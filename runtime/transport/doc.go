@@ -15,6 +15,7 @@
 // The choice of RPC library stays here too: connect-go behind
 // HandlerOptions and ClientOptions, and grpc-go behind NewGRPCConn and
 // NewGRPCServer (same limits, timeouts, keep-alives and TLS config). The
-// data plane's peer client uses NewGRPCConn: the hot path where the
-// measurements favour grpc-go (see the README's benchmark section).
+// data plane's peer client (NewGRPCConn) and the node's FunctionInvocation
+// server (NewGRPCServer) use grpc-go: the hot paths where the measurements
+// favour it (see the README's benchmark section).
 package transport
