@@ -86,6 +86,10 @@ type Config struct {
 	PublishPort bool
 	// LogLines is how many output lines each instance keeps (default 500).
 	LogLines int
+	// Prewarm configures the prewarm pool of containers created and
+	// started ahead of the Starts that take them (pool.go); off by
+	// default.
+	Prewarm Prewarm
 }
 
 // Limits are a container's resource limits.

@@ -52,6 +52,13 @@ type Instance struct {
 
 	// ctr is the instance's container; nil for grpc: instances.
 	ctr *containerHandle
+	// poolSpec is the prewarm pool's key of the instance's container
+	// (nil with the pool off); pooled is the pooled container it took, if
+	// any, and renamed is closed once that container has its name (pool.go).
+	poolSpec *poolSpec
+	pooled   *pooled
+	renamed  chan struct{}
+	ctrName  string // the container's name if the rename failed (under mu)
 
 	mu        sync.Mutex
 	state     contract.State
@@ -164,10 +171,14 @@ func (i *Instance) Info() contract.Info {
 		BootDuration:   i.bootDur,
 		InitDuration:   i.initDur,
 		DroppedCasts:   i.dropped.Load(),
+		PoolHit:        i.pooled != nil,
 	}
 	if i.ctr != nil {
 		info.ContainerID = i.ctr.containerID()
 		info.ContainerName = i.containerName()
+		if i.ctrName != "" {
+			info.ContainerName = i.ctrName
+		}
 	}
 	if cn := i.conn.Load(); cn != nil {
 		info.Endpoint = cn.endpoint

@@ -53,7 +53,7 @@ func (r *Runtime) Reconcile(ctx context.Context) (int, error) {
 		if c.Labels[LabelNodeID] != r.cfg.NodeID {
 			continue // belt and braces: never touch another node's container
 		}
-		if r.tracksContainer(c.ID, c.Labels[LabelInstanceID]) {
+		if r.tracksContainer(c.ID, c.Labels[LabelInstanceID]) || (c.Labels[LabelPool] != "" && r.tracksPooled(c.ID)) {
 			continue
 		}
 		wg.Add(1)

@@ -56,6 +56,9 @@ type Runtime struct {
 	closed bool
 
 	droppedCasts atomic.Int64
+
+	// pool is the prewarm pool (pool.go); nil when off.
+	pool *pool
 }
 
 // New returns a Runtime for cfg. Unless cfg.NoDocker is set it connects to
@@ -82,6 +85,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := r.reconcile(ctx); err != nil {
 		c.Close()
 		return nil, err
+	}
+	if cfg.Prewarm.Enabled {
+		r.pool = newPool(r, cfg.Prewarm)
 	}
 	return r, nil
 }
@@ -178,13 +184,22 @@ func (r *Runtime) start(ctx context.Context, spec contract.StartSpec) (*Instance
 	if err != nil {
 		return nil, err
 	}
-	if err := r.register(i); err != nil {
+	r.takePooled(ctx, i) // a prewarmed container, if one matches (pool.go)
+	defer r.startDone(i)
+	err = r.register(i)
+	r.afterTake(i)
+	if err != nil {
+		if i.pooled != nil {
+			i.pooled.claim(func(contract.ExitInfo) {})
+			i.ctr.remove(false, 0, false)
+		}
 		return nil, err
 	}
 	if err := i.start(ctx); err != nil {
 		i.teardown(err, contract.StateFailed)
 		return nil, err
 	}
+	i.afterStart(true)
 	return i, nil
 }
 
@@ -247,6 +262,15 @@ func (r *Runtime) Close(ctx context.Context) error {
 		mu   sync.Mutex
 		errs []error
 	)
+	if r.pool != nil && !already {
+		wg.Go(func() {
+			if err := r.pool.close(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("prewarm pool: %w", err))
+				mu.Unlock()
+			}
+		})
+	}
 	for _, i := range r.Instances() {
 		wg.Add(1)
 		go func() {

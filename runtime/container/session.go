@@ -28,7 +28,11 @@ func (i *Instance) start(ctx context.Context) error {
 	var err error
 	switch i.code.kind {
 	case kindContainer:
-		err = i.startContainer(ctx)
+		if i.pooled != nil {
+			i.startPooled() // pool.go
+		} else {
+			err = i.startContainer(ctx)
+		}
 	case kindGRPC:
 		i.setConn(i.code.url, netip.Addr{})
 	}

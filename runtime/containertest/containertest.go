@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,6 +193,28 @@ func NodeContainers(ctx context.Context, c *client.Client, nodeID string) ([]str
 	ids := make([]string, 0, len(res.Items))
 	for _, it := range res.Items {
 		if it.Labels[container.LabelNodeID] == nodeID {
+			ids = append(ids, it.ID)
+		}
+	}
+	return ids, nil
+}
+
+// InstanceContainers returns the ids of the containers labelled with
+// nodeID but for the idle ones of its prewarm pool (named
+// container.PoolNamePrefix...; a pooled container taken by an instance is
+// renamed after it), in any state.
+func InstanceContainers(ctx context.Context, c *client.Client, nodeID string) ([]string, error) {
+	res, err := c.ContainerList(ctx, client.ContainerListOptions{
+		All:     true,
+		Filters: make(client.Filters).Add("label", container.LabelNodeID+"="+nodeID),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers of node %s: %w", nodeID, err)
+	}
+	ids := make([]string, 0, len(res.Items))
+	for _, it := range res.Items {
+		pooled := slices.ContainsFunc(it.Names, func(n string) bool { return strings.HasPrefix(strings.TrimPrefix(n, "/"), container.PoolNamePrefix) })
+		if it.Labels[container.LabelNodeID] == nodeID && !pooled {
 			ids = append(ids, it.ID)
 		}
 	}

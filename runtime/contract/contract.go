@@ -170,6 +170,9 @@ type Info struct {
 	InitDuration time.Duration
 	// DroppedCasts counts casts to unmapped aliases that were dropped.
 	DroppedCasts int64
+	// PoolHit is set when the instance took a prewarmed sandbox (created
+	// and started ahead): CreateDuration is then zero.
+	PoolHit bool
 	// Exit is set once the instance has ended on its own.
 	Exit *ExitInfo
 }

@@ -1,0 +1,302 @@
+package container_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/moby/moby/client"
+
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/containertest"
+	"github.com/edgeless-go/edgeless/runtime/contract"
+)
+
+// poolNode is a Docker test node with the prewarm pool configured by p
+// (Enabled is set).
+func poolNode(t *testing.T, p container.Prewarm) (*testNode, string, *client.Client) {
+	t.Helper()
+	c := containertest.RequireDocker(t)
+	img := containertest.BuildExampleImage(t)
+	p.Enabled = true
+	for k, v := range p.Images {
+		if v == "" {
+			p.Images[k] = img
+		}
+	}
+	n := newTestNode(t, nodeOptions{docker: true, cfg: func(cfg *container.Config) { cfg.Prewarm = p }})
+	return n, img, c
+}
+
+// pooledContainers returns the ids of the node's containers labelled as
+// pooled, running or not.
+func pooledContainers(t *testing.T, c *client.Client, nodeID string) []string {
+	t.Helper()
+	res, err := c.ContainerList(t.Context(), client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", container.LabelNodeID+"="+nodeID).Add("label", container.LabelPool)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, it := range res.Items {
+		ids = append(ids, it.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// waitPool waits until the pool's stats satisfy ok.
+func waitPool(t *testing.T, rt *container.Runtime, what string, ok func(container.PoolStats) bool) container.PoolStats {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		s := rt.PoolStats()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool never got %s: %+v", what, s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func idle(n int) func(container.PoolStats) bool {
+	return func(s container.PoolStats) bool { return s.Idle == n && s.Warming == 0 }
+}
+
+// TestPool_Hit: a Start whose image the operator named boots in the
+// pooled container, which becomes the instance's own (name, secret,
+// address); the pool refills in the background with another container.
+func TestPool_Hit(t *testing.T) {
+	t.Parallel()
+	n, img, c := poolNode(t, container.Prewarm{Images: []string{""}})
+	waitPool(t, n.rt, "one idle container", idle(1))
+	pooled := pooledContainers(t, c, n.id)
+	if len(pooled) != 1 {
+		t.Fatalf("pooled containers = %v, want 1", pooled)
+	}
+	ins := inspect(t, c, pooled[0])
+	if !ins.State.Running || ins.Config.Labels[container.LabelPool] == "" || ins.Config.Labels[container.LabelImage] != img {
+		t.Fatalf("pooled container: running %v, labels %v", ins.State.Running, ins.Config.Labels)
+	}
+	if hc := ins.HostConfig; hc.Memory != container.DefaultLimits.MemoryBytes || !hc.ReadonlyRootfs ||
+		!slices.Equal(hc.CapDrop, []string{"ALL"}) {
+		t.Errorf("pooled container not created as a function's: memory %d, read-only %v, cap drop %v",
+			hc.Memory, hc.ReadonlyRootfs, hc.CapDrop)
+	}
+
+	spec := n.spec("container:" + img)
+	inst := n.start(t, spec)
+	info := inst.Info()
+	if !info.PoolHit || info.CreateDuration != 0 || info.ContainerID != pooled[0] || info.BootDuration <= 0 || info.InitDuration <= 0 {
+		t.Fatalf("Info() = %+v; want a pool hit in container %s, no create step", info, pooled[0])
+	}
+	if want := container.ContainerNamePrefix + inst.ID().FunctionID; info.ContainerName != want || inspect(t, c, pooled[0]).Name != "/"+want {
+		t.Errorf("container name = %q (engine: %q), want %q", info.ContainerName, inspect(t, c, pooled[0]).Name, want)
+	}
+	if s := n.rt.PoolStats(); s.Hits != 1 || s.Misses != 0 {
+		t.Errorf("stats after the hit = %+v, want 1 hit, 0 misses", s)
+	}
+	// The function booted with this instance's id: the host identifies
+	// its container by address (Slf), accepts it as the originator of
+	// its casts, and it demands the instance's secret.
+	wantReply(t, "self", call(t, inst, n.sinkID(), "self"), inst.ID().NodeID+" "+inst.ID().FunctionID)
+	wantReply(t, "echo", call(t, inst, n.sinkID(), "hello"), "hello")
+	call(t, inst, n.sinkID(), "recast output from-the-pool")
+	if ev := n.next(t); ev.src != inst.ID() || string(ev.msg) != "from-the-pool" {
+		t.Fatalf("sink got %q from %v, want from-the-pool from %v", ev.msg, ev.src, inst.ID())
+	}
+	_, err := rawClient(info.Endpoint).Call(t.Context(), &edgelessapi.InputEventData{Src: pid(n.sinkID()), Msg: []byte("x")})
+	wantCode(t, "call without the instance's secret", err, connect.CodePermissionDenied)
+
+	// Refilled with a new container; the taken one is not pooled again.
+	waitPool(t, n.rt, "a refill", idle(1))
+	now := pooledContainers(t, c, n.id)
+	if len(now) != 2 || !slices.Contains(now, pooled[0]) {
+		t.Fatalf("pool-labelled containers after refill = %v, want the taken %s and one new", now, pooled[0])
+	}
+	if err := inst.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ContainerInspect(t.Context(), pooled[0], client.ContainerInspectOptions{}); err == nil {
+		t.Errorf("the taken container %s is still there after its instance stopped", pooled[0])
+	}
+	if s := n.rt.PoolStats(); s.Idle != 1 {
+		t.Errorf("idle after the instance stopped = %d, want 1 (never returned)", s.Idle)
+	}
+}
+
+// TestPool_MissThenHistory: without operator images, the first Start of
+// an image misses; the pool then keeps that image warm, and the next Start
+// with the same parameters hits. An instance with another memory limit
+// misses.
+func TestPool_MissThenHistory(t *testing.T) {
+	t.Parallel()
+	n, img, c := poolNode(t, container.Prewarm{})
+	if s := n.rt.PoolStats(); s.Idle+s.Warming != 0 {
+		t.Fatalf("pool without images or history = %+v, want empty", s)
+	}
+	first := n.start(t, n.spec("container:"+img))
+	if info := first.Info(); info.PoolHit || info.CreateDuration <= 0 {
+		t.Fatalf("first start: PoolHit %v, create %v; want a miss that created its container", info.PoolHit, info.CreateDuration)
+	}
+	waitPool(t, n.rt, "the recent image warm", idle(1))
+
+	// Another memory limit is another key: a miss, and the idle container
+	// stays.
+	spec := n.spec("container:" + img)
+	spec.Annotations[container.AnnotationMemory] = "64MiB"
+	other := n.start(t, spec)
+	if info := other.Info(); info.PoolHit {
+		t.Fatal("a start with another memory limit took the pooled container")
+	}
+	if hc := inspect(t, c, other.Info().ContainerID).HostConfig; hc.Memory != 64<<20 {
+		t.Fatalf("memory = %d, want 64MiB", hc.Memory)
+	}
+	// Both keys are recent now: each gets one.
+	waitPool(t, n.rt, "both keys warm", idle(2))
+
+	second := n.start(t, n.spec("container:"+img))
+	if !second.Info().PoolHit {
+		t.Fatal("second start of the recent image missed")
+	}
+	wantReply(t, "second", call(t, second, n.sinkID(), "self"), second.ID().NodeID+" "+second.ID().FunctionID)
+	if s := n.rt.PoolStats(); s.Hits != 1 || s.Misses != 2 {
+		t.Errorf("stats = %+v, want 1 hit, 2 misses", s)
+	}
+}
+
+// TestPool_Exhaustion: more Starts at once than the pool holds: one hits,
+// the rest create their own containers, and all work.
+func TestPool_Exhaustion(t *testing.T) {
+	t.Parallel()
+	n, img, _ := poolNode(t, container.Prewarm{Images: []string{""}, History: -1})
+	waitPool(t, n.rt, "one idle container", idle(1))
+	const starts = 3
+	errs := make(chan error, starts)
+	insts := make(chan contract.Instance, starts)
+	for range starts {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			inst, err := n.rt.Start(ctx, n.spec("container:"+img))
+			if err == nil {
+				insts <- inst
+			}
+			errs <- err
+		}()
+	}
+	hits := 0
+	for range starts {
+		if err := <-errs; err != nil {
+			t.Error(err)
+			continue
+		}
+		inst := <-insts
+		t.Cleanup(func() { inst.Stop(context.Background()) })
+		if inst.Info().PoolHit {
+			hits++
+		}
+		wantReply(t, "self", call(t, inst, n.sinkID(), "self"), inst.ID().NodeID+" "+inst.ID().FunctionID)
+	}
+	if s := n.rt.PoolStats(); hits != 1 || s.Hits != 1 || s.Misses != starts-1 {
+		t.Errorf("hits = %d, stats %+v; want 1 hit and %d misses", hits, s, starts-1)
+	}
+	waitPool(t, n.rt, "a refill", idle(1))
+}
+
+// TestPool_IdleContainerKilled: a pooled container that dies while idle
+// is dropped, removed and replaced.
+func TestPool_IdleContainerKilled(t *testing.T) {
+	t.Parallel()
+	n, img, c := poolNode(t, container.Prewarm{Images: []string{""}})
+	waitPool(t, n.rt, "one idle container", idle(1))
+	victim := pooledContainers(t, c, n.id)
+	if len(victim) != 1 {
+		t.Fatalf("pooled = %v, want 1", victim)
+	}
+	if _, err := c.ContainerKill(t.Context(), victim[0], client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		t.Fatal(err)
+	}
+	waitPool(t, n.rt, "a replacement", func(s container.PoolStats) bool { return s.Died == 1 && s.Idle == 1 && s.Warming == 0 })
+	now := pooledContainers(t, c, n.id)
+	if len(now) != 1 || now[0] == victim[0] {
+		t.Fatalf("pooled after the kill = %v, want one other than %s", now, victim[0])
+	}
+	inst := n.start(t, n.spec("container:"+img))
+	if info := inst.Info(); !info.PoolHit || info.ContainerID != now[0] {
+		t.Fatalf("start after the replacement: hit %v in %s, want a hit in %s", info.PoolHit, info.ContainerID, now[0])
+	}
+}
+
+// TestPool_CloseAndReconcile: Close removes idle pooled containers (and
+// the newTestNode cleanup checks that nothing is left); a node that died
+// with pooled containers has them removed by the next runtime's
+// reconciler; Reconcile on a live runtime leaves its pool and the
+// instance in a taken container alone.
+func TestPool_CloseAndReconcile(t *testing.T) {
+	t.Parallel()
+	c := containertest.RequireDocker(t)
+	img := containertest.BuildExampleImage(t)
+	n, _, _ := poolNode(t, container.Prewarm{Images: []string{img}, Size: 2, History: -1})
+	waitPool(t, n.rt, "two idle containers", idle(2))
+	inst := n.start(t, n.spec("container:"+img))
+	waitPool(t, n.rt, "a refill", idle(2))
+	if removed, err := n.rt.Reconcile(t.Context()); err != nil || removed != 0 {
+		t.Fatalf("Reconcile on the live runtime = %d, %v; want 0", removed, err)
+	}
+	wantReply(t, "after Reconcile", call(t, inst, n.sinkID(), "self"), inst.ID().NodeID+" "+inst.ID().FunctionID)
+	if s := n.rt.PoolStats(); s.Idle != 2 {
+		t.Fatalf("idle after Reconcile = %d, want 2", s.Idle)
+	}
+
+	// A second runtime of the same node id, as after a crash, reaps the
+	// first one's pooled containers (its pool is off).
+	pooled := pooledContainers(t, c, n.id)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rt2, err := container.New(ctx, container.Config{NodeID: n.id, GuestAPIHostURL: n.hostURL, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	defer rt2.Close(ctx)
+	for _, id := range pooled {
+		if _, err := c.ContainerInspect(t.Context(), id, client.ContainerInspectOptions{}); err == nil {
+			t.Errorf("pooled container %s survived the new runtime's reconciler", id)
+		}
+	}
+
+	// A separate pool, closed: nothing of it is left.
+	n2, _, _ := poolNode(t, container.Prewarm{Images: []string{img}, Size: 2, History: -1})
+	waitPool(t, n2.rt, "two idle containers", idle(2))
+	if err := n2.rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantNoContainers(t, c, n2.id)
+	if _, err := n2.rt.Start(ctx, n2.spec("container:"+img)); err == nil {
+		t.Fatal("Start after Close succeeded")
+	}
+}
+
+// TestPool_Bounds: the count and memory bounds hold over operator images
+// and history, operator images first.
+func TestPool_Bounds(t *testing.T) {
+	t.Parallel()
+	n, img, _ := poolNode(t, container.Prewarm{Images: []string{""}, Size: 3, MaxContainers: 2})
+	waitPool(t, n.rt, "two idle containers (the count bound)", idle(2))
+	time.Sleep(300 * time.Millisecond)
+	if s := n.rt.PoolStats(); s.Idle+s.Warming != 2 {
+		t.Fatalf("pool = %+v, want 2 containers at most", s)
+	}
+	// Memory: 256 MiB each by default; a bound of 300 MiB holds one.
+	m, _, _ := poolNode(t, container.Prewarm{Images: []string{img}, Size: 3, MaxMemoryBytes: 300 << 20})
+	waitPool(t, m.rt, "one idle container (the memory bound)", idle(1))
+	time.Sleep(300 * time.Millisecond)
+	if s := m.rt.PoolStats(); s.Idle+s.Warming != 1 {
+		t.Fatalf("pool = %+v, want 1 container at most", s)
+	}
+}
