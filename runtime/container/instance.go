@@ -54,11 +54,12 @@ type Instance struct {
 	ctr *containerHandle
 	// poolSpec is the prewarm pool's key of the instance's container
 	// (nil with the pool off); pooled is the pooled container it took, if
-	// any, and renamed is closed once that container has its name (pool.go).
+	// any (pool.go).
 	poolSpec *poolSpec
 	pooled   *pooled
-	renamed  chan struct{}
-	ctrName  string // the container's name if the rename failed (under mu)
+	// ctrName is the pooled container's name until it is renamed after
+	// the instance (under mu).
+	ctrName string
 
 	mu        sync.Mutex
 	state     contract.State

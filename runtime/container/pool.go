@@ -682,7 +682,7 @@ func (r *Runtime) takePooled(ctx context.Context, i *Instance) {
 	p.hits.Add(1)
 	i.ctr.bgCancel() // the unused fresh handle
 	i.ctr, i.logs, i.pooled = pd.h, pd.logs, pd
-	i.imageDur = time.Since(t0)
+	i.imageDur, i.ctrName = time.Since(t0), pd.h.name
 }
 
 // startDone ends a container Start for the pool: the filler may run once
@@ -722,38 +722,35 @@ func (r *Runtime) tracksPooled(cid string) bool {
 
 // startPooled makes the instance's pooled container its own: its end is
 // the instance's from now on, its address is registered, and it gets the
-// instance's container name (in the background, while it boots).
+// instance's container name in the background. Start does not wait for
+// the rename: the engine takes 5 to 300 ms for one (it updates the
+// network's records), more than the rest of a hit's start; until it is
+// done, Info names the container by its pool name.
 func (i *Instance) startPooled() {
 	pd := i.pooled
 	pd.claim(i.containerEndedOnItsOwn)
 	i.setConn("http://"+pd.ap.String(), pd.ip)
-	done := make(chan struct{})
-	i.renamed = done
-	i.owned.Add(1)
+	i.owned.Add(1) // teardown waits for the rename
 	go func() {
 		defer i.owned.Done()
-		defer close(done)
 		ctx, cancel := context.WithTimeout(i.alive, dockerTimeout)
 		defer cancel()
 		_, err := i.rt.docker.ContainerRename(ctx, pd.h.containerID(), client.ContainerRenameOptions{NewName: i.containerName()})
-		i.mu.Lock()
-		defer i.mu.Unlock()
 		if err != nil {
 			if context.Cause(i.alive) == nil {
 				i.log.Warn("rename pooled container", slog.String("container", pd.h.name), slog.Any("error", err))
 			}
-			i.ctrName = pd.h.name
+			return
 		}
+		i.mu.Lock()
+		i.ctrName = ""
+		i.mu.Unlock()
 	}()
 }
 
-// afterStart waits for the pooled container's rename and, with the pool
-// on, records the start in its history.
-func (i *Instance) afterStart(ok bool) {
-	if i.renamed != nil {
-		<-i.renamed
-	}
-	if ok && i.poolSpec != nil && i.rt.pool != nil {
+// afterStart records a container start in the pool's history.
+func (i *Instance) afterStart() {
+	if i.poolSpec != nil && i.rt.pool != nil {
 		i.rt.pool.note(i.poolSpec)
 	}
 }

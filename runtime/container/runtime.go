@@ -199,7 +199,7 @@ func (r *Runtime) start(ctx context.Context, spec contract.StartSpec) (*Instance
 		i.teardown(err, contract.StateFailed)
 		return nil, err
 	}
-	i.afterStart(true)
+	i.afterStart()
 	return i, nil
 }
 
