@@ -3,6 +3,7 @@ package container_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -201,5 +202,119 @@ func BenchmarkWarm(b *testing.B) {
 	row("Instance.Call", rtCall, rawCall)
 	row("floor: raw gRPC Cast", rawCast, rawCast)
 	row("Instance.Cast", rtCast, rawCast)
+	w.Flush()
+}
+
+// rawPrestarted creates and starts the image as rawColdStart does, waits
+// (untimed) until its port accepts TCP, then times Boot and Init: the floor
+// for a Start that takes a prewarmed container.
+func rawPrestarted(b *testing.B, c *client.Client, n *testNode, img string) time.Duration {
+	ctx := context.Background()
+	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
+	yes := true
+	id := uuid.NewString()
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       container.ContainerNamePrefix + id,
+		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{port: {}}},
+		HostConfig: &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true})
+	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	ins, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ins.Container.NetworkSettings.Networks["bridge"].IPAddress.String() + ":" + strconv.Itoa(container.DefaultFunctionPort)
+	for t0 := time.Now(); ; time.Sleep(time.Millisecond) {
+		if cn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			cn.Close()
+			break
+		}
+		if time.Since(t0) > 30*time.Second {
+			b.Fatal("raw container did not open its port within 30s")
+		}
+	}
+	fn := rawClient("http://" + addr)
+	t0 := time.Now()
+	if _, err := fn.Boot(ctx, &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := fn.Init(ctx, &edgelessapi.FunctionInstanceInit{}); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(t0)
+}
+
+// BenchmarkColdStartPool: a Start that takes a prewarmed container (pool
+// hit) beside the raw floor (create+start+first Boot, as in
+// BenchmarkColdStart), today's Start without a pool, and the floor of a
+// hit (Boot+Init to an already started raw container), interleaved. Each
+// round waits, untimed, for the pool's refill.
+func BenchmarkColdStartPool(b *testing.B) {
+	plain, img, c := dockerNode(b, nil)
+	pooled := newTestNode(b, nodeOptions{docker: true, cfg: func(cfg *container.Config) {
+		cfg.Prewarm = container.Prewarm{Enabled: true, Images: []string{img}, History: -1}
+	}})
+	ctx := context.Background()
+	waitIdle := func() {
+		for t0 := time.Now(); ; time.Sleep(2 * time.Millisecond) {
+			if s := pooled.rt.PoolStats(); s.Idle == 1 && s.Warming == 0 {
+				return
+			}
+			if time.Since(t0) > time.Minute {
+				b.Fatalf("no pooled container within a minute: %+v", pooled.rt.PoolStats())
+			}
+		}
+	}
+	startStop := func(n *testNode, wantHit bool) time.Duration {
+		t0 := time.Now()
+		inst, err := n.rt.Start(ctx, n.spec("container:"+img))
+		d := time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if hit := inst.Info().PoolHit; hit != wantHit {
+			b.Fatalf("PoolHit = %v, want %v", hit, wantHit)
+		}
+		if err := inst.Stop(ctx); err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	// One warm-up round, not counted.
+	rawColdStart(b, c, plain, img, false)
+	startStop(plain, false)
+	waitIdle()
+	startStop(pooled, true)
+	var floor, hitFloor, today, hit samples
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		waitIdle()
+		b.StartTimer()
+		floor = append(floor, rawColdStart(b, c, plain, img, false))
+		today = append(today, startStop(plain, false))
+		hitFloor = append(hitFloor, rawPrestarted(b, c, plain, img))
+		hit = append(hit, startStop(pooled, true))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(hit.pct(.5))/1e6, "hit-p50-ms")
+	b.ReportMetric(float64(hit.pct(.5))/float64(floor.pct(.5)), "hit-ratio-p50")
+	b.ReportMetric(float64(today.pct(.5))/float64(floor.pct(.5)), "nopool-ratio-p50")
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\ncold start with the prewarm pool (%d runs)\tp50 ms\tp90 ms\tvs raw floor p50\tvs hit floor p50\t\n", len(hit))
+	row := func(name string, s samples) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.3f\t%.2f\t\n", name, ms(s.pct(.5)), ms(s.pct(.9)),
+			float64(s.pct(.5))/float64(floor.pct(.5)), float64(s.pct(.5))/float64(hitFloor.pct(.5)))
+	}
+	row("floor: raw create+start+first Boot, bridge IP", floor)
+	row("runtime Start, no pool (today's cold start)", today)
+	row("floor of a hit: raw Boot+Init, container already started", hitFloor)
+	row("runtime Start, pool hit", hit)
 	w.Flush()
 }
