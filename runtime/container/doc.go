@@ -13,7 +13,7 @@
 // remove), which knows nothing of the session, as Nomad's driver keeps a
 // task handle apart; docker.go the narrow Engine API calls; host.go the
 // GuestAPIHost server, the one place where the node's contract errors get
-// their wire codes.
+// their wire codes; pool.go the prewarm pool.
 //
 // # Instances
 //
@@ -43,6 +43,25 @@
 // Config.StopGrace removes the container by force. Every failure after the
 // container was created removes it; New removes the containers of an
 // earlier run of the same node (Reconcile).
+//
+// # The prewarm pool
+//
+// With Config.Prewarm.Enabled, the runtime keeps containers created and
+// started ahead, waiting unbooted (ready once their port accepts TCP; Boot
+// is not sent, since it carries the instance id): for Prewarm.Images and
+// for the last Prewarm.History distinct images and create parameters
+// started, Prewarm.Size each, under a count and a memory bound. A Start
+// whose image (by id: a moved tag does not match) and create parameters
+// (limits, port, network, hardening: hashed into the LabelPool key) match
+// an idle one takes it, skipping create and start (contract.Info.PoolHit,
+// no CreateDuration); its address is registered for the GuestAPIHost
+// server only then, Boot gives it the instance's id and secret, and it is
+// renamed after the instance in the background. It serves that one
+// instance and is removed after it. Refills run one at a time while no
+// Start is in progress. An idle container that ends is removed and
+// replaced (with backoff); Close removes the pool's containers, and New's
+// reconciler those of a dead run (they carry LabelNodeID). See
+// BenchmarkColdStartPool.
 //
 // # Reaching containers
 //

@@ -248,7 +248,7 @@ func TestBinary_SIGTERMRemovesContainers(t *testing.T) {
 	containertest.CleanupNode(t, n.nodeID)
 	n.start(t, image)
 	n.start(t, image)
-	if ids, _ := containertest.NodeContainers(t.Context(), dc, n.nodeID); len(ids) != 2 {
+	if ids, _ := containertest.InstanceContainers(t.Context(), dc, n.nodeID); len(ids) != 2 {
 		t.Fatalf("containers = %d, want 2", len(ids))
 	}
 	n.cmd.Process.Signal(syscall.SIGTERM)

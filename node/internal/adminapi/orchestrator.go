@@ -24,6 +24,9 @@ type Steps struct {
 	CreateMS *float64 `json:"create_ms,omitempty"`
 	BootMS   *float64 `json:"boot_ms,omitempty"`
 	InitMS   *float64 `json:"init_ms,omitempty"`
+	// PoolHit is set when the instance took a prewarmed container (then
+	// CreateMS is absent).
+	PoolHit bool `json:"pool_hit,omitempty"`
 }
 
 // Progress is one line of the start stream (POST /admin/v1/workflows).

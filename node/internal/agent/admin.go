@@ -45,8 +45,10 @@ func (a *Agent) describe(in *instance) adminapi.Instance {
 	}
 	j.EventsSent = in.sent.snapshot()
 	var image, create, boot, init time.Duration // every step is reported, 0 when it has not run
+	poolHit := false
 	if inst := in.runtimeInstance(); inst != nil {
 		info := inst.Info()
+		poolHit = info.PoolHit
 		j.Image, j.ContainerID, j.ContainerName = info.Image, info.ContainerID, info.ContainerName
 		image, create, boot, init = info.ImageDuration, info.CreateDuration, info.BootDuration, info.InitDuration
 		if !info.StartedAt.IsZero() {
@@ -54,6 +56,10 @@ func (a *Agent) describe(in *instance) adminapi.Instance {
 		}
 	}
 	j.Steps = adminapi.Steps{ImageMS: msPtr(image), CreateMS: msPtr(create), BootMS: msPtr(boot), InitMS: msPtr(init)}
+	if poolHit {
+		// A prewarmed container: no create step.
+		j.Steps.CreateMS, j.Steps.PoolHit = nil, true
+	}
 	return j
 }
 

@@ -175,7 +175,7 @@ func nodeContainerCount(t *testing.T, box *inabox.Box) int {
 func nodeContainerCountOf(t *testing.T, nodeID string) int {
 	t.Helper()
 	dc := containertest.RequireDocker(t)
-	ids, err := containertest.NodeContainers(t.Context(), dc, nodeID)
+	ids, err := containertest.InstanceContainers(t.Context(), dc, nodeID) // not the idle prewarmed ones
 	if err != nil {
 		t.Fatal(err)
 	}

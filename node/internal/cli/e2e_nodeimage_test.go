@@ -88,9 +88,9 @@ func TestE2E_NodeImage(t *testing.T) {
 	id2 := startFile(t, url, wf)
 	sinkCounts(t, url, id2)
 	stopNodeContainer(t, dc, n2, "SIGKILL")
-	left, err := containertest.NodeContainers(t.Context(), dc, nodeID)
-	if err != nil || len(left) != 3 {
-		t.Fatalf("function containers after SIGKILL = %v, %v; want the workflow's 3", left, err)
+	left, err := containertest.NodeContainers(t.Context(), dc, nodeID) // with the idle prewarmed ones
+	if inst, ierr := containertest.InstanceContainers(t.Context(), dc, nodeID); err != nil || ierr != nil || len(inst) != 3 {
+		t.Fatalf("function containers after SIGKILL = %v, %v, %v; want the workflow's 3", inst, err, ierr)
 	}
 	runCLI(t, url, "workflow", "stop", id2)
 

@@ -162,7 +162,7 @@ func acrossTwoNodes(t *testing.T, box *inabox.Box, n2 *config.Config, cli func(a
 	})
 	must("workflow", "stop", id)
 	for _, node := range []string{box.NodeID, n2.General.NodeID} {
-		ids, err := containertest.NodeContainers(t.Context(), containertest.RequireDocker(t), node)
+		ids, err := containertest.InstanceContainers(t.Context(), containertest.RequireDocker(t), node)
 		if err != nil || len(ids) != 0 {
 			t.Errorf("node %s: containers %v (%v) after stop, want none", node, ids, err)
 		}

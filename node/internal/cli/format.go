@@ -28,6 +28,9 @@ func fmtSteps(s *adminapi.Steps) string {
 		return ""
 	}
 	var parts []string
+	if s.PoolHit {
+		parts = append(parts, "pool hit")
+	}
 	for _, st := range []struct {
 		name string
 		v    *float64

@@ -165,6 +165,18 @@ type ContainerRuntime struct {
 	// and LogMaxFiles how many files are kept.
 	LogMaxSize  string `toml:"log_max_size"`
 	LogMaxFiles int    `toml:"log_max_files"`
+	// Prewarm keeps containers created and started ahead of the Starts
+	// that take them (a pool hit skips create and start): for
+	// PrewarmImages and for the last PrewarmHistory distinct images (with
+	// their limits) started on this node, PrewarmSize each, at most
+	// PrewarmMaxContainers containers whose memory limits add up to at
+	// most PrewarmMaxMemory. Not in upstream's schema.
+	Prewarm              bool     `toml:"prewarm"`
+	PrewarmImages        []string `toml:"prewarm_images"`
+	PrewarmSize          int      `toml:"prewarm_size"`
+	PrewarmHistory       int      `toml:"prewarm_history"`
+	PrewarmMaxContainers int      `toml:"prewarm_max_containers"`
+	PrewarmMaxMemory     string   `toml:"prewarm_max_memory"`
 }
 
 // Dataplane is the [dataplane] section.
@@ -312,25 +324,31 @@ func base() *Config {
 			CallTimeoutSec: 60,
 		},
 		ContainerRuntime: ContainerRuntime{
-			Enabled:         false,
-			GuestAPIHostURL: "http://0.0.0.0:7100",
-			Network:         "edgeless",
-			BootTimeoutSec:  30,
-			InitTimeoutSec:  30,
-			CallTimeoutSec:  60,
-			StopTimeoutSec:  2,
-			StopGraceSec:    2,
-			DefaultMemory:   "256MiB",
-			DefaultCPUs:     1,
-			DefaultPids:     256,
-			MaxMemory:       "2GiB",
-			MaxCPUs:         4,
-			MaxPids:         4096,
-			CapAdd:          []string{},
-			ReadOnlyRoot:    true,
-			TmpSize:         "64MiB",
-			LogMaxSize:      "10MiB",
-			LogMaxFiles:     3,
+			Enabled:              false,
+			GuestAPIHostURL:      "http://0.0.0.0:7100",
+			Network:              "edgeless",
+			BootTimeoutSec:       30,
+			InitTimeoutSec:       30,
+			CallTimeoutSec:       60,
+			StopTimeoutSec:       2,
+			StopGraceSec:         2,
+			DefaultMemory:        "256MiB",
+			DefaultCPUs:          1,
+			DefaultPids:          256,
+			MaxMemory:            "2GiB",
+			MaxCPUs:              4,
+			MaxPids:              4096,
+			CapAdd:               []string{},
+			ReadOnlyRoot:         true,
+			TmpSize:              "64MiB",
+			LogMaxSize:           "10MiB",
+			LogMaxFiles:          3,
+			Prewarm:              true,
+			PrewarmImages:        []string{},
+			PrewarmSize:          1,
+			PrewarmHistory:       4,
+			PrewarmMaxContainers: 4,
+			PrewarmMaxMemory:     "1GiB",
 		},
 		Dataplane: Dataplane{
 			CallTimeoutSec:  60,

@@ -46,7 +46,7 @@ func size(key, v string, min int64, minText string) (int64, error) {
 // guestAPIHostURL is the guest API host address the node chose.
 func (c *Config) RuntimeConfig(guestAPIHostURL string, log *slog.Logger) (container.Config, error) {
 	cr := c.ContainerRuntime
-	var sizes [4]int64
+	var sizes [5]int64
 	var errs []error
 	for k, f := range []struct {
 		key, v  string
@@ -57,6 +57,7 @@ func (c *Config) RuntimeConfig(guestAPIHostURL string, log *slog.Logger) (contai
 		{"max_memory", cr.MaxMemory, container.MinMemoryBytes, "Docker needs at least 6MiB"},
 		{"tmp_size", cr.TmpSize, 1 << 20, "want at least 1MiB"},
 		{"log_max_size", cr.LogMaxSize, 1 << 10, "want at least 1KiB"},
+		{"prewarm_max_memory", cr.PrewarmMaxMemory, container.MinMemoryBytes, "want at least 6MiB"},
 	} {
 		var err error
 		sizes[k], err = size(f.key, f.v, f.min, f.minText)
@@ -92,6 +93,14 @@ func (c *Config) RuntimeConfig(guestAPIHostURL string, log *slog.Logger) (contai
 		LogMaxBytes: sizes[3],
 		LogMaxFiles: cr.LogMaxFiles,
 		Logger:      log,
+		Prewarm: container.Prewarm{
+			Enabled:        cr.Prewarm,
+			Images:         cr.PrewarmImages,
+			Size:           cr.PrewarmSize,
+			History:        cr.PrewarmHistory,
+			MaxContainers:  cr.PrewarmMaxContainers,
+			MaxMemoryBytes: sizes[4],
+		},
 	}, nil
 }
 

@@ -263,6 +263,23 @@ tmp_size = {{v .ContainerRuntime.TmpSize}}
 # log_max_files files are kept.
 log_max_size = {{v .ContainerRuntime.LogMaxSize}}
 log_max_files = {{v .ContainerRuntime.LogMaxFiles}}
+# Not in upstream's config: the prewarm pool. Containers are created and
+# started ahead, unbooted, and a Start of the same image with the same limits
+# takes one (a "pool hit": no create step, the cold start is Boot and Init);
+# each serves one instance and is removed after it, and the pool refills in
+# the background once no Start is in progress. Kept warm: prewarm_images
+# (with the default limits; e.g. ["my-fn:1.0"]) and the last prewarm_history
+# distinct images (with their limits) started on this node, prewarm_size
+# containers each, at most prewarm_max_containers in all and whose memory
+# limits add up to at most prewarm_max_memory (operator images first, then
+# the most recent). Pooled containers are labelled like the node's others
+# (and edgeless.pool) and removed when the node stops or restarts.
+prewarm = {{v .ContainerRuntime.Prewarm}}
+prewarm_images = {{v .ContainerRuntime.PrewarmImages}}
+prewarm_size = {{v .ContainerRuntime.PrewarmSize}}
+prewarm_history = {{v .ContainerRuntime.PrewarmHistory}}
+prewarm_max_containers = {{v .ContainerRuntime.PrewarmMaxContainers}}
+prewarm_max_memory = {{v .ContainerRuntime.PrewarmMaxMemory}}
 
 [dataplane]
 # Seconds a call waits for its reply before it fails.

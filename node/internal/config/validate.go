@@ -150,6 +150,21 @@ func (c *Config) Validate() error {
 	if cr.LogMaxFiles < 0 || cr.LogMaxFiles > 100 {
 		bad("container_runtime.log_max_files", "want 0 (the runtime's default) to 100, got %d", cr.LogMaxFiles)
 	}
+	for k, img := range cr.PrewarmImages {
+		if strings.TrimSpace(strings.TrimPrefix(img, "container:")) == "" {
+			bad(fmt.Sprintf("container_runtime.prewarm_images[%d]", k), "want an image name such as my-fn:1.0, got %q", img)
+		}
+	}
+	if n := cr.PrewarmSize; n < 0 || n > 64 {
+		bad("container_runtime.prewarm_size", "want 0 (the default, 1) to 64, got %d", n)
+	}
+	if n := cr.PrewarmHistory; n < -1 || n > 64 {
+		bad("container_runtime.prewarm_history", "want -1 (none), 0 (the default, 4) to 64, got %d", n)
+	}
+	if n := cr.PrewarmMaxContainers; n < 0 || n > 256 {
+		bad("container_runtime.prewarm_max_containers", "want 0 (the default, 4) to 256, got %d", n)
+	}
+	mem("container_runtime.prewarm_max_memory", cr.PrewarmMaxMemory, 6<<20, "want at least 6MiB")
 	if m := c.Dataplane.MaxQueueDelayMS; m > 3600_000 {
 		bad("dataplane.max_queue_delay_ms", "want 0 (off) to 3600000 ms, got %d", m)
 	}

@@ -206,6 +206,7 @@ func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log 
 		Transport:       tc.ClientConfig(),
 	})
 	d.exportDataplaneStats()
+	d.exportPoolStats()
 	if d.res, err = newResources(cfg.Resources, d.ingressLn, d.dp, log); err != nil {
 		return nil, err
 	}
@@ -380,6 +381,29 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// exportPoolStats publishes the container runtime's prewarm pool counters
+// as metrics (zero with the pool off).
+func (d *Daemon) exportPoolStats() {
+	if d.rt == nil {
+		return
+	}
+	m, rt := d.metrics, d.rt
+	for _, c := range []struct {
+		name, help string
+		v          func(container.PoolStats) uint64
+	}{
+		{"prewarm_hits_total", "Container starts that took a prewarmed container (no create step).", func(s container.PoolStats) uint64 { return s.Hits }},
+		{"prewarm_misses_total", "Container starts, with the prewarm pool on, that created their own container.", func(s container.PoolStats) uint64 { return s.Misses }},
+		{"prewarm_evictions_total", "Idle prewarmed containers removed unused (room for a higher-ranked image, or the image's tag moved).", func(s container.PoolStats) uint64 { return s.Evicted }},
+		{"prewarm_deaths_total", "Idle prewarmed containers that ended on their own (then replaced).", func(s container.PoolStats) uint64 { return s.Died }},
+		{"prewarm_fill_failures_total", "Prewarmed containers that could not be created or did not open their port.", func(s container.PoolStats) uint64 { return s.FillFailures }},
+	} {
+		m.CounterFunc(c.name, c.help, func() float64 { return float64(c.v(rt.PoolStats())) })
+	}
+	m.GaugeFunc("prewarm_idle", "Prewarmed containers ready to be taken.", func() float64 { return float64(rt.PoolStats().Idle) })
+	m.GaugeFunc("prewarm_warming", "Prewarmed containers being created or waiting for their port.", func() float64 { return float64(rt.PoolStats().Warming) })
 }
 
 // exportDataplaneStats publishes the data plane's counters as metrics.

@@ -83,7 +83,7 @@ func (n *testNode) instances(t *testing.T) []adminapi.Instance {
 
 func containers(t *testing.T, dc *client.Client, nodeID string) []string {
 	t.Helper()
-	ids, err := containertest.NodeContainers(t.Context(), dc, nodeID)
+	ids, err := containertest.InstanceContainers(t.Context(), dc, nodeID) // not the idle prewarmed ones
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func BenchmarkRecovery(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if n, _ := containertest.NodeContainers(ctx, dc, box.NodeID); len(n) != 0 {
+	if n, _ := containertest.InstanceContainers(ctx, dc, box.NodeID); len(n) != 0 {
 		b.Errorf("%d containers left", len(n))
 	}
 	n := float64(b.N)

@@ -186,7 +186,7 @@ func (d *domain) stop() {
 
 func containerCount(t testing.TB, dc *client.Client, nodeID string) int {
 	t.Helper()
-	ids, err := containertest.NodeContainers(context.Background(), dc, nodeID)
+	ids, err := containertest.InstanceContainers(context.Background(), dc, nodeID) // not the idle prewarmed ones
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +195,16 @@ func containerCount(t testing.TB, dc *client.Client, nodeID string) int {
 
 func killContainer(t testing.TB, dc *client.Client, functionID string) {
 	t.Helper()
-	if _, err := dc.ContainerKill(context.Background(), "edgeless-"+functionID, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
-		t.Fatalf("docker kill edgeless-%s: %v", functionID, err)
+	// A container taken from the prewarm pool gets this name shortly
+	// after its instance started: retry while there is none.
+	for t0 := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		_, err := dc.ContainerKill(context.Background(), "edgeless-"+functionID, client.ContainerKillOptions{Signal: "SIGKILL"})
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "No such container") || time.Since(t0) > 10*time.Second {
+			t.Fatalf("docker kill edgeless-%s: %v", functionID, err)
+		}
 	}
 }
 

@@ -417,7 +417,7 @@ function workflowPage(app, id) {
         h("td", { title: f.node_id }, short(f.node_id)),
         h("td", { class: f.node_gone || (f.health && f.health !== "running") ? "error" : "" }, f.node_gone ? "node gone" : (f.health || "running"), f.reason ? " (" + f.reason + ")" : ""),
         h("td", { class: "opt" }, age(f.started_at) + " ago"),
-        h("td", { class: "opt" }, ms(f.start_ms), f.steps ? " (image " + ms(steps.image_ms) + ", create " + ms(steps.create_ms) + ", boot " + ms(steps.boot_ms) + ", init " + ms(steps.init_ms) + ")" : ""),
+        h("td", { class: "opt" }, ms(f.start_ms), f.steps ? " (" + (steps.pool_hit ? "pool hit, " : "") + "image " + ms(steps.image_ms) + (steps.pool_hit ? "" : ", create " + ms(steps.create_ms)) + ", boot " + ms(steps.boot_ms) + ", init " + ms(steps.init_ms) + ")" : ""),
         h("td", {}, f.events_received ?? "-"),
         h("td", {}, f.rate !== undefined ? f.rate.toFixed(1) : "-"),
         h("td", { class: "opt" }, String(f.restarts || 0), f.moves ? ", moved " + f.moves : "", f.last_restart ? ", last " + age(f.last_restart) + " ago" : ""),
