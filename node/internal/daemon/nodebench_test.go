@@ -51,7 +51,29 @@ import (
 func BenchmarkNode(b *testing.B) {
 	image := containertest.BuildExampleImage(b)
 	dc := containertest.RequireDocker(b)
-	node := startNodeProcess(b)
+	// The pool keeps the image warm (not the history: a second tag of the
+	// same image, which it does not keep, gives misses to compare with).
+	node := startNodeProcess(b, func(c *config.Config) {
+		c.ContainerRuntime.PrewarmImages = []string{image}
+		c.ContainerRuntime.PrewarmHistory = -1
+	})
+	missImage := strings.TrimSuffix(image, ":dev") + ":bench-miss-" + uuid.NewString()[:8]
+	if _, err := dc.ImageTag(context.Background(), client.ImageTagOptions{Source: image, Target: missImage}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { containertest.RemoveImage(b, missImage) })
+	gMiss, err := loadgen.New(loadgen.Config{AgentURL: node.agentURL, InvocationURL: node.invocationURL,
+		NodeID: node.id, Image: missImage})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := gMiss.Close(ctx); err != nil {
+			b.Error(err)
+		}
+	})
 	g, err := loadgen.New(loadgen.Config{AgentURL: node.agentURL, InvocationURL: node.invocationURL,
 		NodeID: node.id, Image: image, Instances: loadInstances})
 	if err != nil {
@@ -66,6 +88,9 @@ func BenchmarkNode(b *testing.B) {
 	})
 	ctx := context.Background()
 	if err := g.Setup(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := gMiss.Setup(ctx); err != nil { // the peer only: no instances
 		b.Fatal(err)
 	}
 	const rounds = 1000
@@ -99,18 +124,33 @@ func BenchmarkNode(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var start, stop samples
+		// Starts one at a time, each once the pool has settled (one idle
+		// container, no refill running): a hit (the pooled image), then a
+		// miss (the other tag: create, start, Boot, Init, as without a
+		// pool).
+		var hit, start, stop samples
 		for range 10 {
-			t0 := time.Now()
-			id, err := g.StartInstance(ctx)
-			if err != nil {
-				b.Fatal(err)
+			for _, gen := range []*loadgen.Generator{g, gMiss} {
+				node.waitPoolSettled(b)
+				t0 := time.Now()
+				id, err := gen.StartInstance(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := gen.StopInstance(ctx, id); err != nil {
+					b.Fatal(err)
+				}
+				if gen == g {
+					hit = append(hit, t1.Sub(t0))
+				} else {
+					start = append(start, t1.Sub(t0))
+				}
+				stop = append(stop, time.Since(t1))
 			}
-			t1 := time.Now()
-			if err := g.StopInstance(ctx, id); err != nil {
-				b.Fatal(err)
-			}
-			start, stop = append(start, t1.Sub(t0)), append(stop, time.Since(t1))
+		}
+		if h := node.metricValue(b, "edgeless_node_prewarm_hits_total"); h < float64(len(hit)) {
+			b.Fatalf("prewarm hits = %v after %d starts meant to hit", h, len(hit))
 		}
 
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -140,6 +180,7 @@ func BenchmarkNode(b *testing.B) {
 			float64(cpu)/1e6/float64(load.Arrived), ms(load.Pct(.5)), ms(load.Pct(.99)), load.Refused)
 		fmt.Fprintf(w, "\nlifecycle through the node (%d runs)\tp50 ms\tp90 ms\t\n", len(start))
 		fmt.Fprintf(w, "Start (cold: create, start, Boot, Init) + Patch\t%s\t%s\t\n", ms(start.pct(.5)), ms(start.pct(.9)))
+		fmt.Fprintf(w, "Start (prewarm pool hit: Boot, Init) + Patch\t%s\t%s\t\n", ms(hit.pct(.5)), ms(hit.pct(.9)))
 		fmt.Fprintf(w, "Stop (until the container is removed)\t%s\t%s\t\n", ms(stop.pct(.5)), ms(stop.pct(.9)))
 		w.Flush()
 		b.ReportMetric(float64(hop.Pct(.5))/float64(floorSum), "cast-hop-x-floor")
@@ -385,7 +426,7 @@ type nodeProcess struct {
 // startNodeProcess builds edgeless-node, runs it until the benchmark ends
 // (then stops it with SIGTERM, which removes its containers) and waits
 // until its agent answers.
-func startNodeProcess(b *testing.B) *nodeProcess {
+func startNodeProcess(b *testing.B, edits ...func(*config.Config)) *nodeProcess {
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "edgeless-node")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/edgeless-node").CombinedOutput(); err != nil {
@@ -401,6 +442,9 @@ func startNodeProcess(b *testing.B) *nodeProcess {
 	cfg.ContainerRuntime.GuestAPIHostURL = "http://0.0.0.0:0"
 	// Not the default 7008: another node (a parallel test's) may hold it.
 	cfg.Resources.HTTPIngressURL = "http://" + freePort(b)
+	for _, e := range edits {
+		e(cfg)
+	}
 	path := filepath.Join(dir, "node.toml")
 	if err := os.WriteFile(path, config.Template(cfg, config.UserNodeCapabilities{}), 0o600); err != nil {
 		b.Fatal(err)
@@ -437,6 +481,41 @@ func startNodeProcess(b *testing.B) *nodeProcess {
 		}
 		if connect.CodeOf(err) != connect.CodeUnavailable || time.Now().After(deadline) {
 			b.Fatalf("node did not answer: %v\n%s", err, logs.String())
+		}
+	}
+}
+
+// metricValue returns the value of an unlabelled metric of the node
+// process.
+func (n *nodeProcess) metricValue(b *testing.B, name string) float64 {
+	res, err := http.Get(n.metricsURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("metric %s = %q", name, v)
+			}
+			return f
+		}
+	}
+	b.Fatalf("metric %s not found", name)
+	return 0
+}
+
+// waitPoolSettled waits until the node's prewarm pool holds one idle
+// container and fills none.
+func (n *nodeProcess) waitPoolSettled(b *testing.B) {
+	for t0 := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		if n.metricValue(b, "edgeless_node_prewarm_idle") == 1 && n.metricValue(b, "edgeless_node_prewarm_warming") == 0 {
+			return
+		}
+		if time.Since(t0) > 2*time.Minute {
+			b.Fatal("the prewarm pool did not settle within two minutes")
 		}
 	}
 }
