@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -311,4 +312,32 @@ func TestPool_Bounds(t *testing.T) {
 	if s := m.rt.PoolStats(); s.Idle+s.Warming != 1 {
 		t.Fatalf("pool = %+v, want 1 container at most", s)
 	}
+}
+
+// TestPool_NoGoroutineLeft: a pool that filled, lost an idle container,
+// refilled, served a hit and was closed leaves no goroutine behind (the
+// readiness probe runs in the filler; not parallel, so that other tests'
+// goroutines do not count).
+func TestPool_NoGoroutineLeft(t *testing.T) {
+	containertest.RequireDocker(t)
+	img := containertest.BuildExampleImage(t)
+	before := runtime.NumGoroutine()
+	t.Run("pool", func(t *testing.T) {
+		n, _, c := poolNode(t, container.Prewarm{Images: []string{img}, History: -1})
+		waitPool(t, n.rt, "one idle container", idle(1))
+		if _, err := c.ContainerKill(t.Context(), pooledContainers(t, c, n.id)[0], client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+			t.Fatal(err)
+		}
+		waitPool(t, n.rt, "a replacement", func(s container.PoolStats) bool { return s.Died == 1 && s.Idle == 1 && s.Warming == 0 })
+		inst := n.start(t, n.spec("container:"+img))
+		wantReply(t, "self", call(t, inst, n.sinkID(), "self"), inst.ID().NodeID+" "+inst.ID().FunctionID)
+	})
+	var now int
+	for t0 := time.Now(); time.Since(t0) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+		if now = runtime.NumGoroutine(); now <= before {
+			return
+		}
+	}
+	buf := make([]byte, 1<<20)
+	t.Fatalf("goroutines: %d before, %d after Close\n%s", before, now, buf[:runtime.Stack(buf, true)])
 }
