@@ -266,7 +266,13 @@ func TestBinary_SecondSignalExitsAtOnce(t *testing.T) {
 	image := containertest.BuildExampleImage(t)
 	// A paused container does not answer its Stop RPC, so the shutdown
 	// waits stop_timeout_sec: the second signal arrives while it waits.
-	n := startBinary(t, true, func(c *config.Config) { c.ContainerRuntime.StopTimeoutSec = 120 })
+	// No prewarm pool: a refill that the exit at once cuts short can leave
+	// a container that the engine creates after the test's clean-up has
+	// looked (the node's next start would reap it).
+	n := startBinary(t, true, func(c *config.Config) {
+		c.ContainerRuntime.StopTimeoutSec = 120
+		c.ContainerRuntime.Prewarm = false
+	})
 	containertest.CleanupNode(t, n.nodeID)
 	fid := n.start(t, image)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
