@@ -232,7 +232,7 @@ func (a *Agent) Start(ctx context.Context, req *edgelessapi.SpawnFunctionRequest
 		return startError(startFailed, err.Error()), nil
 	}
 	in.setRunning(inst)
-	in.mbox.Attach(&meteredReceiver{inst: inst, rec: a.cfg.Recorder, unresponsive: func(n int) { a.unresponsive(in, n) }})
+	in.mbox.Attach(newMeteredReceiver(inst, a.cfg.Recorder, func(n int) { a.unresponsive(in, n) }))
 	close(in.started)
 	if in.currentState() == stateStopping {
 		// A Stop or Reset came while the instance was starting: it stops

@@ -119,6 +119,13 @@ func (m *meteredReceiver) track(ctx context.Context, err error) {
 
 var _ dataplane.Receiver = (*meteredReceiver)(nil)
 
+// newMeteredReceiver returns inst's receiver, recording into rec;
+// unresponsive (may be nil) is called when the instance has missed
+// maxMissedDeadlines deadlines in a row.
+func newMeteredReceiver(inst contract.Instance, rec *telemetry.Recorder, unresponsive func(missed int)) *meteredReceiver {
+	return &meteredReceiver{inst: inst, rec: rec, unresponsive: unresponsive}
+}
+
 // Cast delivers a cast and records its outcome and latency.
 func (m *meteredReceiver) Cast(ctx context.Context, src contract.InstanceID, msg []byte) error {
 	t0 := time.Now()
