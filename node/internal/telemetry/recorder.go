@@ -4,7 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 )
@@ -15,6 +18,44 @@ type Recorder struct {
 	m   *Metrics
 	s   *Samples // nil unless performance samples are enabled
 	log *slog.Logger
+
+	// events and logLevels are the metrics' children of the known label
+	// values, resolved at their first use (a series appears when it is
+	// first observed, as with WithLabelValues), so that an event does not
+	// hash its labels and look them up under the vector's lock.
+	events    [len(eventKinds)][len(eventOutcomes)]lazyChild[prometheus.Observer]
+	logLevels [numLogLevels]lazyChild[prometheus.Counter]
+}
+
+// The label values of the event metric the Recorder resolves once.
+var (
+	eventKinds    = [...]string{"cast", "call"}
+	eventOutcomes = [...]string{"ok", "no_reply", "err", "error"}
+)
+
+// numLogLevels is the number of TelemetryLogLevel values (LOG_ERROR 0 to
+// LOG_TRACE 4).
+const numLogLevels = int(edgelessapi.TelemetryLogLevel_LOG_TRACE) + 1
+
+// lazyChild is a metric vector's child for fixed label values, resolved
+// once.
+type lazyChild[T any] struct {
+	once sync.Once
+	c    T
+}
+
+func (l *lazyChild[T]) get(resolve func() T) T {
+	l.once.Do(func() { l.c = resolve() })
+	return l.c
+}
+
+func indexOf(names []string, s string) int {
+	for i, n := range names {
+		if n == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // NewRecorder returns a Recorder; samples may be nil (performance samples
@@ -64,7 +105,7 @@ func (r *Recorder) InstanceExited(reason string) {
 // "cast" or "call"; outcome is "ok", "no_reply", "err" (the function
 // answered CALL_RET_ERR) or "error" (delivery failed).
 func (r *Recorder) Event(functionID, kind, outcome string, d time.Duration) {
-	r.m.events.WithLabelValues(kind, outcome).Observe(d.Seconds())
+	r.eventObserver(kind, outcome).Observe(d.Seconds())
 	if r.s != nil {
 		r.s.Add(Execution, functionID, time.Now(), d)
 	}
@@ -76,12 +117,29 @@ func (r *Recorder) Event(functionID, kind, outcome string, d time.Duration) {
 // `edgeless function logs`, and a ticking function would otherwise flood the
 // daemon's log; warnings and errors keep their level.
 func (r *Recorder) FunctionLog(functionID string, level edgelessapi.TelemetryLogLevel, target, msg string) {
-	r.m.functionLogs.WithLabelValues(levelName(level)).Inc()
+	r.logCounter(level).Inc()
 	r.log.Log(context.Background(), slogLevel(level), msg,
 		slog.String("instance", functionID), slog.String("target", target), slog.String("source", "function"))
 	if r.s != nil {
 		r.s.Log(functionID, time.Now(), target, msg)
 	}
+}
+
+// eventObserver returns the event metric's child for kind and outcome.
+func (r *Recorder) eventObserver(kind, outcome string) prometheus.Observer {
+	k, o := indexOf(eventKinds[:], kind), indexOf(eventOutcomes[:], outcome)
+	if k < 0 || o < 0 {
+		return r.m.events.WithLabelValues(kind, outcome)
+	}
+	return r.events[k][o].get(func() prometheus.Observer { return r.m.events.WithLabelValues(kind, outcome) })
+}
+
+// logCounter returns the function log metric's child for level.
+func (r *Recorder) logCounter(level edgelessapi.TelemetryLogLevel) prometheus.Counter {
+	if level < 0 || int(level) >= numLogLevels {
+		return r.m.functionLogs.WithLabelValues(levelName(level))
+	}
+	return r.logLevels[level].get(func() prometheus.Counter { return r.m.functionLogs.WithLabelValues(levelName(level)) })
 }
 
 func levelName(l edgelessapi.TelemetryLogLevel) string {

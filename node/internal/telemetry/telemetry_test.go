@@ -149,3 +149,42 @@ func TestSamples_RestoreKeepsOrderAndBound(t *testing.T) {
 		t.Errorf("Dropped() after restoring into a full Samples = %d, want 3", got)
 	}
 }
+
+// The Recorder resolves the children of its label values once: each must
+// still count under its own labels, every time, and values it does not
+// know still count.
+func TestRecorder_ResolvedChildrenCountUnderTheirLabels(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	r := NewRecorder(m, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var want []string
+	for _, kind := range []string{"cast", "call", "other"} {
+		for _, outcome := range []string{"ok", "no_reply", "err", "error", "new"} {
+			r.Event("f1", kind, outcome, time.Millisecond)
+			r.Event("f1", kind, outcome, time.Millisecond)
+			want = append(want, `edgeless_node_event_duration_seconds_count{kind="`+kind+`",outcome="`+outcome+`"} 2`)
+		}
+	}
+	for _, l := range []struct {
+		level edgelessapi.TelemetryLogLevel
+		name  string
+	}{
+		{edgelessapi.TelemetryLogLevel_LOG_ERROR, "error"}, {edgelessapi.TelemetryLogLevel_LOG_WARN, "warn"},
+		{edgelessapi.TelemetryLogLevel_LOG_INFO, "info"}, {edgelessapi.TelemetryLogLevel_LOG_DEBUG, "debug"},
+		{edgelessapi.TelemetryLogLevel_LOG_TRACE, "trace"}, {99, "unknown"}, {-1, "unknown"},
+	} {
+		r.FunctionLog("f1", l.level, "tgt", "line")
+		r.FunctionLog("f1", l.level, "tgt", "line")
+		n := "2"
+		if l.name == "unknown" {
+			n = "4" // 99 and -1
+		}
+		want = append(want, `edgeless_node_function_log_entries_total{level="`+l.name+`"} `+n)
+	}
+	out := scrape(t, m)
+	for _, w := range want {
+		if !strings.Contains(out, w+"\n") {
+			t.Errorf("metrics lack %q", w)
+		}
+	}
+}
