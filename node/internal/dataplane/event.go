@@ -139,6 +139,10 @@ func eventInstanceID(field string, id *edgelessapi.InstanceId) (contract.Instanc
 	if id == nil {
 		return contract.InstanceID{}, fmt.Errorf("event has no %s: %w", field, ErrMalformedEvent)
 	}
+	if isCanonUUID(id.GetNodeId()) && isCanonUUID(id.GetFunctionId()) {
+		// Already canonical (what every node sends): no copies.
+		return contract.InstanceID{NodeID: id.GetNodeId(), FunctionID: id.GetFunctionId()}, nil
+	}
 	n, err := uuid.Parse(id.GetNodeId())
 	if err != nil {
 		return contract.InstanceID{}, fmt.Errorf("%s.node_id %q is not a UUID: %w", field, contract.Shorten(id.GetNodeId()), ErrMalformedEvent)
@@ -153,11 +157,37 @@ func eventInstanceID(field string, id *edgelessapi.InstanceId) (contract.Instanc
 // canonUUID returns s in lower-case hyphenated form when it parses as a
 // UUID (as upstream compares parsed UUIDs), and s unchanged otherwise.
 func canonUUID(s string) string {
+	if isCanonUUID(s) {
+		return s
+	}
 	u, err := uuid.Parse(s)
 	if err != nil {
 		return s
 	}
 	return u.String()
+}
+
+// isCanonUUID reports whether s is a UUID in canonical form (36
+// characters, lower-case hex, hyphens at 8, 13, 18 and 23): uuid.Parse
+// accepts it and its String is s itself.
+func isCanonUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func canonID(id contract.InstanceID) contract.InstanceID {
