@@ -152,13 +152,13 @@ func (d *Dataplane) deliverLocal(ctx context.Context, dst contract.InstanceID, i
 	return h.enqueue(ctx, it)
 }
 
-// streamFor returns the next stream id of src: its Mailbox's counter when it
-// is registered here, a node-wide counter otherwise.
-func (d *Dataplane) streamFor(src contract.InstanceID) func() uint64 {
+// streamFor returns the stream id counter of src: its Mailbox's when it is
+// registered here, the node-wide one otherwise.
+func (d *Dataplane) streamFor(src contract.InstanceID) *atomic.Uint64 {
 	if h := d.mailbox(src); h != nil {
-		return func() uint64 { return h.nextStream.Add(1) }
+		return &h.nextStream
 	}
-	return func() uint64 { return d.nextStream.Add(1) }
+	return &d.nextStream
 }
 
 func (d *Dataplane) call(ctx context.Context, src, dst contract.InstanceID, msg []byte) (contract.Reply, error) {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
@@ -36,14 +37,14 @@ func newPendingCalls() *pendingCalls {
 	return &pendingCalls{m: make(map[pendingKey]*pendingCall)}
 }
 
-// add records a call from src to dst under the next free stream id that
-// next yields, and returns its key and result channel.
-func (p *pendingCalls) add(src, dst contract.InstanceID, next func() uint64) (pendingKey, <-chan callResult) {
+// add records a call from src to dst under the next free stream id of the
+// counter next, and returns its key and result channel.
+func (p *pendingCalls) add(src, dst contract.InstanceID, next *atomic.Uint64) (pendingKey, <-chan callResult) {
 	c := &pendingCall{dst: dst, ch: make(chan callResult, 1)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		k := pendingKey{src: src, stream: next()}
+		k := pendingKey{src: src, stream: next.Add(1)}
 		if k.stream == 0 { // 0 is the casts' stream id
 			continue
 		}
