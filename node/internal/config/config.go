@@ -187,9 +187,9 @@ type Dataplane struct {
 	// wait.
 	QueueSize int `toml:"queue_size"`
 	// MaxQueueDelayMS sizes each instance's cast queue in time: a cast is
-	// refused with RESOURCE_EXHAUSTED when the casts queued before it would
-	// take longer than this to deliver; 0 turns it off. Not in upstream's
-	// schema.
+	// refused with RESOURCE_EXHAUSTED when the casts ahead of it (queued
+	// and in delivery) would likely take longer than this to deliver; 0
+	// turns it off. Not in upstream's schema.
 	MaxQueueDelayMS uint64 `toml:"max_queue_delay_ms"`
 	// MaxPayloadBytes bounds every message that carries an event, on every
 	// hop: the FunctionInvocation server and peer clients, the GuestAPIHost

@@ -288,8 +288,10 @@ call_timeout_sec = {{v .Dataplane.CallTimeoutSec}}
 queue_size = {{v .Dataplane.QueueSize}}
 # Milliseconds of work an instance's cast queue may hold: a cast is refused
 # (RESOURCE_EXHAUSTED, counted in dataplane_casts_shed_total) when the casts
-# queued before it would take longer to deliver, as estimated from the
-# instance's recent delivery times. Bounds latency under overload; 0: off.
+# ahead of it (queued and in delivery) would likely take longer to deliver,
+# at a cautious cost per cast measured from the instance's recent service
+# times and queue waits. Bounds the wait in the queue under overload
+# (dataplane_cast_queue_wait_seconds); 0: off.
 max_queue_delay_ms = {{v .Dataplane.MaxQueueDelayMS}}
 # Largest message carrying an event, on every hop (peers, functions); larger
 # ones are refused with RESOURCE_EXHAUSTED. Functions built with the Go SDK

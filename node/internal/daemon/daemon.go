@@ -201,6 +201,7 @@ func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log 
 		CallTimeout:     cfg.Dataplane.CallTimeout(),
 		QueueSize:       cfg.Dataplane.QueueSize,
 		MaxQueueDelay:   time.Duration(cfg.Dataplane.MaxQueueDelayMS) * time.Millisecond,
+		ObserveCastWait: d.metrics.ObserveCastWait,
 		MaxPayloadBytes: cfg.Dataplane.MaxPayloadBytes,
 		Logger:          log, // the data plane adds component=dataplane
 		Transport:       tc.ClientConfig(),

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,6 +71,81 @@ func TestDocker_Load(t *testing.T) {
 	if got := n.metric(t, telemetry.Namespace+"_dataplane_casts_delivered_total"); got < float64(events) {
 		t.Errorf("dataplane_casts_delivered_total = %v, want >= %d", got, events)
 	}
+	// Every one of them waited in its instance's queue, and says how long
+	// (logged, not asserted: a time on a shared machine).
+	waits := n.histogram(t, telemetry.Namespace+"_dataplane_cast_queue_wait_seconds")
+	if waits.count < float64(events) {
+		t.Errorf("dataplane_cast_queue_wait_seconds_count = %v, want >= %d", waits.count, events)
+	}
+	limit := float64(n.cfg.Dataplane.MaxQueueDelayMS) / 1000
+	t.Logf("queue wait (max_queue_delay_ms %d): p50 <= %gs, p99 <= %gs (histogram buckets); %.2f%% of the casts waited longer than %gs",
+		n.cfg.Dataplane.MaxQueueDelayMS, waits.quantileBound(.5), waits.quantileBound(.99), 100*waits.above(limit), limit)
+}
+
+// above returns the fraction of the observations above bound, which must
+// be one of the bucket bounds (0 if it is not).
+func (h histogram) above(bound float64) float64 {
+	for i, le := range h.le {
+		if le == bound && h.count > 0 {
+			return 1 - h.cum[i]/h.count
+		}
+	}
+	return 0
+}
+
+// histogram is a Prometheus histogram as scraped: cumulative bucket
+// counts by upper bound, ascending, and the count.
+type histogram struct {
+	le, cum []float64
+	count   float64
+}
+
+// quantileBound returns the smallest bucket bound below which at least
+// the fraction q of the observations fell (+Inf if none).
+func (h histogram) quantileBound(q float64) float64 {
+	for i, c := range h.cum {
+		if c >= q*h.count {
+			return h.le[i]
+		}
+	}
+	return math.Inf(1)
+}
+
+// histogram returns the unlabelled histogram name from the node's metrics
+// endpoint (the test fails if it is absent).
+func (n *testNode) histogram(t *testing.T, name string) histogram {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", n.urls.Metrics, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", n.urls.Metrics, err)
+	}
+	defer res.Body.Close()
+	var h histogram
+	found := false
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name+`_bucket{le="`); ok {
+			bound, val, ok := strings.Cut(rest, `"} `)
+			le, err1 := strconv.ParseFloat(bound, 64)
+			c, err2 := strconv.ParseFloat(val, 64)
+			if !ok || err1 != nil || err2 != nil {
+				t.Fatalf("metric line %q does not parse", line)
+			}
+			h.le, h.cum = append(h.le, le), append(h.cum, c)
+		} else if v, ok := strings.CutPrefix(line, name+"_count "); ok {
+			h.count, err = strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric line %q does not parse", line)
+			}
+			found = true
+		}
+	}
+	if !found || len(h.le) == 0 {
+		t.Fatalf("histogram %s not found at %s", name, n.urls.Metrics)
+	}
+	return h
 }
 
 // metric returns the value of an unlabelled metric on the node's metrics

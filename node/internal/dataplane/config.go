@@ -54,12 +54,19 @@ type Config struct {
 	Transport transport.Config
 	// MaxQueueDelay sizes each instance's cast queue in time: a cast is
 	// refused at once (ErrQueueFull, RESOURCE_EXHAUSTED on the wire) when
-	// the casts already queued would take longer than this to deliver, as
-	// estimated from the instance's recent delivery times. It bounds the
-	// latency of the casts that are accepted, and pushes back on senders
-	// in milliseconds instead of holding seconds of work. Zero: only
+	// the casts ahead of it (queued and in delivery) would likely take
+	// longer than this to deliver, at a cautious cost per cast measured
+	// from the instance's recent service times and queue waits (see
+	// admitCast). It bounds the time accepted casts wait in the queue
+	// (their delivery comes on top), and pushes back on senders in
+	// milliseconds instead of holding seconds of work. Zero: only
 	// QueueSize bounds the queue.
 	MaxQueueDelay time.Duration
+	// ObserveCastWait, when set, is given the time each cast waited in its
+	// instance's queue before its delivery began (the node exports it as a
+	// histogram). It is called by the instance's cast worker and must be
+	// cheap.
+	ObserveCastWait func(time.Duration)
 }
 
 func (c Config) withDefaults() Config {

@@ -691,3 +691,103 @@ func TestMailbox_ReceivedCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestMailbox_MaxQueueDelayFollowsSlowdown checks that the time-sized cast
+// queue follows an instance that suddenly slows down: once a cast has
+// waited longer per cast ahead of it than the moving average of the
+// service times says (which lags), further casts are refused, and when the
+// queue has drained casts are accepted again.
+func TestMailbox_MaxQueueDelayFollowsSlowdown(t *testing.T) {
+	t.Parallel()
+	const (
+		slow  = 50 * time.Millisecond
+		limit = 100 * time.Millisecond
+		batch = 8
+	)
+	d := newTestDataplane(t, Config{QueueSize: 100, MaxQueueDelay: limit, SendTimeout: time.Minute})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	var slowNow atomic.Bool
+	rb.onCast = func(ctx context.Context, _ contract.InstanceID, msg []byte) error {
+		if slowNow.Load() {
+			time.Sleep(slow)
+		}
+		return nil
+	}
+	send := func(s string) error { return a.CastRaw(t.Context(), b.ID(), []byte(s)) }
+	// Fast casts, one at a time: the average service time is small.
+	for i := range 20 {
+		if err := send("warm"); err != nil {
+			t.Fatalf("warm cast %d = %v", i, err)
+		}
+		rb.next(t)
+	}
+	slowNow.Store(true)
+	// A burst the average admits: it has not seen a slow cast yet.
+	for i := range batch {
+		if err := send(strconv.Itoa(i)); err != nil {
+			t.Fatalf("cast %d of the burst = %v", i, err)
+		}
+	}
+	rb.next(t) // cast 0 delivered after slow
+	rb.next(t) // cast 1 delivered: it waited about slow behind one cast
+	// Six casts ahead at about slow each: far beyond limit, although the
+	// moving average has seen only two slow casts.
+	err := send("late")
+	if !errors.Is(err, ErrQueueFull) {
+		t.Errorf("cast behind %d slow casts = %v, want ErrQueueFull", batch-2, err)
+	}
+	for i := 2; i < batch; i++ {
+		if got := rb.next(t); string(got.msg) != strconv.Itoa(i) {
+			t.Fatalf("delivered %q, want %d", got.msg, i)
+		}
+	}
+	// Drained: the next cast finds the instance idle and is accepted.
+	deadline := time.Now().Add(waitTimeout)
+	for b.castBusy.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := send("after"); err != nil {
+		t.Errorf("cast after the queue drained = %v", err)
+	}
+	rb.next(t)
+}
+
+// TestMailbox_ObserveCastWait checks that every delivered cast reports the
+// time it waited in the queue.
+func TestMailbox_ObserveCastWait(t *testing.T) {
+	t.Parallel()
+	const hold = 30 * time.Millisecond
+	waits := make(chan time.Duration, 10)
+	d := newTestDataplane(t, Config{ObserveCastWait: func(w time.Duration) { waits <- w }})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	taken, release := make(chan struct{}), make(chan struct{})
+	rb.onCast = func(_ context.Context, _ contract.InstanceID, msg []byte) error {
+		if string(msg) == "0" {
+			close(taken)
+			<-release
+		}
+		return nil
+	}
+	if err := a.CastRaw(t.Context(), b.ID(), []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	<-taken
+	if err := a.CastRaw(t.Context(), b.ID(), []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(hold)
+	close(release)
+	rb.next(t)
+	rb.next(t)
+	first, second := <-waits, <-waits
+	if first < 0 || second < hold {
+		t.Errorf("waits %s and %s, want the second at least %s (behind a held cast)", first, second, hold)
+	}
+	select {
+	case w := <-waits:
+		t.Errorf("a third wait %s for two casts", w)
+	default:
+	}
+}

@@ -62,7 +62,9 @@
 // to ErrQueueFull by a Go sender). Sends to peers are synchronous with a
 // deadline (Config.SendTimeout), so a slow peer slows its senders instead of
 // filling a buffer. Per instance, at most QueueSize events wait and
-// MaxConcurrentCalls calls run.
+// MaxConcurrentCalls calls run. Config.MaxQueueDelay also sizes the cast
+// queues in time: a cast that would likely wait longer than that is refused
+// at once (ErrQueueFull) rather than queued (see admitCast).
 //
 // # Calls
 //

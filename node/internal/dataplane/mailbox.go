@@ -59,9 +59,14 @@ type Mailbox struct {
 	dead deadWarner
 	// bytes bounds the payload bytes waiting in the two queues.
 	bytes *semaphore.Weighted
-	// castCost is the moving average of the instance's cast delivery
-	// times, in nanoseconds (0 before the first delivery).
-	castCost atomic.Int64
+	// For admitCast: castCost is the cautious cost of one cast from the
+	// instance's service times, in nanoseconds (0 before the first
+	// delivery; see serviceEstimate); castWaitPer is the wait per cast
+	// ahead of it that the cast last taken from the queue saw (0 if none
+	// was ahead); castBusy is true while a cast is being delivered.
+	castCost    atomic.Int64
+	castWaitPer atomic.Int64
+	castBusy    atomic.Bool
 	// received counts the events (casts and calls) that entered the
 	// instance's queues.
 	received atomic.Uint64

@@ -20,7 +20,18 @@ type delivery struct {
 	deadline time.Time // calls only: when the caller stops waiting
 	meta     *edgelessapi.EventSerializedMetadata
 	size     int64 // what it holds of the instance's queue bytes
+	// casts only, for MaxQueueDelay: when it entered the queue (monoNow),
+	// and how many casts were ahead of it then (queued or being delivered).
+	queued int64
+	ahead  int
 }
+
+// epoch is the origin of monoNow.
+var epoch = time.Now()
+
+// monoNow returns the time since epoch on the monotonic clock, in
+// nanoseconds (never 0 after the first moments of the process).
+func monoNow() int64 { return int64(time.Since(epoch)) + 1 }
 
 // eventOverhead is what one queued event counts beyond its payload.
 const eventOverhead = 256
@@ -46,9 +57,11 @@ func (h *Mailbox) enqueue(ctx context.Context, it delivery) error {
 		return fmt.Errorf("instance %s: an event of %d bytes exceeds its queue of %d bytes: %w", h.id.FunctionID, it.size, max, ErrQueueFull)
 	}
 	if it.typ == edgelessapi.EventType_CAST {
-		if err := h.admitCast(); err != nil {
+		ahead, err := h.admitCast()
+		if err != nil {
 			return err
 		}
+		it.ahead, it.queued = ahead, monoNow()
 	}
 	q := h.queueFor(it.typ)
 	if h.bytes.TryAcquire(it.size) {
@@ -98,36 +111,70 @@ func (h *Mailbox) fullError(ctx context.Context, q chan delivery, what string) e
 // dequeued returns the queue bytes an event held.
 func (h *Mailbox) dequeued(it delivery) { h.bytes.Release(it.size) }
 
-// castCostWeight is the weight of the newest delivery time in the moving
-// average of an instance's cast delivery times (1/castCostWeight).
-const castCostWeight = 8
-
-// admitCast refuses a cast when the casts already queued for the instance
-// would take longer than MaxQueueDelay to deliver.
-func (h *Mailbox) admitCast() error {
-	limit := h.d.cfg.MaxQueueDelay
-	if limit <= 0 {
-		return nil
+// admitCast refuses a cast that would likely wait in the queue longer than
+// MaxQueueDelay: when the casts ahead of it (queued, and the one being
+// delivered) would take longer than that at the instance's current cost
+// per cast. That cost is the larger of two measurements: a cautious
+// estimate from the worker's service times (serviceEstimate), and the wait
+// per cast ahead of it that the last cast taken from the queue actually
+// saw, which follows a sudden slowdown of the instance (or of the host) at
+// once. A cast that finds the instance idle is always admitted. It returns
+// the number of casts ahead.
+func (h *Mailbox) admitCast() (int, error) {
+	ahead := len(h.casts)
+	if h.castBusy.Load() {
+		ahead++
 	}
-	n := len(h.casts)
-	wait := time.Duration(int64(n) * h.castCost.Load())
+	limit := h.d.cfg.MaxQueueDelay
+	if limit <= 0 || ahead == 0 {
+		return ahead, nil
+	}
+	cost := max(h.castCost.Load(), h.castWaitPer.Load())
+	wait := time.Duration(int64(ahead) * cost)
 	if wait <= limit {
-		return nil
+		return ahead, nil
 	}
 	h.d.stats.castsShed.Add(1)
-	return fmt.Errorf("instance %s: %d casts queued, about %s of work, more than the %s allowed: %w",
-		h.id.FunctionID, n, wait.Round(time.Millisecond), limit, ErrQueueFull)
+	return 0, fmt.Errorf("instance %s: %d casts queued or in delivery, about %s of work, more than the %s allowed: %w",
+		h.id.FunctionID, ahead, wait.Round(time.Millisecond), limit, ErrQueueFull)
 }
 
-// recordCastCost adds one delivery time to the instance's moving average
-// (only runCasts calls it, so load and store need no lock).
-func (h *Mailbox) recordCastCost(d time.Duration) {
-	old := h.castCost.Load()
-	if old == 0 {
-		h.castCost.Store(int64(d))
-		return
+// serviceEstimate follows an instance's cast service times the way TCP
+// follows round-trip times (RFC 6298): a moving average (weight 1/8) and
+// the moving mean deviation from it (weight 1/4). The cost per cast it
+// gives is the average plus twice the deviation: on a host whose delivery
+// times swing, a queue sized with the plain average often holds more than
+// its time. Only the cast worker uses it.
+type serviceEstimate struct{ mean, dev int64 }
+
+// add records one service time and returns the new cost per cast.
+func (e *serviceEstimate) add(d int64) int64 {
+	if e.mean == 0 {
+		e.mean, e.dev = d, d/2
+	} else {
+		diff := d - e.mean
+		e.mean += diff / 8
+		e.dev += (abs(diff) - e.dev) / 4
 	}
-	h.castCost.Store(old + (int64(d)-old)/castCostWeight)
+	return e.mean + 2*e.dev
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// tookCast records, for admitCast, the wait of the cast it, taken from the
+// queue at now: its wait per cast that was ahead of it (0 if none was: the
+// instance was idle).
+func (h *Mailbox) tookCast(it delivery, now int64) {
+	var per int64
+	if it.ahead > 0 {
+		per = (now - it.queued) / int64(it.ahead)
+	}
+	h.castWaitPer.Store(per)
 }
 
 // waitAttached waits for Attach; it reports false if the instance was
@@ -148,17 +195,35 @@ func (h *Mailbox) runCasts() {
 	if !h.waitAttached() {
 		return
 	}
+	// The service time of a cast is the worker's time for it: from when
+	// the worker could take it (it arrived, and the cast before it was
+	// done) until it was delivered. It includes the hand-off to the
+	// worker, which on a loaded host is not negligible.
+	var (
+		prevEnd int64
+		est     serviceEstimate
+	)
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
 		case it := <-h.casts:
+			h.castBusy.Store(true)
+			start := monoNow()
+			h.tookCast(it, start)
+			if obs := h.d.cfg.ObserveCastWait; obs != nil {
+				obs(time.Duration(start - it.queued))
+			}
 			h.dequeued(it)
 			if h.ctx.Err() != nil { // select chose the queue over Done
 				h.fail(it)
 				return
 			}
 			h.deliverCast(it)
+			end := monoNow()
+			h.castCost.Store(est.add(end - max(prevEnd, it.queued)))
+			prevEnd = end
+			h.castBusy.Store(false)
 		}
 	}
 }
@@ -204,10 +269,7 @@ func (h *Mailbox) receiver() Receiver { return h.recv.Load().r }
 func (h *Mailbox) deliverCast(it delivery) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.d.cfg.CallTimeout)
 	defer cancel()
-	t0 := time.Now()
 	err := h.receiver().Cast(ctx, it.src, it.msg)
-	cost := time.Since(t0)
-	defer h.recordCastCost(cost) // after the counters, which tests read
 	if err != nil {
 		h.d.stats.castsFailed.Add(1)
 		if errors.Is(err, contract.ErrInstanceStopped) {

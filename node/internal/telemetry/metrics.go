@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -20,6 +21,7 @@ type Metrics struct {
 	events        *prometheus.HistogramVec
 	exits         *prometheus.CounterVec
 	functionLogs  *prometheus.CounterVec
+	castWait      prometheus.Histogram
 }
 
 // Namespace prefixes every metric name.
@@ -69,14 +71,24 @@ func NewMetrics() *Metrics {
 			Namespace: Namespace, Name: "function_log_entries_total",
 			Help: "TelemetryLog entries written by functions, by level.",
 		}, []string{"level"}),
+		castWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "dataplane_cast_queue_wait_seconds",
+			Help: "Time casts waited in their instance's queue before their delivery began ([dataplane] max_queue_delay_ms bounds it).",
+			// Boundaries at the usual settings of max_queue_delay_ms.
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, .75, 1, 2.5, 5, 10},
+		}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.coldStart, m.boot, m.init, m.stop, m.startFailures, m.events, m.exits, m.functionLogs,
+		m.coldStart, m.boot, m.init, m.stop, m.startFailures, m.events, m.exits, m.functionLogs, m.castWait,
 	)
 	return m
 }
+
+// ObserveCastWait records the time one cast waited in its instance's queue
+// (for the data plane's Config.ObserveCastWait).
+func (m *Metrics) ObserveCastWait(d time.Duration) { m.castWait.Observe(d.Seconds()) }
 
 // Registry returns the registry, to register more collectors on it.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

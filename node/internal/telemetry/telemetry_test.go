@@ -42,6 +42,8 @@ func TestRecorder_Metrics(t *testing.T) {
 	r.InstanceStopped("f1", time.Second)
 	r.FunctionLog("f1", edgelessapi.TelemetryLogLevel_LOG_WARN, "tgt", "hello")
 	r.FunctionLog("f1", edgelessapi.TelemetryLogLevel_LOG_INFO, "tgt", "tick 1")
+	m.ObserveCastWait(300 * time.Millisecond)
+	m.ObserveCastWait(600 * time.Millisecond)
 
 	out := scrape(t, m)
 	for _, want := range []string{
@@ -60,6 +62,8 @@ func TestRecorder_Metrics(t *testing.T) {
 		`edgeless_node_function_log_entries_total{level="warn"} 1`,
 		`edgeless_node_function_log_entries_total{level="info"} 1`,
 		`edgeless_node_dataplane_casts_delivered_total 7`,
+		`edgeless_node_dataplane_cast_queue_wait_seconds_bucket{le="0.5"} 1`,
+		`edgeless_node_dataplane_cast_queue_wait_seconds_count 2`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {
