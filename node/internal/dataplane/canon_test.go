@@ -46,3 +46,21 @@ func TestIsCanonUUID(t *testing.T) {
 		}
 	}
 }
+
+// The shared root metadata must stay what upstream expects: an all-zero
+// 16-byte trace id and the span id of its kind, whatever the tests and
+// sends before did.
+func TestRootMetadataShared(t *testing.T) {
+	t.Parallel()
+	for _, span := range []uint64{spanCastAlias, spanCastRaw, spanCall, 7} {
+		m := rootMetadata(span)
+		if m != rootMetadata(span) && span != 7 {
+			t.Errorf("rootMetadata(%#x) is built anew each time", span)
+		}
+		want := newRootMetadata(span)
+		if string(m.GetTraceId()) != string(want.GetTraceId()) || string(m.GetSpanId()) != string(want.GetSpanId()) ||
+			len(m.GetTraceId()) != traceIDLen || len(m.GetSpanId()) != spanIDLen {
+			t.Errorf("rootMetadata(%#x) = %x/%x, want %x/%x", span, m.GetTraceId(), m.GetSpanId(), want.GetTraceId(), want.GetSpanId())
+		}
+	}
+}

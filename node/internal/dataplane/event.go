@@ -26,7 +26,28 @@ const (
 	spanIDLen  = 8
 )
 
+// rootMetadata returns the dangling-root metadata of span: one message per
+// span id, shared by every event that carries it (it is only read, and
+// protobuf messages may be marshalled concurrently). Never modify it.
 func rootMetadata(span uint64) *edgelessapi.EventSerializedMetadata {
+	switch span {
+	case spanCastAlias:
+		return rootCastAlias
+	case spanCastRaw:
+		return rootCastRaw
+	case spanCall:
+		return rootCall
+	}
+	return newRootMetadata(span)
+}
+
+var (
+	rootCastAlias = newRootMetadata(spanCastAlias)
+	rootCastRaw   = newRootMetadata(spanCastRaw)
+	rootCall      = newRootMetadata(spanCall)
+)
+
+func newRootMetadata(span uint64) *edgelessapi.EventSerializedMetadata {
 	s := make([]byte, spanIDLen)
 	binary.BigEndian.PutUint64(s, span)
 	return &edgelessapi.EventSerializedMetadata{TraceId: make([]byte, traceIDLen), SpanId: s}

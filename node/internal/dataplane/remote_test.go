@@ -514,7 +514,7 @@ func TestServer_Clients(t *testing.T) {
 	badUUID := ev(b.ID(), "x")
 	badUUID.Source.FunctionId = "not-a-uuid"
 	badMeta := ev(b.ID(), "x")
-	badMeta.Metadata.SpanId = []byte{1, 2, 3}
+	badMeta.Metadata = &edgelessapi.EventSerializedMetadata{TraceId: make([]byte, traceIDLen), SpanId: []byte{1, 2, 3}} // not the shared root
 	noMsg := ev(b.ID(), "x")
 	noMsg.Msg = nil
 	bare := ev(b.ID(), "bare") // created and metadata absent: accepted
