@@ -744,7 +744,7 @@ func TestMailbox_MaxQueueDelayFollowsSlowdown(t *testing.T) {
 	}
 	// Drained: the next cast finds the instance idle and is accepted.
 	deadline := time.Now().Add(waitTimeout)
-	for b.castBusy.Load() && time.Now().Before(deadline) {
+	for b.castStart.Load() != 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	if err := send("after"); err != nil {
@@ -789,5 +789,52 @@ func TestMailbox_ObserveCastWait(t *testing.T) {
 	case w := <-waits:
 		t.Errorf("a third wait %s for two casts", w)
 	default:
+	}
+}
+
+// TestMailbox_MaxQueueDelayCountsAStall checks that a delivery that has
+// taken longer than the time a queue may hold makes the instance refuse
+// casts, although its service times so far were short, and that casts
+// are accepted again once it ends.
+func TestMailbox_MaxQueueDelayCountsAStall(t *testing.T) {
+	t.Parallel()
+	const limit = 50 * time.Millisecond
+	d := newTestDataplane(t, Config{QueueSize: 100, MaxQueueDelay: limit, SendTimeout: time.Minute})
+	a, _ := instance(t, d)
+	b, rb := instance(t, d)
+	taken, release := make(chan struct{}), make(chan struct{})
+	rb.onCast = func(_ context.Context, _ contract.InstanceID, msg []byte) error {
+		if string(msg) == "stall" {
+			close(taken)
+			<-release
+		}
+		return nil
+	}
+	send := func(s string) error { return a.CastRaw(t.Context(), b.ID(), []byte(s)) }
+	for i := range 20 { // short service times
+		if err := send("warm"); err != nil {
+			t.Fatalf("warm cast %d = %v", i, err)
+		}
+		rb.next(t)
+	}
+	if err := send("stall"); err != nil {
+		t.Fatal(err)
+	}
+	<-taken
+	time.Sleep(2 * limit)
+	if err := send("behind"); !errors.Is(err, ErrQueueFull) {
+		t.Errorf("cast behind a delivery stalled for %s = %v, want ErrQueueFull", 2*limit, err)
+	}
+	close(release)
+	rb.next(t)
+	deadline := time.Now().Add(waitTimeout)
+	for b.castStart.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := send("after"); err != nil {
+		t.Errorf("cast after the stall = %v", err)
+	}
+	if got := rb.next(t); string(got.msg) != "after" {
+		t.Errorf("delivered %q, want after", got.msg)
 	}
 }

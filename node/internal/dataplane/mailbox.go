@@ -63,10 +63,11 @@ type Mailbox struct {
 	// instance's service times, in nanoseconds (0 before the first
 	// delivery; see serviceEstimate); castWaitPer is the wait per cast
 	// ahead of it that the cast last taken from the queue saw (0 if none
-	// was ahead); castBusy is true while a cast is being delivered.
+	// was ahead); castStart is when the cast being delivered was taken
+	// (monoNow; 0 while the worker is idle).
 	castCost    atomic.Int64
 	castWaitPer atomic.Int64
-	castBusy    atomic.Bool
+	castStart   atomic.Int64
 	// received counts the events (casts and calls) that entered the
 	// instance's queues.
 	received atomic.Uint64

@@ -57,11 +57,12 @@ func (h *Mailbox) enqueue(ctx context.Context, it delivery) error {
 		return fmt.Errorf("instance %s: an event of %d bytes exceeds its queue of %d bytes: %w", h.id.FunctionID, it.size, max, ErrQueueFull)
 	}
 	if it.typ == edgelessapi.EventType_CAST {
-		ahead, err := h.admitCast()
+		now := monoNow()
+		ahead, err := h.admitCast(now)
 		if err != nil {
 			return err
 		}
-		it.ahead, it.queued = ahead, monoNow()
+		it.ahead, it.queued = ahead, now
 	}
 	q := h.queueFor(it.typ)
 	if h.bytes.TryAcquire(it.size) {
@@ -118,11 +119,15 @@ func (h *Mailbox) dequeued(it delivery) { h.bytes.Release(it.size) }
 // estimate from the worker's service times (serviceEstimate), and the wait
 // per cast ahead of it that the last cast taken from the queue actually
 // saw, which follows a sudden slowdown of the instance (or of the host) at
-// once. A cast that finds the instance idle is always admitted. It returns
-// the number of casts ahead.
-func (h *Mailbox) admitCast() (int, error) {
+// once. The cast being delivered counts as the larger of that cost and the
+// time it has taken so far: a delivery that stalls is expected to go on
+// for about as long again (delivery times have a long tail), and whatever
+// is queued behind it waits for all of it. A cast that finds the instance
+// idle is always admitted. It returns the number of casts ahead.
+func (h *Mailbox) admitCast(now int64) (int, error) {
 	ahead := len(h.casts)
-	if h.castBusy.Load() {
+	start := h.castStart.Load()
+	if start != 0 {
 		ahead++
 	}
 	limit := h.d.cfg.MaxQueueDelay
@@ -131,6 +136,9 @@ func (h *Mailbox) admitCast() (int, error) {
 	}
 	cost := max(h.castCost.Load(), h.castWaitPer.Load())
 	wait := time.Duration(int64(ahead) * cost)
+	if start != 0 {
+		wait += time.Duration(max(now-start-cost, 0))
+	}
 	if wait <= limit {
 		return ahead, nil
 	}
@@ -208,8 +216,8 @@ func (h *Mailbox) runCasts() {
 		case <-h.ctx.Done():
 			return
 		case it := <-h.casts:
-			h.castBusy.Store(true)
 			start := monoNow()
+			h.castStart.Store(start)
 			h.tookCast(it, start)
 			if obs := h.d.cfg.ObserveCastWait; obs != nil {
 				obs(time.Duration(start - it.queued))
@@ -223,7 +231,7 @@ func (h *Mailbox) runCasts() {
 			end := monoNow()
 			h.castCost.Store(est.add(end - max(prevEnd, it.queued)))
 			prevEnd = end
-			h.castBusy.Store(false)
+			h.castStart.Store(0)
 		}
 	}
 }
