@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -17,10 +18,12 @@ import (
 	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
@@ -316,5 +319,139 @@ func BenchmarkColdStartPool(b *testing.B) {
 	row("runtime Start, no pool (today's cold start)", today)
 	row("floor of a hit: raw Boot+Init, container already started", hitFloor)
 	row("runtime Start, pool hit", hit)
+	w.Flush()
+}
+
+// rawFunction is a container of the example image created, started,
+// booted and initialised directly through the Engine API and gRPC, as the
+// runtime would: the floor for stopping one.
+type rawFunction struct {
+	id string
+	fn edgelessapiconnect.GuestAPIFunctionClient
+	tr *http.Transport
+}
+
+// startRawFunction creates, starts, boots and initialises a raw container
+// of img on the default bridge.
+func startRawFunction(b *testing.B, c *client.Client, n *testNode, img string) rawFunction {
+	ctx := context.Background()
+	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
+	yes := true
+	id := uuid.NewString()
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       container.ContainerNamePrefix + id,
+		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{port: {}}},
+		HostConfig: &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true}) })
+	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	ins, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hc, tr := transport.NewClient()
+	fn := edgelessapiconnect.NewGuestAPIFunctionClient(hc,
+		"http://"+ins.Container.NetworkSettings.Networks["bridge"].IPAddress.String()+":"+strconv.Itoa(container.DefaultFunctionPort),
+		connect.WithGRPC())
+	req := &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}
+	for t0 := time.Now(); ; time.Sleep(time.Millisecond) {
+		if _, err := fn.Boot(ctx, req); err == nil {
+			break
+		}
+		if time.Since(t0) > 30*time.Second {
+			b.Fatal("raw container did not answer within 30s")
+		}
+	}
+	if _, err := fn.Init(ctx, &edgelessapi.FunctionInstanceInit{}); err != nil {
+		b.Fatal(err)
+	}
+	return rawFunction{id: res.ID, fn: fn, tr: tr}
+}
+
+// BenchmarkStop: Instance.Stop (until the container is removed), with its
+// steps (Stop RPC, signal to the container's end, removal), against raw
+// floors on a container of the same image started the same way: a force
+// removal (SIGKILL and remove in one Engine call), the Stop RPC then a
+// force removal (what upstream's node does: stop with t=0, then remove),
+// and the Stop RPC then a stop by SIGTERM (the function exits by itself)
+// then a removal.
+func BenchmarkStop(b *testing.B) {
+	n, img, c := dockerNode(b, nil)
+	ctx := context.Background()
+	var rmF, rpcRmF, rpcTermRm, rt, rtRPC, rtExit, rtRemove samples
+	stopRPC := func(r rawFunction) {
+		if _, err := r.fn.Stop(ctx, &emptypb.Empty{}); err != nil {
+			b.Fatal(err)
+		}
+		r.tr.CloseIdleConnections()
+	}
+	forceRemove := func(r rawFunction) {
+		if _, err := c.ContainerRemove(ctx, r.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	round := func(count bool) {
+		r := startRawFunction(b, c, n, img)
+		t0 := time.Now()
+		forceRemove(r)
+		d1 := time.Since(t0)
+
+		r = startRawFunction(b, c, n, img)
+		t0 = time.Now()
+		stopRPC(r)
+		forceRemove(r)
+		d2 := time.Since(t0)
+
+		r = startRawFunction(b, c, n, img)
+		t0 = time.Now()
+		stopRPC(r)
+		timeout := 10
+		if _, err := c.ContainerStop(ctx, r.id, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
+			b.Fatal(err)
+		}
+		forceRemove(r)
+		d3 := time.Since(t0)
+
+		inst, err := n.rt.Start(ctx, n.spec("container:"+img))
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 = time.Now()
+		if err := inst.Stop(ctx); err != nil {
+			b.Fatal(err)
+		}
+		d4 := time.Since(t0)
+		if !count {
+			return
+		}
+		p := container.StopPhasesOf(inst.(*container.Instance))
+		rmF, rpcRmF, rpcTermRm, rt = append(rmF, d1), append(rpcRmF, d2), append(rpcTermRm, d3), append(rt, d4)
+		rtRPC, rtExit, rtRemove = append(rtRPC, p.RPC), append(rtExit, p.Exit), append(rtRemove, p.Remove)
+	}
+	round(false) // warm-up, not counted
+	b.ResetTimer()
+	for b.Loop() {
+		round(true)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(rt.pct(.5))/float64(rpcRmF.pct(.5)), "stop-ratio-p50")
+	b.ReportMetric(float64(rt.pct(.5))/1e6, "stop-ms-p50")
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\nstop (%d runs)\tp50 ms\tp90 ms\tvs Stop RPC + rm -f p50\t\n", len(rt))
+	row := func(name string, s samples) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t\n", name, ms(s.pct(.5)), ms(s.pct(.9)), float64(s.pct(.5))/float64(rpcRmF.pct(.5)))
+	}
+	row("floor: raw rm -f (SIGKILL+remove, one call)", rmF)
+	row("floor: raw Stop RPC + rm -f (upstream's way)", rpcRmF)
+	row("floor: raw Stop RPC + stop (SIGTERM) + rm", rpcTermRm)
+	row("Instance.Stop, until removed", rt)
+	row("  step: Stop RPC", rtRPC)
+	row("  step: signal until the container ended", rtExit)
+	row("  step: removal", rtRemove)
 	w.Flush()
 }

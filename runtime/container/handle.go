@@ -37,6 +37,9 @@ type containerHandle struct {
 	removing bool               // remove has begun: no container may be added
 	watching bool               // the waiter and the output reader run
 	exit     *contract.ExitInfo // set, before exited closes, once the container ended
+	// stopDur and removeDur are how long remove waited for the container
+	// to end after its signal, and how long the engine took to remove it.
+	stopDur, removeDur time.Duration
 
 	// exited is closed once the container has ended.
 	exited chan struct{}
@@ -204,6 +207,7 @@ func (h *containerHandle) remove(graceful bool, grace time.Duration, byWaiter bo
 func (h *containerHandle) removeContainer(id string, graceful bool, grace time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace+2*dockerTimeout)
 	defer cancel()
+	t0 := time.Now()
 	select {
 	case <-h.exited:
 	default:
@@ -217,9 +221,22 @@ func (h *containerHandle) removeContainer(id string, graceful bool, grace time.D
 			waitBounded(h.exited, grace)
 		}
 	}
+	t1 := time.Now()
 	rctx, rcancel := context.WithTimeout(ctx, dockerTimeout)
 	defer rcancel()
-	return removeContainer(rctx, h.docker, id)
+	err := removeContainer(rctx, h.docker, id)
+	h.mu.Lock()
+	h.stopDur, h.removeDur = t1.Sub(t0), time.Since(t1)
+	h.mu.Unlock()
+	return err
+}
+
+// stopTimes returns how long the last remove waited for the container to
+// end and how long the engine took to remove it.
+func (h *containerHandle) stopTimes() (stop, remove time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stopDur, h.removeDur
 }
 
 // waitBounded waits for ch to close, at most d; it reports whether it did.

@@ -70,6 +70,8 @@ type Instance struct {
 	bootDur   time.Duration
 	initDur   time.Duration
 	exit      *contract.ExitInfo
+	// stopRPCDur is how long the Stop RPC took (zero if none was sent).
+	stopRPCDur time.Duration
 
 	// owned counts goroutines teardown waits for (delayed casts).
 	owned sync.WaitGroup

@@ -495,6 +495,7 @@ func (i *Instance) stop() error {
 		<-i.done
 		return nil
 	}
+	rpc0 := time.Now()
 	if st == contract.StateRunning {
 		if cn := i.conn.Load(); cn != nil {
 			// Let the function finish (and Sync) while its host requests
@@ -511,6 +512,9 @@ func (i *Instance) stop() error {
 			// stop grace.
 			cn.transport.CloseIdleConnections()
 		}
+		i.mu.Lock()
+		i.stopRPCDur = time.Since(rpc0)
+		i.mu.Unlock()
 	}
 	err := i.teardown(contract.ErrInstanceStopped, contract.StateStopped)
 	if err != nil {

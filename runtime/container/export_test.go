@@ -1,0 +1,19 @@
+package container
+
+import "time"
+
+// StopPhases is how long each step of an instance's Stop took: the Stop
+// RPC, the wait for the container's end after its signal, the engine's
+// removal.
+type StopPhases struct{ RPC, Exit, Remove time.Duration }
+
+// StopPhasesOf returns the steps of i's last Stop (for the benchmarks).
+func StopPhasesOf(i *Instance) StopPhases {
+	i.mu.Lock()
+	p := StopPhases{RPC: i.stopRPCDur}
+	i.mu.Unlock()
+	if i.ctr != nil {
+		p.Exit, p.Remove = i.ctr.stopTimes()
+	}
+	return p
+}
