@@ -25,7 +25,9 @@ type Config struct {
 	CallTimeout time.Duration
 	// StopTimeout bounds the Stop RPC (default 2s).
 	StopTimeout time.Duration
-	// StopGrace is the time between SIGTERM and SIGKILL (default 2s).
+	// StopGrace is the time between SIGTERM and SIGKILL (default 2s); at
+	// most 250 ms once the function answered the Stop RPC (its clean-up is
+	// done; upstream's node kills it at once).
 	StopGrace time.Duration
 	// MaxDelayedCasts bounds the delayed casts one instance may have
 	// waiting, so that a function cannot make the node's memory grow

@@ -383,7 +383,7 @@ func startRawFunction(b *testing.B, c *client.Client, n *testNode, img string) r
 func BenchmarkStop(b *testing.B) {
 	n, img, c := dockerNode(b, nil)
 	ctx := context.Background()
-	var rmF, rpcRmF, rpcTermRm, rt, rtRPC, rtExit, rtRemove samples
+	var rmF, rpcRmF, rpcTermRm, rt, rtRPC, rtExit, rtRemove, rtRest samples
 	stopRPC := func(r rawFunction) {
 		if _, err := r.fn.Stop(ctx, &emptypb.Empty{}); err != nil {
 			b.Fatal(err)
@@ -432,6 +432,7 @@ func BenchmarkStop(b *testing.B) {
 		p := container.StopPhasesOf(inst.(*container.Instance))
 		rmF, rpcRmF, rpcTermRm, rt = append(rmF, d1), append(rpcRmF, d2), append(rpcTermRm, d3), append(rt, d4)
 		rtRPC, rtExit, rtRemove = append(rtRPC, p.RPC), append(rtExit, p.Exit), append(rtRemove, p.Remove)
+		rtRest = append(rtRest, d4-p.RPC-p.Exit-p.Remove)
 	}
 	round(false) // warm-up, not counted
 	b.ResetTimer()
@@ -453,5 +454,6 @@ func BenchmarkStop(b *testing.B) {
 	row("  step: Stop RPC", rtRPC)
 	row("  step: signal until the container ended", rtExit)
 	row("  step: removal", rtRemove)
+	row("  the rest (teardown: output, waiter, registry)", rtRest)
 	w.Flush()
 }

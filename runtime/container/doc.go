@@ -40,7 +40,8 @@
 // runtime at once when a container ends: pending and later calls fail with
 // an ExitError, the container is removed and StartSpec.OnExit is called.
 // Stop sends the Stop RPC (Config.StopTimeout), then SIGTERM, then after
-// Config.StopGrace removes the container by force. Every failure after the
+// Config.StopGrace (at most 250 ms if the function answered Stop) removes
+// the container by force. Every failure after the
 // container was created removes it; New removes the containers of an
 // earlier run of the same node (Reconcile).
 //

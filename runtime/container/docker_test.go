@@ -27,6 +27,11 @@ const (
 	hangImage  = "edgeless-runtime-test-hang:dev"
 	oomImage   = "edgeless-runtime-test-oom:dev"
 	probeImage = "edgeless-runtime-test-probe:dev"
+	// stubbornImage answers Stop but exits neither on it nor on SIGTERM
+	// (as upstream's Rust template under a process that ignores SIGTERM);
+	// stubbornStopHangsImage does not answer Stop either.
+	stubbornImage          = "edgeless-runtime-test-stubborn:dev"
+	stubbornStopHangsImage = "edgeless-runtime-test-stubborn-stop-hangs:dev"
 )
 
 var fakeImages struct {
@@ -45,7 +50,8 @@ func buildFakeImages(t *testing.T) {
 			}
 		}()
 		bin := containertest.BuildStaticBinary(t, ".", "./testdata/fakefn")
-		for tag, cmd := range map[string]string{exitImage: `["exit", "3"]`, hangImage: `["hang"]`, oomImage: `["oom"]`, probeImage: `["probe"]`} {
+		for tag, cmd := range map[string]string{exitImage: `["exit", "3"]`, hangImage: `["hang"]`, oomImage: `["oom"]`, probeImage: `["probe"]`,
+			stubbornImage: `["stubborn"]`, stubbornStopHangsImage: `["stubborn-stop-hangs"]`} {
 			containertest.BuildImage(t, tag, map[string][]byte{
 				"Dockerfile": fmt.Appendf(nil, "FROM scratch\nCOPY fakefn /fakefn\nEXPOSE 7101\nENTRYPOINT [\"/fakefn\"]\nCMD %s\n", cmd),
 				"fakefn":     bin,

@@ -37,6 +37,9 @@ type containerHandle struct {
 	removing bool               // remove has begun: no container may be added
 	watching bool               // the waiter and the output reader run
 	exit     *contract.ExitInfo // set, before exited closes, once the container ended
+	// terminating is set when a graceful remove is about to signal the
+	// container: its end is then the runtime's doing.
+	terminating bool
 	// stopDur and removeDur are how long remove waited for the container
 	// to end after its signal, and how long the engine took to remove it.
 	stopDur, removeDur time.Duration
@@ -181,6 +184,7 @@ func (h *containerHandle) remove(graceful bool, grace time.Duration, byWaiter bo
 	h.mu.Lock()
 	h.removing = true
 	id, watching := h.id, h.watching
+	h.terminating = watching && graceful
 	h.mu.Unlock()
 
 	var err error

@@ -70,8 +70,10 @@ type Instance struct {
 	bootDur   time.Duration
 	initDur   time.Duration
 	exit      *contract.ExitInfo
-	// stopRPCDur is how long the Stop RPC took (zero if none was sent).
-	stopRPCDur time.Duration
+	// stopRPCDur is how long the Stop RPC took (zero if none was sent);
+	// stopAnswered is set if the function answered it without error.
+	stopRPCDur   time.Duration
+	stopAnswered bool
 
 	// owned counts goroutines teardown waits for (delayed casts).
 	owned sync.WaitGroup

@@ -463,10 +463,11 @@ func (i *Instance) dropCast(alias string) {
 }
 
 // Stop stops the instance: the Stop RPC (bounded by Config.StopTimeout),
-// then SIGTERM and, after Config.StopGrace, SIGKILL, then the container is
-// removed. Calls in flight fail. Stop is idempotent; every caller waits
-// for the same outcome, or until its ctx is done. Stopping an instance that
-// has already ended returns nil.
+// then SIGTERM and, after Config.StopGrace (at most answeredStopGrace if
+// the function answered Stop), SIGKILL, then the container is removed.
+// Calls in flight fail. Stop is idempotent; every caller waits for the
+// same outcome, or until its ctx is done. Stopping an instance that has
+// already ended returns nil.
 func (i *Instance) Stop(ctx context.Context) error {
 	i.stopOnce.Do(func() {
 		go func() {
@@ -495,7 +496,7 @@ func (i *Instance) stop() error {
 		<-i.done
 		return nil
 	}
-	rpc0 := time.Now()
+	rpc0, answered := time.Now(), false
 	if st == contract.StateRunning {
 		if cn := i.conn.Load(); cn != nil {
 			// Let the function finish (and Sync) while its host requests
@@ -506,6 +507,7 @@ func (i *Instance) stop() error {
 			if err != nil && context.Cause(i.alive) == nil {
 				i.log.Warn("stop rpc failed; stopping the container anyway", slog.Any("error", err))
 			}
+			answered = err == nil
 			// An HTTP/2 server shutting down on SIGTERM waits (about 1 s)
 			// for its clients to close idle connections: close ours now,
 			// so that the function exits at once instead of using up the
@@ -513,7 +515,7 @@ func (i *Instance) stop() error {
 			cn.transport.CloseIdleConnections()
 		}
 		i.mu.Lock()
-		i.stopRPCDur = time.Since(rpc0)
+		i.stopRPCDur, i.stopAnswered = time.Since(rpc0), answered
 		i.mu.Unlock()
 	}
 	err := i.teardown(contract.ErrInstanceStopped, contract.StateStopped)
@@ -523,10 +525,29 @@ func (i *Instance) stop() error {
 	return nil
 }
 
+// answeredStopGrace bounds the wait for a container's end after SIGTERM
+// when its function answered the Stop RPC: its own clean-up is done (the
+// Go SDK then only closes its server and exits at once; upstream's node
+// kills such a container at once, stop with t=0), so a function that does
+// not exit on SIGTERM (or exits slowly) is not given the whole StopGrace.
+const answeredStopGrace = 250 * time.Millisecond
+
+// stopGrace is how long teardown waits for the container's end after
+// SIGTERM before it force-removes it: Config.StopGrace, or at most
+// answeredStopGrace once the function answered Stop.
+func (i *Instance) stopGrace() time.Duration {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.stopAnswered {
+		return min(i.rt.cfg.StopGrace, answeredStopGrace)
+	}
+	return i.rt.cfg.StopGrace
+}
+
 // teardown ends the instance once: pending work is cancelled with cause,
-// the container (if any) gets SIGTERM, then after the grace period is
-// force-removed, and the instance leaves the registry. Every caller waits
-// for it to finish.
+// the container (if any) gets SIGTERM, then after the grace period
+// (stopGrace) is force-removed, and the instance leaves the registry.
+// Every caller waits for it to finish.
 func (i *Instance) teardown(cause error, final contract.State) error {
 	return i.teardownFrom(cause, final, false)
 }
@@ -544,7 +565,7 @@ func (i *Instance) teardownFrom(cause error, final contract.State, byWatcher boo
 		var errs []error
 		if i.ctr != nil {
 			// A failed start has nothing to shut down gracefully.
-			errs = append(errs, i.ctr.remove(final != contract.StateFailed, i.rt.cfg.StopGrace, byWatcher))
+			errs = append(errs, i.ctr.remove(final != contract.StateFailed, i.stopGrace(), byWatcher))
 		}
 		i.rt.deregister(i)
 		if cn := i.conn.Load(); cn != nil {

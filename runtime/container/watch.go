@@ -25,10 +25,36 @@ func (h *containerHandle) wait(id string, onExit func(contract.ExitInfo)) {
 	if h.bg.Err() != nil {
 		return // removed: the runtime ended the container itself
 	}
+	h.mu.Lock()
+	terminating := h.terminating
+	h.mu.Unlock()
 	ex := contract.ExitInfo{Reason: "exited", ExitCode: code}
-	if err != nil {
+	switch {
+	case err != nil:
 		ex.Reason, ex.ExitCode = "vanished", -1
-	} else if st := h.inspectState(id); st != nil {
+	case terminating:
+		// A graceful remove signalled the container and waits for this
+		// end to remove it: no inspect for a reason first (an engine
+		// round trip on Stop's path); the end is the runtime's doing.
+		if code == 128+9 {
+			ex.Reason = "killed"
+		}
+	default:
+		h.exitReason(id, &ex)
+	}
+	h.mu.Lock()
+	published := ex // exitInfo reads h.exit under h.mu; ex stays this goroutine's
+	h.exit = &published
+	close(h.exited)
+	h.mu.Unlock()
+	onExit(ex)
+}
+
+// exitReason completes ex, the end of a container that the runtime did not
+// signal, from the engine's record: its exit code, and whether it was
+// OOM-killed or killed.
+func (h *containerHandle) exitReason(id string, ex *contract.ExitInfo) {
+	if st := h.inspectState(id); st != nil {
 		ex.ExitCode = st.ExitCode
 		switch {
 		case st.OOMKilled:
@@ -39,12 +65,6 @@ func (h *containerHandle) wait(id string, onExit func(contract.ExitInfo)) {
 			ex.Reason = "killed"
 		}
 	}
-	h.mu.Lock()
-	published := ex // exitInfo reads h.exit under h.mu; ex stays this goroutine's
-	h.exit = &published
-	close(h.exited)
-	h.mu.Unlock()
-	onExit(ex)
 }
 
 // oomEventBound bounds the wait for the engine's oom event after a SIGKILL

@@ -134,7 +134,8 @@ type ContainerRuntime struct {
 	CallTimeoutSec uint64 `toml:"call_timeout_sec"`
 	// StopTimeoutSec bounds the Stop call to a container.
 	StopTimeoutSec uint64 `toml:"stop_timeout_sec"`
-	// StopGraceSec is the time between SIGTERM and SIGKILL.
+	// StopGraceSec is the time between SIGTERM and SIGKILL (at most 0.25 s
+	// once the function answered the Stop call).
 	StopGraceSec uint64 `toml:"stop_grace_sec"`
 	// DefaultMemory is the memory limit of every container, in bytes or
 	// with a unit such as "256MiB" ("" is the runtime's default: a

@@ -234,7 +234,8 @@ init_timeout_sec = {{v .ContainerRuntime.InitTimeoutSec}}
 call_timeout_sec = {{v .ContainerRuntime.CallTimeoutSec}}
 # Seconds for the Stop call to a container.
 stop_timeout_sec = {{v .ContainerRuntime.StopTimeoutSec}}
-# Seconds between SIGTERM and SIGKILL when a container is stopped.
+# Seconds between SIGTERM and SIGKILL when a container is stopped (at most
+# 0.25 s once the function answered the Stop call: its clean-up is done).
 stop_grace_sec = {{v .ContainerRuntime.StopGraceSec}}
 # Limits of every container unless the function's annotations
 # container.memory, container.cpus, container.pids override them; "" or 0

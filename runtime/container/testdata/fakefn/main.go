@@ -5,7 +5,9 @@
 // what a confined container must not do, prints one line per attempt and
 // exits; "dial ADDR" connects to ADDR and exits 0 if it could, else 1;
 // "post URL BYTES" POSTs a Connect request of BYTES bytes to URL, prints
-// the answer and exits with 0 if it was PERMISSION_DENIED (403).
+// the answer and exits with 0 if it was PERMISSION_DENIED (403);
+// "stubborn" serves GuestAPIFunction but exits neither on Stop nor on
+// SIGTERM, and "stubborn-stop-hangs" never answers Stop either.
 package main
 
 import (
@@ -54,6 +56,10 @@ func main() {
 		post(os.Args[2], os.Args[3])
 	case "probe":
 		probe()
+	case "stubborn":
+		stubborn(true)
+	case "stubborn-stop-hangs":
+		stubborn(false)
 	case "hang":
 		signal.Ignore(syscall.SIGTERM)
 		ln, err := net.Listen("tcp", ":7101")
