@@ -457,3 +457,99 @@ func BenchmarkStop(b *testing.B) {
 	row("  the rest (teardown: output, waiter, registry)", rtRest)
 	w.Flush()
 }
+
+// rawColdStartLike creates and starts img with the HostConfig hc (a copy
+// of what the runtime gave one of its containers: network, confinement,
+// limits, port binding) and polls Boot every millisecond until it answers:
+// a floor that costs the engine what the runtime's own containers cost.
+func rawColdStartLike(b *testing.B, c *client.Client, n *testNode, img string, hc dcontainer.HostConfig, netName string, publish bool) time.Duration {
+	ctx := context.Background()
+	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
+	id := uuid.NewString()
+	t0 := time.Now()
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       container.ContainerNamePrefix + id,
+		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{port: {}}},
+		HostConfig: &hc,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true})
+	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	ins, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ins.Container.NetworkSettings.Networks[netName].IPAddress.String() + ":" + strconv.Itoa(container.DefaultFunctionPort)
+	if publish {
+		addr = "127.0.0.1:" + ins.Container.NetworkSettings.Ports[port][0].HostPort
+	}
+	fn := rawClient("http://" + addr)
+	req := &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}
+	for {
+		if _, err := fn.Boot(ctx, req); err == nil {
+			return time.Since(t0)
+		}
+		if time.Since(t0) > 30*time.Second {
+			b.Fatal("raw container did not answer within 30s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkColdStartSameOptions: Runtime.Start against two raw floors
+// interleaved in one run: create+start+Boot on the default bridge with no
+// confinement (BenchmarkColdStart's floor), and the same with the
+// HostConfig the runtime gave its own container (its network, confinement
+// and default limits). The second ratio is the cost of the runtime's code;
+// the gap between the floors is the engine's cost of the isolation.
+func BenchmarkColdStartSameOptions(b *testing.B) {
+	for _, publish := range []bool{false, true} {
+		b.Run(fmt.Sprintf("publish=%v", publish), func(b *testing.B) {
+			n, img, c := dockerNode(b, func(cfg *container.Config) { cfg.PublishPort = publish })
+			ctx := context.Background()
+			// The runtime's HostConfig, from one of its containers.
+			inst, err := n.rt.Start(ctx, n.spec("container:"+img))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ins, err := c.ContainerInspect(ctx, inst.Info().ContainerID, client.ContainerInspectOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := inst.Stop(ctx); err != nil {
+				b.Fatal(err)
+			}
+			hc := *ins.Container.HostConfig
+			var plain, same, rt samples
+			for b.Loop() {
+				plain = append(plain, rawColdStart(b, c, n, img, publish))
+				same = append(same, rawColdStartLike(b, c, n, img, hc, n.rt.Network().Name, publish))
+				t0 := time.Now()
+				inst, err := n.rt.Start(ctx, n.spec("container:"+img))
+				rt = append(rt, time.Since(t0))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := inst.Stop(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(rt.pct(.5))/float64(same.pct(.5)), "same-options-ratio-p50")
+			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintf(w, "\ncold start, publish=%v (%d runs)\tp50 ms\tp90 ms\tvs same options p50\tvs plain p50\t\n", publish, len(rt))
+			row := func(name string, s samples) {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t\n", name, ms(s.pct(.5)), ms(s.pct(.9)),
+					float64(s.pct(.5))/float64(same.pct(.5)), float64(s.pct(.5))/float64(plain.pct(.5)))
+			}
+			row("floor: raw, default bridge, no confinement", plain)
+			row("floor: raw, the runtime's network, confinement and limits", same)
+			row("runtime Start", rt)
+			w.Flush()
+		})
+	}
+}
