@@ -332,16 +332,23 @@ type rawFunction struct {
 }
 
 // startRawFunction creates, starts, boots and initialises a raw container
-// of img on the default bridge.
-func startRawFunction(b *testing.B, c *client.Client, n *testNode, img string) rawFunction {
+// of img: on the default bridge with no confinement if hc is nil, else
+// with hc (a copy of a runtime container's) on the network netName.
+func startRawFunction(b *testing.B, c *client.Client, n *testNode, img string, hc *dcontainer.HostConfig, netName string) rawFunction {
 	ctx := context.Background()
 	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
 	yes := true
+	if hc == nil {
+		hc, netName = &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}}, "bridge"
+	} else {
+		own := *hc
+		hc = &own
+	}
 	id := uuid.NewString()
 	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       container.ContainerNamePrefix + id,
 		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{port: {}}},
-		HostConfig: &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}},
+		HostConfig: hc,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -354,9 +361,9 @@ func startRawFunction(b *testing.B, c *client.Client, n *testNode, img string) r
 	if err != nil {
 		b.Fatal(err)
 	}
-	hc, tr := transport.NewClient()
-	fn := edgelessapiconnect.NewGuestAPIFunctionClient(hc,
-		"http://"+ins.Container.NetworkSettings.Networks["bridge"].IPAddress.String()+":"+strconv.Itoa(container.DefaultFunctionPort),
+	httpc, tr := transport.NewClient()
+	fn := edgelessapiconnect.NewGuestAPIFunctionClient(httpc,
+		"http://"+ins.Container.NetworkSettings.Networks[netName].IPAddress.String()+":"+strconv.Itoa(container.DefaultFunctionPort),
 		connect.WithGRPC())
 	req := &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}
 	for t0 := time.Now(); ; time.Sleep(time.Millisecond) {
@@ -379,11 +386,25 @@ func startRawFunction(b *testing.B, c *client.Client, n *testNode, img string) r
 // removal (SIGKILL and remove in one Engine call), the Stop RPC then a
 // force removal (what upstream's node does: stop with t=0, then remove),
 // and the Stop RPC then a stop by SIGTERM (the function exits by itself)
-// then a removal.
+// then a removal; and the Stop RPC then a force removal of a container
+// given the runtime's own HostConfig (network, confinement, limits).
 func BenchmarkStop(b *testing.B) {
 	n, img, c := dockerNode(b, nil)
 	ctx := context.Background()
-	var rmF, rpcRmF, rpcTermRm, rt, rtRPC, rtExit, rtRemove, rtRest samples
+	// The runtime's HostConfig, from one of its containers.
+	inst, err := n.rt.Start(ctx, n.spec("container:"+img))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ins, err := c.ContainerInspect(ctx, inst.Info().ContainerID, client.ContainerInspectOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := inst.Stop(ctx); err != nil {
+		b.Fatal(err)
+	}
+	hc := ins.Container.HostConfig
+	var rmF, rpcRmF, rpcTermRm, sameRmF, rt, rtRPC, rtExit, rtRemove, rtRest samples
 	stopRPC := func(r rawFunction) {
 		if _, err := r.fn.Stop(ctx, &emptypb.Empty{}); err != nil {
 			b.Fatal(err)
@@ -396,18 +417,24 @@ func BenchmarkStop(b *testing.B) {
 		}
 	}
 	round := func(count bool) {
-		r := startRawFunction(b, c, n, img)
+		r := startRawFunction(b, c, n, img, nil, "")
 		t0 := time.Now()
 		forceRemove(r)
 		d1 := time.Since(t0)
 
-		r = startRawFunction(b, c, n, img)
+		r = startRawFunction(b, c, n, img, nil, "")
 		t0 = time.Now()
 		stopRPC(r)
 		forceRemove(r)
 		d2 := time.Since(t0)
 
-		r = startRawFunction(b, c, n, img)
+		r = startRawFunction(b, c, n, img, hc, n.rt.Network().Name)
+		t0 = time.Now()
+		stopRPC(r)
+		forceRemove(r)
+		dSame := time.Since(t0)
+
+		r = startRawFunction(b, c, n, img, nil, "")
 		t0 = time.Now()
 		stopRPC(r)
 		timeout := 10
@@ -431,6 +458,7 @@ func BenchmarkStop(b *testing.B) {
 		}
 		p := container.StopPhasesOf(inst.(*container.Instance))
 		rmF, rpcRmF, rpcTermRm, rt = append(rmF, d1), append(rpcRmF, d2), append(rpcTermRm, d3), append(rt, d4)
+		sameRmF = append(sameRmF, dSame)
 		rtRPC, rtExit, rtRemove = append(rtRPC, p.RPC), append(rtExit, p.Exit), append(rtRemove, p.Remove)
 		rtRest = append(rtRest, d4-p.RPC-p.Exit-p.Remove)
 	}
@@ -441,15 +469,18 @@ func BenchmarkStop(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(rt.pct(.5))/float64(rpcRmF.pct(.5)), "stop-ratio-p50")
+	b.ReportMetric(float64(rt.pct(.5))/float64(sameRmF.pct(.5)), "stop-same-options-ratio-p50")
 	b.ReportMetric(float64(rt.pct(.5))/1e6, "stop-ms-p50")
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "\nstop (%d runs)\tp50 ms\tp90 ms\tvs Stop RPC + rm -f p50\t\n", len(rt))
+	fmt.Fprintf(w, "\nstop (%d runs)\tp50 ms\tp90 ms\tvs Stop RPC + rm -f p50\tvs same, runtime's options p50\t\n", len(rt))
 	row := func(name string, s samples) {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t\n", name, ms(s.pct(.5)), ms(s.pct(.9)), float64(s.pct(.5))/float64(rpcRmF.pct(.5)))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t\n", name, ms(s.pct(.5)), ms(s.pct(.9)),
+			float64(s.pct(.5))/float64(rpcRmF.pct(.5)), float64(s.pct(.5))/float64(sameRmF.pct(.5)))
 	}
 	row("floor: raw rm -f (SIGKILL+remove, one call)", rmF)
 	row("floor: raw Stop RPC + rm -f (upstream's way)", rpcRmF)
 	row("floor: raw Stop RPC + stop (SIGTERM) + rm", rpcTermRm)
+	row("floor: raw Stop RPC + rm -f, the runtime's options", sameRmF)
 	row("Instance.Stop, until removed", rt)
 	row("  step: Stop RPC", rtRPC)
 	row("  step: signal until the container ended", rtExit)
