@@ -185,17 +185,27 @@ func containerEndpoint(ins dcontainer.InspectResponse, netName string, port uint
 }
 
 // removeContainer force-removes a container; a container that is already
-// gone is not an error.
+// gone is not an error. It returns nil only once the container is gone:
+// if another removal is in progress (the engine answers Conflict), it
+// waits for that one to end, within ctx.
 func removeContainer(ctx context.Context, api containerAPI, id string) error {
 	_, err := api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		// A removal already in progress is fine too.
-		if cerrdefs.IsConflict(err) {
+	switch {
+	case err == nil || cerrdefs.IsNotFound(err):
+		return nil
+	case cerrdefs.IsConflict(err):
+		res := api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: dcontainer.WaitConditionRemoved})
+		select {
+		case <-res.Result:
 			return nil
+		case werr := <-res.Error:
+			if cerrdefs.IsNotFound(werr) {
+				return nil
+			}
+			return fmt.Errorf("remove container %s: %w; waiting for that removal: %w", id, err, werr)
 		}
-		return fmt.Errorf("remove container %s: %w", id, err)
 	}
-	return nil
+	return fmt.Errorf("remove container %s: %w", id, err)
 }
 
 // GatewayOf returns the IPv4 gateway of a Docker bridge network: the one
