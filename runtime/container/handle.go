@@ -164,11 +164,13 @@ func (h *containerHandle) start(ctx context.Context, netName string, port uint16
 	}
 	ip, ap, err := containerEndpoint(ins.Container, netName, port, publish)
 	if err != nil {
-		if st := ins.Container.State; st != nil && !st.Running {
-			// Ended at once: let the waiter record how (the session turns
-			// that into a BootError with the last output).
-			waitBounded(h.exited, 2*time.Second)
-		}
+		// A container without an address has ended at once, or is ending:
+		// one killed (OOM) right after start can still be reported
+		// running by inspect with its network already detached. Let the
+		// waiter record how it ended (the session turns that into a
+		// BootError with the last output); a container that really runs
+		// without an address costs this wait once, on a failing start.
+		waitBounded(h.exited, 2*time.Second)
 		return netip.Addr{}, netip.AddrPort{}, fmt.Errorf("container %s: %w", h.name, err)
 	}
 	return ip, ap, nil
