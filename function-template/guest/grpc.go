@@ -28,8 +28,11 @@ var _ edgelessapi.GuestAPIFunctionServer = (*grpcHandler)(nil)
 
 // RegisterGRPC registers the GuestAPIFunction service on a grpc-go server
 // of your own (Serve does this on its own server). Set the server's
-// grpc.MaxRecvMsgSize and grpc.MaxSendMsgSize to Options.MaxPayloadBytes:
-// the limits of a grpc-go server are the server's, not the service's.
+// grpc.MaxRecvMsgSize and grpc.MaxSendMsgSize to Options.MaxPayloadBytes,
+// and grpc.MaxHeaderListSize to http.DefaultMaxHeaderBytes (1 MiB, what
+// Serve allows; grpc-go's default is 16 MiB, read before the instance
+// secret is checked): the limits of a grpc-go server are the server's, not
+// the service's.
 func (s *Server) RegisterGRPC(r grpc.ServiceRegistrar) {
 	edgelessapi.RegisterGuestAPIFunctionServer(r, &grpcHandler{s: s})
 }

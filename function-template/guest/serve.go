@@ -49,6 +49,10 @@ func (s *Server) newGRPCServer() *grpc.Server {
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(s.opts.MaxPayloadBytes),
 		grpc.MaxSendMsgSize(s.opts.MaxPayloadBytes),
+		// The request headers' bound of the HTTP/1.1 side (net/http's
+		// http.DefaultMaxHeaderBytes), not grpc-go's default of 16 MiB:
+		// headers are read before the secret is checked.
+		grpc.MaxHeaderListSize(http.DefaultMaxHeaderBytes),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.ConnectionTimeout(readHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
