@@ -2,6 +2,7 @@ package guest_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -84,26 +85,38 @@ func TestServe_Shutdown(t *testing.T) {
 }
 
 // TestServe_OnePortForBoth: Serve answers gRPC over h2c (grpc-go) and
-// HTTP/1.1 (Connect with JSON, as curl sends it) on the same port, and a
-// peer that stops inside the HTTP/2 preface or sends garbage harms
-// neither.
+// HTTP/1.1 (Connect with JSON, as curl sends it) on the same port, and
+// peers that send garbage, or stay silent, or stop inside the HTTP/2
+// preface harm neither: the calls are answered while the silent and the
+// stalled connections are still open, well within the 10 s the server
+// waits for a connection's first bytes (an accept loop waiting for them
+// would hold every later connection that long).
 func TestServe_OnePortForBoth(t *testing.T) {
 	t.Parallel()
 	_, url := guesttest.StartServer(t, &recorder{}, testOptions(t))
 	addr := strings.TrimPrefix(url, "http://")
-	for _, junk := range []string{"PRI * HTTP/2", "\x00\x01garbage\r\n\r\n"} {
+	dial := func(first string) net.Conn {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := conn.Write([]byte(junk)); err != nil {
+		if _, err := conn.Write([]byte(first)); err != nil {
 			t.Fatal(err)
 		}
-		conn.Close()
+		return conn
 	}
+	opened := time.Now()
+	silent := dial("")
+	defer silent.Close()
+	stalled := dial("PRI * HTTP/2") // a partial preface
+	defer stalled.Close()
+	dial("\x00\x01garbage\r\n\r\n").Close()
+
+	// Each call has less than the 10 s the server gives the first bytes.
+	const callTimeout = 5 * time.Second
 	tr := &http.Transport{} // HTTP/1.1
 	t.Cleanup(tr.CloseIdleConnections)
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/edgeless_api.GuestAPIFunction/Call", strings.NewReader("{}"))
+	req, err := http.NewRequestWithContext(ctxTimeout(t, callTimeout), http.MethodPost, url+"/edgeless_api.GuestAPIFunction/Call", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +131,23 @@ func TestServe_OnePortForBoth(t *testing.T) {
 		t.Errorf("HTTP/1.1 Connect Call = %s %s, want a failed_precondition naming PreBooted over HTTP/1.1", res.Proto, body)
 	}
 	for _, protocol := range []string{"grpc", "grpc-go"} {
-		_, err := guesttest.NewClient(t, protocol, url).Call(t.Context(), event("x"))
+		_, err := guesttest.NewClient(t, protocol, url).Call(ctxTimeout(t, callTimeout), event("x"))
 		wantCode(t, protocol+" Call in PreBooted", err, connect.CodeFailedPrecondition)
+	}
+
+	// The silent and the stalled connection were open during the calls
+	// (unless the machine was so slow that the server's wait ran out).
+	if waited := time.Since(opened); waited > 8*time.Second {
+		t.Logf("the calls took %s: not checking that the silent connections are still open", waited)
+		return
+	}
+	for name, conn := range map[string]net.Conn{"silent": silent, "stalled": stalled} {
+		if err := conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		var ne net.Error
+		if _, err := conn.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("the %s connection after the calls: Read() = %v, want a timeout (still open, nothing sent)", name, err)
+		}
 	}
 }
