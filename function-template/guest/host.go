@@ -166,7 +166,17 @@ func rpcFailure(ctx context.Context, err error) error {
 		return err
 	}
 	cause := errors.New(st.Message())
-	switch ctxErr := ctx.Err(); {
+	ctxErr := ctx.Err()
+	if ctxErr == nil && st.Code() == codes.DeadlineExceeded {
+		// grpc-go reports DEADLINE_EXCEEDED as soon as the deadline has
+		// passed by the clock (e.g. when the server reset the stream at
+		// its end of the same deadline), which can be before ctx's timer
+		// has fired and ctx.Err() says so.
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			ctxErr = context.DeadlineExceeded
+		}
+	}
+	switch {
 	case st.Code() == codes.DeadlineExceeded && errors.Is(ctxErr, context.DeadlineExceeded),
 		st.Code() == codes.Canceled && errors.Is(ctxErr, context.Canceled):
 		cause = ctxErr
