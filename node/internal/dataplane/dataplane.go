@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/lograte"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
@@ -26,6 +27,9 @@ type Dataplane struct {
 	pending    *pendingCalls
 	nextStream atomic.Uint64 // stream ids of sources that have no Mailbox
 	stats      counters
+	// rated rate-limits the log lines that peers trigger (rejected events,
+	// refused replies, replies that cannot be sent), one limiter per kind.
+	rated lograte.Keyed
 }
 
 // New returns a data plane for the node cfg.NodeID; zero fields of cfg take
@@ -207,7 +211,7 @@ func (d *Dataplane) sendReply(from, to contract.InstanceID, stream uint64, res c
 		r = contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}
 	}
 	if r.Type == edgelessapi.CallRetType_CALL_RET_REPLY && !utf8.Valid(r.Msg) {
-		d.log.Warn("reply payload is not valid UTF-8; answering ERR to the remote caller",
+		d.logRated(context.Background(), slog.LevelWarn, "reply not UTF-8", "reply payload is not valid UTF-8; answering ERR to the remote caller",
 			"instance", from.FunctionID, "caller", to.FunctionID, "caller_node", to.NodeID, "stream", stream)
 		r = contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}
 	}
@@ -215,7 +219,7 @@ func (d *Dataplane) sendReply(from, to contract.InstanceID, stream uint64, res c
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.SendTimeout)
 	defer cancel()
 	if err := d.sendRemote(ctx, to.NodeID, replyEvent(from, to, stream, r, meta)); err != nil {
-		d.log.Warn("send reply", "instance", from.FunctionID, "caller", to.FunctionID, "caller_node", to.NodeID, "stream", stream, "err", err)
+		d.logRated(ctx, slog.LevelWarn, "send reply", "send reply", "instance", from.FunctionID, "caller", to.FunctionID, "caller_node", to.NodeID, "stream", stream, "err", err)
 	}
 }
 
@@ -228,7 +232,7 @@ func (d *Dataplane) completeCall(from, caller contract.InstanceID, stream uint64
 		d.log.Debug("reply for no pending call", "caller", caller.FunctionID, "stream", stream)
 	case replyWrongSender:
 		d.stats.repliesRefused.Add(1)
-		d.log.Warn("reply refused: the call was not made to its sender", "caller", caller.FunctionID,
+		d.logRated(context.Background(), slog.LevelWarn, "reply refused", "reply refused: the call was not made to its sender", "caller", caller.FunctionID,
 			"stream", stream, "sender_node", contract.Shorten(from.NodeID), "sender", contract.Shorten(from.FunctionID))
 	}
 }

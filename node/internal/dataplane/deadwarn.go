@@ -1,37 +1,24 @@
 package dataplane
 
 import (
-	"sync"
 	"time"
+
+	"github.com/edgeless-go/edgeless/node/internal/lograte"
 )
 
 // deadWarnEvery is how often, at most, a mailbox warns about events to its
 // instance after the instance has ended.
-const deadWarnEvery = 10 * time.Second
+const deadWarnEvery = lograte.Every
 
 // deadWarner counts the events that fail because their instance has ended
 // and decides when to say so: at the first, then at most once per
 // deadWarnEvery, with the count of the events since the last line (a
 // ticker casting to a dead instance would otherwise log a line per tick).
-type deadWarner struct {
-	mu      sync.Mutex
-	next    time.Time
-	dropped int
-}
+type deadWarner struct{ lim lograte.Limiter }
 
 // note counts one event; when a line is due it returns true and the count
 // since the last line.
-func (w *deadWarner) note(now time.Time) (bool, int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.dropped++
-	if now.Before(w.next) {
-		return false, 0
-	}
-	n := w.dropped
-	w.dropped, w.next = 0, now.Add(deadWarnEvery)
-	return true, n
-}
+func (w *deadWarner) note(now time.Time) (bool, int) { return w.lim.Note(now) }
 
 // warnDead records an event (kind "cast" or "call") that failed because the
 // instance has ended, and logs it if a line is due.

@@ -8,12 +8,17 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	grpcpeer "google.golang.org/grpc/peer"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/node/internal/lograte"
 )
 
 // reject counts and logs an incoming event acceptEvent refused, and
-// returns the code to answer.
+// returns the code to answer. Anyone who reaches the invocation port can
+// send bad events at will: every one is counted (EventsRejected), but the
+// log gets at most one line per reason per rateInterval, with the count
+// of the events since the previous line.
 func (d *Dataplane) reject(ctx context.Context, err error) codes.Code {
 	d.stats.rejected.Add(1)
 	code := codeOf(err)
@@ -23,8 +28,66 @@ func (d *Dataplane) reject(ctx context.Context, err error) codes.Code {
 	if code == codes.ResourceExhausted {
 		level = slog.LevelDebug
 	}
-	d.log.Log(ctx, level, "reject incoming event", "code", code.String(), "err", err)
+	reason := reasonOf(err)
+	d.logRated(ctx, level, "reject: "+reason, "reject incoming event", "reason", reason, "code", code.String(),
+		"peer", peerAddr(ctx), "err", err)
 	return code
+}
+
+// logRated logs msg at level, unless a line of the same kind was logged
+// within the last rateInterval: then it only counts it, and the next line
+// of that kind carries the count ("events": the occurrences since the
+// previous line, that one included). Peers trigger these lines; the
+// metrics count every occurrence.
+func (d *Dataplane) logRated(ctx context.Context, level slog.Level, kind, msg string, args ...any) {
+	if !d.log.Enabled(ctx, level) {
+		return
+	}
+	if due, n := d.rated.Note(kind, time.Now()); due {
+		d.log.Log(ctx, level, msg, append(args, "events", n, "next_line_in", d.rateInterval())...)
+	}
+}
+
+// rateInterval is the least time between two lines of one kind.
+func (d *Dataplane) rateInterval() time.Duration {
+	if d.rated.Interval > 0 {
+		return d.rated.Interval
+	}
+	return lograte.Every
+}
+
+// peerAddr is the address of the peer that sent the request of ctx ("" when
+// unknown).
+func peerAddr(ctx context.Context) string {
+	if p, ok := grpcpeer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+// reasonOf names the reason an incoming event was refused, one of a few
+// fixed strings (the rate limit keeps one line per reason).
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, ErrMalformedEvent):
+		return "malformed event"
+	case errors.Is(err, ErrWrongNode):
+		return "wrong target node"
+	case errors.Is(err, ErrForgedSource):
+		return "forged source"
+	case errors.Is(err, ErrUnknownInstance):
+		return "unknown instance"
+	case errors.Is(err, ErrUnregistered):
+		return "unregistered instance"
+	case errors.Is(err, ErrQueueFull):
+		return "queue full"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline exceeded"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "other"
+	}
 }
 
 func codeOf(err error) codes.Code {
