@@ -2,7 +2,9 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -42,9 +44,33 @@ func (c Config) NewGRPCServer(maxBytes int) (*grpc.Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: PingInterval / 2, PermitWithoutStream: true}),
 	}
 	if c.TLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(c.TLS.Clone())))
+		creds := credentials.NewTLS(c.TLS.Clone())
+		if c.HandshakeFailed != nil {
+			creds = observedCreds{creds, c.HandshakeFailed}
+		}
+		opts = append(opts, grpc.Creds(creds))
 	}
 	return grpc.NewServer(opts...), nil
+}
+
+// observedCreds are TLS server credentials that report failed handshakes
+// (Config.HandshakeFailed).
+type observedCreds struct {
+	credentials.TransportCredentials
+	failed func(net.Addr, error)
+}
+
+func (c observedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	out, info, err := c.TransportCredentials.ServerHandshake(conn)
+	// io.EOF: closed before the ClientHello, as a TCP port probe does.
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.failed(conn.RemoteAddr(), err)
+	}
+	return out, info, err
+}
+
+func (c observedCreds) Clone() credentials.TransportCredentials {
+	return observedCreds{c.TransportCredentials.Clone(), c.failed}
 }
 
 // ServeGRPC serves srv on ln until ctx is done, then stops it gracefully,

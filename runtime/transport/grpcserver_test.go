@@ -1,15 +1,20 @@
 package transport_test
 
 import (
+	"crypto/tls"
+	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/edgeless-go/edgeless/runtime/transport"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
 // The grpc-go server bounds request headers as the net/http servers do
@@ -47,5 +52,93 @@ func TestNewGRPCServer_HeaderLimit(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: Check() = %v, want ok %v", tt.name, err, tt.ok)
 		}
+	}
+}
+
+// A grpc-go server with TLS reports each failed handshake to
+// Config.HandshakeFailed (grpc-go only logs them at its info level): a
+// client certificate of another CA, a client without ALPN (refused by
+// grpc-go since 1.67), a plain-text client. A good client and a port probe
+// that closes at once are not reported.
+func TestNewGRPCServer_HandshakeFailed(t *testing.T) {
+	t.Parallel()
+	dom, other := transporttest.Domain(t), transporttest.Domain(t)
+	node := transporttest.LoadTLS(t, dom, "node")
+	failed := make(chan string, 16)
+	cfg := node.ServerConfig()
+	cfg.HandshakeFailed = func(remote net.Addr, err error) {
+		failed <- fmt.Sprintf("%s: %v", remote, err)
+	}
+	srv, err := cfg.NewGRPCServer(1 << 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	addr := ln.Addr().String()
+
+	// A good client, then a probe: nothing to report.
+	conn, err := transporttest.LoadTLS(t, dom, "cli").ClientConfig().NewGRPCConn("https://"+addr, 1<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := healthpb.NewHealthClient(conn).Check(t.Context(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("Check() with a good certificate = %v", err)
+	}
+	probe, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Close()
+
+	// Each bad client once, on a raw connection (a grpc-go client would
+	// retry), waiting for the server to close it.
+	good := transporttest.LoadTLS(t, dom, "cli").Client
+	strange := good.Clone()
+	strange.Certificates = transporttest.LoadTLS(t, other, "cli").Client.Certificates
+	strange.NextProtos = []string{"h2"}
+	noALPN := good.Clone()
+	noALPN.NextProtos = nil
+	for _, tt := range []struct {
+		name string
+		dial func() (net.Conn, error)
+		want string
+	}{
+		{"another CA's certificate", func() (net.Conn, error) { return tls.Dial("tcp", addr, strange) }, "certificate"},
+		{"no ALPN", func() (net.Conn, error) { return tls.Dial("tcp", addr, noALPN) }, "ALPN"},
+		{"plain text", func() (net.Conn, error) {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				_, err = c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+			}
+			return c, err
+		}, "TLS"},
+	} {
+		c, err := tt.dial()
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err = io.ReadAll(c)
+			c.Close()
+		}
+		select {
+		case got := <-failed:
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("%s: reported %q, want it to mention %q", tt.name, got, tt.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: no failed handshake reported (client: %v)", tt.name, err)
+		}
+	}
+	// The probe and the good client, long done, were not reported.
+	select {
+	case got := <-failed:
+		t.Errorf("reported %q, want only the three bad clients", got)
+	default:
 	}
 }

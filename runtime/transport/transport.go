@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"time"
@@ -59,6 +60,17 @@ type Config struct {
 	// *tls.Config serves any HTTP/2 stack (net/http here, grpc-go's
 	// credentials.NewTLS), so a path that switches stacks keeps it.
 	TLS *tls.Config
+
+	// HandshakeFailed, when set on a server's config, is called with the
+	// client's address and the error of each TLS handshake that fails on a
+	// grpc-go server built from it (NewGRPCServer): a client certificate
+	// missing or signed by another CA, no ALPN, a plain-text client, a
+	// handshake not done within ReadHeaderTimeout. grpc-go itself only logs
+	// them at its info level, which the node does not show. A connection
+	// closed before it sent a byte (a port probe) is no handshake and is
+	// not reported. It must not block: it runs on the connection's
+	// goroutine.
+	HandshakeFailed func(remote net.Addr, err error)
 }
 
 func (c Config) check(server bool) error {
