@@ -424,6 +424,7 @@ func (d *Daemon) exportDataplaneStats() {
 		{"dataplane_replies_unmatched_total", "Replies for which no call waited.", func(s dataplane.Stats) uint64 { return s.RepliesUnmatched }},
 		{"dataplane_replies_refused_total", "Replies dropped because their source was not the instance called.", func(s dataplane.Stats) uint64 { return s.RepliesRefused }},
 		{"dataplane_events_rejected_total", "Incoming FunctionInvocation events refused.", func(s dataplane.Stats) uint64 { return s.EventsRejected }},
+		{"dataplane_tls_handshake_failures_total", "TLS handshakes that failed on the invocation port (client certificate missing or of another CA, no ALPN, plain text).", func(s dataplane.Stats) uint64 { return s.TLSHandshakeFailures }},
 	} {
 		m.CounterFunc(c.name, c.help, func() float64 { return float64(c.v(dp.Stats())) })
 	}

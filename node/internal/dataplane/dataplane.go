@@ -249,7 +249,10 @@ type Stats struct {
 	RepliesUnmatched uint64 // replies for which no call waited (any longer)
 	RepliesRefused   uint64 // replies from another instance than the callee (forged), dropped
 	EventsRejected   uint64 // incoming events refused by the FunctionInvocation server
-	PendingCalls     int    // calls waiting for a reply now
+	// TLSHandshakeFailures counts the TLS handshakes that failed on the
+	// FunctionInvocation server (NewGRPCServer with TLS).
+	TLSHandshakeFailures uint64
+	PendingCalls         int // calls waiting for a reply now
 }
 
 type counters struct {
@@ -258,21 +261,23 @@ type counters struct {
 	queueFull, repliesUnmatched, rejected     atomic.Uint64
 	repliesRefused                            atomic.Uint64
 	castsShed                                 atomic.Uint64
+	handshakeFailed                           atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
 func (d *Dataplane) Stats() Stats {
 	return Stats{
-		CastsDelivered:   d.stats.castsDelivered.Load(),
-		CastsFailed:      d.stats.castsFailed.Load(),
-		CastsDropped:     d.stats.castsDropped.Load(),
-		CallsDelivered:   d.stats.callsDelivered.Load(),
-		CallsFailed:      d.stats.callsFailed.Load(),
-		QueueFull:        d.stats.queueFull.Load(),
-		CastsShed:        d.stats.castsShed.Load(),
-		RepliesUnmatched: d.stats.repliesUnmatched.Load(),
-		RepliesRefused:   d.stats.repliesRefused.Load(),
-		EventsRejected:   d.stats.rejected.Load(),
-		PendingCalls:     d.pending.len(),
+		CastsDelivered:       d.stats.castsDelivered.Load(),
+		CastsFailed:          d.stats.castsFailed.Load(),
+		CastsDropped:         d.stats.castsDropped.Load(),
+		CallsDelivered:       d.stats.callsDelivered.Load(),
+		CallsFailed:          d.stats.callsFailed.Load(),
+		QueueFull:            d.stats.queueFull.Load(),
+		CastsShed:            d.stats.castsShed.Load(),
+		RepliesUnmatched:     d.stats.repliesUnmatched.Load(),
+		RepliesRefused:       d.stats.repliesRefused.Load(),
+		EventsRejected:       d.stats.rejected.Load(),
+		TLSHandshakeFailures: d.stats.handshakeFailed.Load(),
+		PendingCalls:         d.pending.len(),
 	}
 }

@@ -2,6 +2,8 @@ package dataplane
 
 import (
 	"context"
+	"log/slog"
+	"net"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
@@ -19,7 +21,13 @@ import (
 // grpc-go's server costs fewer system calls per event than connect-go's on
 // net/http (README, benchmarks); it speaks gRPC only, as upstream's peers
 // do (no gRPC-Web, Connect or HTTP/1.1).
+//
+// With TLS, every failed handshake (a client certificate missing or of
+// another CA, no ALPN, a plain-text client) is counted
+// (Stats.TLSHandshakeFailures) and logged at most once per 10 s with the
+// count since the previous line.
 func (d *Dataplane) NewGRPCServer(c transport.Config) (*grpc.Server, error) {
+	c.HandshakeFailed = d.handshakeFailed
 	s, err := c.NewGRPCServer(d.cfg.MaxPayloadBytes)
 	if err != nil {
 		return nil, err
@@ -47,4 +55,12 @@ func (s grpcInvocation) Handle(ctx context.Context, ev *edgelessapi.Event) (*emp
 		return nil, status.Error(s.d.reject(ctx, err), err.Error())
 	}
 	return &emptypb.Empty{}, nil
+}
+
+// handshakeFailed counts and logs a TLS handshake that failed on the
+// invocation port.
+func (d *Dataplane) handshakeFailed(remote net.Addr, err error) {
+	d.stats.handshakeFailed.Add(1)
+	d.logRated(context.Background(), slog.LevelWarn, "tls handshake", "TLS handshake failed on the invocation port",
+		"peer", remote.String(), "err", err)
 }

@@ -44,6 +44,12 @@ func TestPeers_MutualTLS(t *testing.T) {
 		t.Errorf("receiver got %q from another domain", got.msg)
 	case <-time.After(100 * time.Millisecond):
 	}
+	// The refusal is counted (grpc-go alone would not even log it); the
+	// client may have tried more than once.
+	strangers := handshakeFailures(d2, 0)
+	if strangers == 0 {
+		t.Error("Stats().TLSHandshakeFailures = 0 after a certificate of another CA, want > 0")
+	}
 
 	// A node that trusts the domain's CA but shows no certificate: the
 	// server (grpc-go, as the node serves it) refuses it at the handshake
@@ -66,8 +72,28 @@ func TestPeers_MutualTLS(t *testing.T) {
 		t.Errorf("receiver got %q from a client without a certificate", got.msg)
 	case <-time.After(100 * time.Millisecond):
 	}
+	if n := handshakeFailures(d2, strangers); n <= strangers {
+		t.Errorf("Stats().TLSHandshakeFailures = %d after a client without a certificate, want more than %d", n, strangers)
+	}
+	if s := d1.Stats(); s.TLSHandshakeFailures != 0 {
+		t.Errorf("Stats().TLSHandshakeFailures of the node nobody failed at = %d, want 0", s.TLSHandshakeFailures)
+	}
 	if s := d2.Stats(); s.EventsRejected != 0 {
 		t.Errorf("Stats().EventsRejected = %d, want 0 (refused before any event)", s.EventsRejected)
+	}
+}
+
+// handshakeFailures returns d's count of failed TLS handshakes once it is
+// above over, or after waitTimeout (the server may see the client's alert
+// after the client has given up).
+func handshakeFailures(d *Dataplane, over uint64) uint64 {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		n := d.Stats().TLSHandshakeFailures
+		if n > over || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

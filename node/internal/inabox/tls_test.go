@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +200,64 @@ func TestBox_AdminToken(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A client with another CA's certificate at the node's invocation port
+// (grpc-go) is refused at the handshake, and the refusal shows in the
+// node's metrics.
+func TestBox_InvocationHandshakeFailuresCounted(t *testing.T) {
+	t.Parallel()
+	dom, other := transporttest.Domain(t), transporttest.Domain(t)
+	box := startTLSBox(t, filepath.Join(dom, "tls_config_orchestrator.toml"), "")
+	cli := transporttest.LoadTLS(t, dom, "cli").Client
+	const metric = "edgeless_node_dataplane_tls_handshake_failures_total"
+	if n := metricValue(t, transport.Config{TLS: cli}, box.Node.Metrics, metric); n != 0 {
+		t.Fatalf("%s = %v before any bad client, want 0", metric, n)
+	}
+	stranger := cli.Clone()
+	stranger.Certificates = transporttest.LoadTLS(t, other, "cli").Client.Certificates
+	if _, err := get(t, transport.Config{TLS: stranger}, box.Node.Invocation, "/", nil); err == nil {
+		t.Fatal("GET on the invocation port with another CA's certificate succeeded, want a refusal")
+	}
+	deadline := time.Now().Add(10 * time.Second) // the server may see the failure after the client
+	for {
+		n := metricValue(t, transport.Config{TLS: cli}, box.Node.Metrics, metric)
+		if n >= 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after a client with another CA's certificate, want >= 1", metric, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// metricValue reads the value of the unlabelled metric name from the
+// Prometheus endpoint url (-1 when absent).
+func metricValue(t *testing.T, cfg transport.Config, url, name string) float64 {
+	t.Helper()
+	hc, tr, err := transport.ClientConfig{Config: cfg}.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseIdleConnections()
+	res, err := hc.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
 }
