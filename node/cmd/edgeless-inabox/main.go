@@ -34,6 +34,9 @@ import (
 var version, commit string
 
 func main() {
+	// grpc-go's warnings and errors go to the logger run builds, in its
+	// format and rate-limited, not to stderr in grpc-go's own.
+	process.InstallGRPCLogger()
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return // -h/--help: the usage was printed
@@ -77,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	process.SetGRPCLogger(log)
 	cfg, usedDefaults, err := inabox.LoadOrDefault(configFile)
 	if err != nil {
 		return err

@@ -31,6 +31,9 @@ import (
 var version, commit string
 
 func main() {
+	// grpc-go's warnings and errors go to the slog logger of the command
+	// (edgeless up's box), rate-limited, not to stderr in grpc-go's own.
+	process.InstallGRPCLogger()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "edgeless:", err)
 		os.Exit(1)

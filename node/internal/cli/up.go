@@ -221,6 +221,7 @@ func serveBox(ctx context.Context, dir, configFile string, logOut io.Writer) err
 	if err != nil {
 		return err
 	}
+	process.SetGRPCLogger(log)
 	cfg, usedDefaults, err := inabox.LoadOrDefault(configFile)
 	if err != nil {
 		return err

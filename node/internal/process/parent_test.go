@@ -16,6 +16,7 @@ import (
 // program that follows its parent and writes the file once its context was
 // cancelled by the parent's exit.
 func TestMain(m *testing.M) {
+	process.InstallGRPCLogger() // before any gRPC use (TestGRPCLogger)
 	if path := os.Getenv("EDGELESS_FOLLOW_PARENT"); path != "" {
 		ctx, cancel := process.FollowParent(context.Background(), slog.New(slog.DiscardHandler), 20*time.Millisecond)
 		defer cancel()

@@ -1,6 +1,7 @@
 // Package process holds what the node's programs (edgeless-node,
 // edgeless-inabox) share at the process level: the logger their flags
-// describe and the signal handling of a graceful shutdown.
+// describe (and grpc-go's logger routed into it, GRPCLogger) and the signal
+// handling of a graceful shutdown.
 package process
 
 import (
