@@ -108,6 +108,10 @@ type PoolStats struct {
 	// their key left the history or their image changed; Died those that
 	// ended while idle; FillFailures the refills that failed.
 	Evicted, Died, FillFailures uint64
+	// Discarded counts taken containers that failed at Boot (booted by
+	// someone else first, hung or broken while idle): each was removed
+	// and its Start created its own container instead, counted as a miss.
+	Discarded uint64
 }
 
 // poolSpec is what the containers of one pool key are created from.
@@ -189,9 +193,6 @@ type pool struct {
 	done   chan struct{} // closed when run returns
 	// work counts removals of containers that left the pool unused.
 	work sync.WaitGroup
-	// taking counts Starts between taking a container and registering
-	// their instance (Reconcile leaves pooled containers alone meanwhile).
-	taking atomic.Int32
 	// starting counts container Starts in progress: fills wait for none,
 	// so that a refill does not slow a Start down (the engine and the
 	// CPUs are shared).
@@ -208,8 +209,17 @@ type pool struct {
 	memory   int64                // memory limits of all
 	failures map[string]int       // failed fills or deaths in a row, per key
 	notUntil map[string]time.Time // no fill of the key before
+	// taken holds the ids of the containers taken by Starts that have
+	// not registered their instance yet (afterTake drops them): Reconcile
+	// leaves them alone, then finds them in the registry.
+	taken map[string]struct{}
+	// filling is the container being filled, if any.
+	filling *pooled
 
-	hits, misses, evicted, diedN, fillFailures atomic.Uint64
+	hits, misses, evicted, diedN, fillFailures, discarded atomic.Uint64
+	// lastDiscardLog rate-limits the warnings about discarded hits
+	// (unix nanoseconds of the last one).
+	lastDiscardLog atomic.Int64
 }
 
 // maxFillBackoff caps the pause after failed fills of a key.
@@ -222,7 +232,7 @@ func newPool(r *Runtime, cfg Prewarm) *pool {
 		rt: r, cfg: cfg, log: r.log.With(slog.String("part", "prewarm-pool")),
 		kickCh: make(chan struct{}, 1), done: make(chan struct{}),
 		idle: map[string][]*pooled{}, warming: map[string]int{}, all: map[*pooled]struct{}{},
-		failures: map[string]int{}, notUntil: map[string]time.Time{},
+		failures: map[string]int{}, notUntil: map[string]time.Time{}, taken: map[string]struct{}{},
 	}
 	p.bg, p.cancel = context.WithCancel(context.Background())
 	port := uint16(DefaultFunctionPort)
@@ -385,8 +395,12 @@ func (p *pool) fill(s *poolSpec) {
 	pd := &pooled{spec: s, logs: logs}
 	pd.h = newContainerHandle(r.docker, name, s.image, logs, s.limits.MemoryBytes > 0,
 		p.log.With(slog.String("container", name)))
+	p.mu.Lock()
+	p.filling = pd
+	p.mu.Unlock()
 	err := p.create(pd)
 	p.mu.Lock()
+	p.filling = nil
 	p.warming[s.key]--
 	if p.warming[s.key] == 0 {
 		delete(p.warming, s.key)
@@ -549,6 +563,7 @@ func (p *pool) take(key, imageID string) *pooled {
 			continue // its waiter is dropping it
 		}
 		p.forgetLocked(pd)
+		p.taken[pd.h.containerID()] = struct{}{} // until afterTake
 		delete(p.failures, key)
 		return pd
 	}
@@ -577,12 +592,13 @@ func (p *pool) note(s *poolSpec) {
 	p.kick()
 }
 
-// tracks reports whether the pool holds the container cid, or is creating
-// one whose id it does not know yet.
+// tracks reports whether the pool holds the container cid, is creating
+// one whose id it does not know yet, or a Start has taken cid and not yet
+// registered its instance.
 func (p *pool) tracks(cid string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.warming) > 0 {
+	if _, ok := p.taken[cid]; ok || len(p.warming) > 0 {
 		return true
 	}
 	for pd := range p.all {
@@ -591,6 +607,23 @@ func (p *pool) tracks(cid string) bool {
 		}
 	}
 	return false
+}
+
+// containers returns the ids of the containers the pool holds: idle, or
+// being filled (once created).
+func (p *pool) containers() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for pd := range p.all {
+		ids = append(ids, pd.h.containerID())
+	}
+	if p.filling != nil {
+		if id := p.filling.h.containerID(); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // stats returns the pool's counters.
@@ -605,7 +638,8 @@ func (p *pool) stats() PoolStats {
 	}
 	p.mu.Unlock()
 	return PoolStats{Hits: p.hits.Load(), Misses: p.misses.Load(), Idle: idle, Warming: warming,
-		Evicted: p.evicted.Load(), Died: p.diedN.Load(), FillFailures: p.fillFailures.Load()}
+		Evicted: p.evicted.Load(), Died: p.diedN.Load(), FillFailures: p.fillFailures.Load(),
+		Discarded: p.discarded.Load()}
 }
 
 // close stops the filler (a fill in progress removes its container) and
@@ -650,16 +684,37 @@ func (r *Runtime) PoolStats() PoolStats {
 	return r.pool.stats()
 }
 
+// PoolContainers returns the ids of the containers the prewarm pool holds
+// now (idle, or being created and started), not those taken by Starts.
+// A container leaves this set only when a Start takes it (or it is
+// removed), so the node's containers listed first, less the ids returned
+// next, are exactly its instances' and the leftovers
+// (containertest.InstanceContainersOf); names cannot tell, since a taken
+// container is renamed in the background.
+func (r *Runtime) PoolContainers() []string {
+	if r.pool == nil {
+		return nil
+	}
+	return r.pool.containers()
+}
+
 // takePooled gives a container Start a pooled container if one matches
 // (before the instance is registered); on a hit the instance adopts the
-// container's handle and output.
+// container's handle and output. A Start that register will refuse (the
+// runtime is closed, or the id is live) takes none: it would only use up
+// and destroy an idle container.
 func (r *Runtime) takePooled(ctx context.Context, i *Instance) {
 	p := r.pool
 	if p == nil || i.ctr == nil {
 		return
 	}
-	p.taking.Add(1)   // until afterTake
 	p.starting.Add(1) // until startDone
+	r.life.RLock()
+	closed := r.closed
+	r.life.RUnlock()
+	if _, dup := r.instances.Load(i.id); closed || dup {
+		return // register fails
+	}
 	s := &poolSpec{key: r.poolKey(i.code.image, i.limits, i.port), image: i.code.image, limits: i.limits, port: i.port}
 	i.poolSpec = s
 	if !p.hasIdle(s.key) {
@@ -694,20 +749,24 @@ func (r *Runtime) startDone(i *Instance) {
 }
 
 // afterTake ends what takePooled began, once the instance is registered
-// (or will not be).
+// (or will not be): from now on Reconcile finds a taken container through
+// the registry.
 func (r *Runtime) afterTake(i *Instance) {
-	if r.pool != nil && i.ctr != nil {
-		r.pool.taking.Add(-1)
+	if r.pool != nil && i.pooled != nil {
+		r.pool.mu.Lock()
+		delete(r.pool.taken, i.pooled.h.containerID())
+		r.pool.mu.Unlock()
 	}
 }
 
 // tracksPooled reports whether a container labelled LabelPool is the
-// pool's or a live instance's.
+// pool's, taken by a Start, or a live instance's. The pool is asked first:
+// a taken container leaves its set only after its instance registered.
 func (r *Runtime) tracksPooled(cid string) bool {
 	if r.pool == nil {
 		return false
 	}
-	if r.pool.taking.Load() > 0 || r.pool.tracks(cid) {
+	if r.pool.tracks(cid) {
 		return true
 	}
 	found := false
@@ -726,11 +785,27 @@ func (r *Runtime) tracksPooled(cid string) bool {
 // the rename: the engine takes 5 to 300 ms for one (it updates the
 // network's records), more than the rest of a hit's start; until it is
 // done, Info names the container by its pool name.
-func (i *Instance) startPooled() {
+//
+// It fails if the instance is already ending: the address must not be
+// registered after teardown deregistered it, nor a goroutine be added
+// to owned while teardown waits for it.
+func (i *Instance) startPooled() error {
 	pd := i.pooled
 	pd.claim(i.containerEndedOnItsOwn)
+	i.mu.Lock()
+	if i.ending {
+		i.mu.Unlock()
+		cause := context.Cause(i.alive)
+		if cause == nil {
+			cause = contract.ErrInstanceStopped
+		}
+		return fmt.Errorf("start instance %s: %w", i.id.FunctionID, cause)
+	}
+	// Under mu: a teardown beginning now deregisters this address and
+	// waits for the rename.
 	i.setConn("http://"+pd.ap.String(), pd.ip)
-	i.owned.Add(1) // teardown waits for the rename
+	i.owned.Add(1)
+	i.mu.Unlock()
 	go func() {
 		defer i.owned.Done()
 		ctx, cancel := context.WithTimeout(i.alive, dockerTimeout)
@@ -746,6 +821,45 @@ func (i *Instance) startPooled() {
 		i.ctrName = ""
 		i.mu.Unlock()
 	}()
+	return nil
+}
+
+// discardLogEvery bounds the rate of warnings about discarded hits.
+const discardLogEvery = 10 * time.Second
+
+// retryCold reports whether a Start that failed with err in a pooled
+// container should start again in a container of its own: the container
+// failed before or at Boot (someone booted it first with another secret,
+// it hung, broke or ended while idle), where a cold start may well work.
+// Not when the Start was cancelled or its instance stopped or closed, nor
+// when Init failed (the function's answer to this instance). It counts
+// the hit as a miss and the container as discarded, and logs it
+// (rate-limited).
+func (r *Runtime) retryCold(ctx context.Context, i *Instance, err error) bool {
+	p := r.pool
+	if p == nil || i.pooled == nil || ctx.Err() != nil {
+		return false
+	}
+	if cause := context.Cause(i.alive); errors.Is(cause, contract.ErrInstanceStopped) || errors.Is(cause, contract.ErrRuntimeClosed) {
+		return false
+	}
+	i.mu.Lock()
+	booted := i.bootDur > 0
+	i.mu.Unlock()
+	if booted {
+		return false
+	}
+	p.hits.Add(^uint64(0))
+	p.misses.Add(1)
+	n := p.discarded.Add(1)
+	lvl, now, last := slog.LevelDebug, time.Now().UnixNano(), p.lastDiscardLog.Load()
+	if now-last >= int64(discardLogEvery) && p.lastDiscardLog.CompareAndSwap(last, now) {
+		lvl = slog.LevelWarn
+	}
+	i.log.Log(context.Background(), lvl, "prewarmed container failed at Boot; removing it and starting in a new container",
+		slog.String("container", i.pooled.h.name), slog.String("image", i.code.image),
+		slog.Uint64("discarded_total", n), slog.Any("error", err))
+	return true
 }
 
 // afterStart records a container start in the pool's history.

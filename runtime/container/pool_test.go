@@ -2,6 +2,8 @@ package container_test
 
 import (
 	"context"
+	"errors"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -9,12 +11,15 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
+	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
 
 // poolNode is a Docker test node with the prewarm pool configured by p
@@ -96,6 +101,11 @@ func TestPool_Hit(t *testing.T) {
 	info := inst.Info()
 	if !info.PoolHit || info.CreateDuration != 0 || info.ContainerID != pooled[0] || info.BootDuration <= 0 || info.InitDuration <= 0 {
 		t.Fatalf("Info() = %+v; want a pool hit in container %s, no create step", info, pooled[0])
+	}
+	// Whatever its name now, the taken container is the instance's, not
+	// the pool's.
+	if ids, err := containertest.InstanceContainersOf(t.Context(), c, n.rt, n.id); err != nil || !slices.Contains(ids, pooled[0]) {
+		t.Errorf("InstanceContainersOf right after the hit = %v, %v; want it to hold %s", ids, err, pooled[0])
 	}
 	// Renamed after the instance in the background; until then Info gives
 	// the name the engine knows.
@@ -296,21 +306,115 @@ func TestPool_CloseAndReconcile(t *testing.T) {
 }
 
 // TestPool_Bounds: the count and memory bounds hold over operator images
-// and history, operator images first.
+// and history, operator images first, at every moment of the fill (the
+// pool's books and the engine's list of pool-labelled containers are
+// sampled from the node's creation until a while after it is full).
 func TestPool_Bounds(t *testing.T) {
 	t.Parallel()
-	n, img, _ := poolNode(t, container.Prewarm{Images: []string{""}, Size: 3, MaxContainers: 2})
-	waitPool(t, n.rt, "two idle containers (the count bound)", idle(2))
-	time.Sleep(300 * time.Millisecond)
-	if s := n.rt.PoolStats(); s.Idle+s.Warming != 2 {
-		t.Fatalf("pool = %+v, want 2 containers at most", s)
+	check := func(t *testing.T, p container.Prewarm, bound int) {
+		n, _, c := poolNode(t, p)
+		full := time.Time{}
+		var samples int
+		for t0 := time.Now(); ; samples++ {
+			s := n.rt.PoolStats()
+			if s.Idle+s.Warming > bound {
+				t.Fatalf("pool = %+v, want %d containers at most", s, bound)
+			}
+			if ids := pooledContainers(t, c, n.id); len(ids) > bound {
+				t.Fatalf("pool-labelled containers = %v, want %d at most (stats %+v)", ids, bound, s)
+			}
+			if full.IsZero() && s.Idle == bound && s.Warming == 0 {
+				full = time.Now()
+			}
+			if !full.IsZero() && time.Since(full) > time.Second {
+				break
+			}
+			if time.Since(t0) > time.Minute {
+				t.Fatalf("pool never got %d idle containers: %+v", bound, s)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if s := n.rt.PoolStats(); s.Idle != bound || s.FillFailures != 0 {
+			t.Fatalf("pool after the fill = %+v, want %d idle", s, bound)
+		}
+		t.Logf("%d samples, bound %d held", samples, bound)
 	}
-	// Memory: 256 MiB each by default; a bound of 300 MiB holds one.
-	m, _, _ := poolNode(t, container.Prewarm{Images: []string{img}, Size: 3, MaxMemoryBytes: 300 << 20})
-	waitPool(t, m.rt, "one idle container (the memory bound)", idle(1))
-	time.Sleep(300 * time.Millisecond)
-	if s := m.rt.PoolStats(); s.Idle+s.Warming != 1 {
-		t.Fatalf("pool = %+v, want 1 container at most", s)
+	t.Run("count", func(t *testing.T) {
+		check(t, container.Prewarm{Images: []string{""}, Size: 3, MaxContainers: 2}, 2)
+	})
+	t.Run("memory", func(t *testing.T) {
+		// 256 MiB each by default; a bound of 300 MiB holds one.
+		check(t, container.Prewarm{Images: []string{""}, Size: 3, MaxMemoryBytes: 300 << 20}, 1)
+	})
+}
+
+// TestPool_PoisonedHit: an idle pooled container that someone else booted
+// first (here the test, with its own secret and instance id, as any host
+// process that reaches the bridge could) makes the Start that takes it
+// fail at Boot; the Start removes it and succeeds in a new container of
+// its own, counted as a miss and a discard.
+func TestPool_PoisonedHit(t *testing.T) {
+	t.Parallel()
+	n, img, c := poolNode(t, container.Prewarm{Images: []string{""}, History: -1})
+	waitPool(t, n.rt, "one idle container", idle(1))
+	pooled := pooledContainers(t, c, n.id)
+	if len(pooled) != 1 {
+		t.Fatalf("pooled containers = %v, want 1", pooled)
+	}
+	ep := inspect(t, c, pooled[0]).NetworkSettings.Networks[n.rt.Network().Name]
+	if ep == nil || !ep.IPAddress.IsValid() {
+		t.Fatalf("pooled container %s has no address on %s", pooled[0], n.rt.Network().Name)
+	}
+	url := "http://" + netip.AddrPortFrom(ep.IPAddress, container.DefaultFunctionPort).String()
+	withSecret := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set(container.SecretHeader, "not-the-nodes")
+			return next(ctx, req)
+		}
+	})
+	other := edgelessapiconnect.NewGuestAPIFunctionClient(transporttest.Client(), url, connect.WithGRPC(), connect.WithInterceptors(withSecret))
+	if _, err := other.Boot(t.Context(), &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: pid(n.newID())}); err != nil {
+		t.Fatalf("pre-Boot of the idle container: %v", err)
+	}
+
+	inst := n.start(t, n.spec("container:"+img))
+	info := inst.Info()
+	if info.PoolHit || info.ContainerID == pooled[0] || info.CreateDuration <= 0 {
+		t.Fatalf("Info() = %+v; want a start in a new container (not %s)", info, pooled[0])
+	}
+	wantReply(t, "self", call(t, inst, n.sinkID(), "self"), inst.ID().NodeID+" "+inst.ID().FunctionID)
+	if _, err := c.ContainerInspect(t.Context(), pooled[0], client.ContainerInspectOptions{}); !errdefs.IsNotFound(err) {
+		t.Errorf("the pre-booted container %s: inspect = %v, want it removed", pooled[0], err)
+	}
+	if s := n.rt.PoolStats(); s.Hits != 0 || s.Misses != 1 || s.Discarded != 1 {
+		t.Errorf("stats = %+v, want 0 hits, 1 miss, 1 discarded", s)
+	}
+	if ids, err := containertest.InstanceContainersOf(t.Context(), c, n.rt, n.id); err != nil || len(ids) != 1 || ids[0] != info.ContainerID {
+		t.Errorf("instance containers = %v, %v; want only %s", ids, err, info.ContainerID)
+	}
+}
+
+// TestPool_RefusedStartTakesNothing: a Start that cannot register (its
+// id is live, or the runtime is closed) leaves the idle container alone.
+func TestPool_RefusedStartTakesNothing(t *testing.T) {
+	t.Parallel()
+	n, img, _ := poolNode(t, container.Prewarm{Images: []string{""}, Size: 2, History: -1})
+	waitPool(t, n.rt, "two idle containers", idle(2))
+	spec := n.spec("container:" + img)
+	inst := n.start(t, spec)
+	if !inst.Info().PoolHit {
+		t.Fatal("first start missed")
+	}
+	waitPool(t, n.rt, "a refill", idle(2))
+	before := n.rt.PoolContainers()
+	slices.Sort(before)
+	if _, err := n.rt.Start(t.Context(), spec); !errors.Is(err, contract.ErrDuplicateInstance) {
+		t.Fatalf("second Start of %s = %v, want ErrDuplicateInstance", spec.ID, err)
+	}
+	after := n.rt.PoolContainers()
+	slices.Sort(after)
+	if s := n.rt.PoolStats(); s.Hits != 1 || s.Misses != 0 || s.Idle != 2 || !slices.Equal(before, after) {
+		t.Fatalf("after the duplicate Start: stats %+v, pool %v (before %v); want it untouched", s, after, before)
 	}
 }
 

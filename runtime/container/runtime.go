@@ -195,7 +195,22 @@ func (r *Runtime) start(ctx context.Context, spec contract.StartSpec) (*Instance
 		}
 		return nil, err
 	}
-	if err := i.start(ctx); err != nil {
+	err = i.start(ctx)
+	if err != nil && r.retryCold(ctx, i, err) {
+		// The pooled container failed at Boot: remove it, and start
+		// again in a container of the instance's own (pool.go).
+		i.teardown(err, contract.StateFailed)
+		cold, nerr := r.newInstance(spec)
+		if nerr != nil {
+			return nil, nerr
+		}
+		cold.poolSpec, i = i.poolSpec, cold
+		if err := r.register(i); err != nil {
+			return nil, err
+		}
+		err = i.start(ctx)
+	}
+	if err != nil {
 		i.teardown(err, contract.StateFailed)
 		return nil, err
 	}

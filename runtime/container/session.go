@@ -29,7 +29,7 @@ func (i *Instance) start(ctx context.Context) error {
 	switch i.code.kind {
 	case kindContainer:
 		if i.pooled != nil {
-			i.startPooled() // pool.go
+			err = i.startPooled() // pool.go
 		} else {
 			err = i.startContainer(ctx)
 		}

@@ -200,9 +200,15 @@ func NodeContainers(ctx context.Context, c *client.Client, nodeID string) ([]str
 }
 
 // InstanceContainers returns the ids of the containers labelled with
-// nodeID but for the idle ones of its prewarm pool (named
-// container.PoolNamePrefix...; a pooled container taken by an instance is
-// renamed after it), in any state.
+// nodeID but for those named container.PoolNamePrefix..., in any state:
+// for a node in another process, whose pool it cannot ask. The name is an
+// approximation of "idle in the pool": a container that a Start took is
+// renamed after its instance in the background (5 to 300 ms after Start
+// returned; not at all if the instance ended first), so right after a
+// Start it may not be counted yet (poll for a count that must grow), and
+// a taken container leaked with its pool name would not be seen (check
+// NodeContainers once the node has stopped). With the runtime at hand,
+// use InstanceContainersOf, which is exact.
 func InstanceContainers(ctx context.Context, c *client.Client, nodeID string) ([]string, error) {
 	res, err := c.ContainerList(ctx, client.ContainerListOptions{
 		All:     true,
@@ -219,6 +225,20 @@ func InstanceContainers(ctx context.Context, c *client.Client, nodeID string) ([
 		}
 	}
 	return ids, nil
+}
+
+// InstanceContainersOf returns the ids of the containers labelled with
+// rt's node id that its prewarm pool does not hold (rt.PoolContainers,
+// asked after the list: a container only ever leaves the pool), in any
+// state: its instances' containers, taken pooled ones whatever their name,
+// and leftovers.
+func InstanceContainersOf(ctx context.Context, c *client.Client, rt *container.Runtime, nodeID string) ([]string, error) {
+	ids, err := NodeContainers(ctx, c, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	pool := rt.PoolContainers()
+	return slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(pool, id) }), nil
 }
 
 // RemoveNodeContainers force-removes the containers labelled with nodeID
