@@ -292,15 +292,13 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	}
 	if err := tlsServer("agent", adminapi.RequireToken(d.cfg.Security.AdminToken, d.agent.Handler()), d.agentLn); err != nil {
-		d.closeListeners()
-		return err
+		return d.abort(ctx, err)
 	}
 	// The data plane (FunctionInvocation, peer to peer) on grpc-go, with
 	// the same TLS: gRPC only, as upstream's nodes and ε-ORC speak it.
 	inv, err := d.dp.NewGRPCServer(d.tls.ServerConfig())
 	if err != nil {
-		d.closeListeners()
-		return fmt.Errorf("invocation server: %w", err)
+		return d.abort(ctx, fmt.Errorf("invocation server: %w", err))
 	}
 	if d.metricsLn != nil {
 		mux := http.NewServeMux()
@@ -314,8 +312,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		}
 		if err := tlsServer("metrics", mux, d.metricsLn); err != nil {
-			d.closeListeners()
-			return err
+			return d.abort(ctx, err)
 		}
 	}
 	if d.rt != nil {
@@ -384,6 +381,30 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	return g.Wait()
 }
 
+// abort ends a Serve that failed before serving (err): it releases what
+// New set up, as the shutdown does (the runtimes, with the prewarm pool's
+// containers and filler, the resource providers, the data plane and the
+// listeners), and returns err.
+func (d *Daemon) abort(ctx context.Context, err error) error {
+	d.closeListeners()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	errs := []error{err}
+	if cerr := d.agent.Close(sctx); cerr != nil {
+		errs = append(errs, cerr)
+	}
+	if cerr := d.res.close(sctx); cerr != nil {
+		errs = append(errs, fmt.Errorf("close resource providers: %w", cerr))
+	}
+	for _, rt := range d.runtimes {
+		if cerr := rt.Close(sctx); cerr != nil {
+			errs = append(errs, fmt.Errorf("close %s runtime: %w", rt.FunctionType(), cerr))
+		}
+	}
+	d.dp.Close()
+	return errors.Join(errs...)
+}
+
 // exportPoolStats publishes the container runtime's prewarm pool counters
 // as metrics (zero with the pool off).
 func (d *Daemon) exportPoolStats() {
@@ -400,6 +421,7 @@ func (d *Daemon) exportPoolStats() {
 		{"prewarm_evictions_total", "Idle prewarmed containers removed unused (room for a higher-ranked image, or the image's tag moved).", func(s container.PoolStats) uint64 { return s.Evicted }},
 		{"prewarm_deaths_total", "Idle prewarmed containers that ended on their own (then replaced).", func(s container.PoolStats) uint64 { return s.Died }},
 		{"prewarm_fill_failures_total", "Prewarmed containers that could not be created or did not open their port.", func(s container.PoolStats) uint64 { return s.FillFailures }},
+		{"prewarm_discarded_total", "Prewarmed containers taken by a start that failed at Boot (booted by someone else, hung or broken), removed; the start then created its own (a miss).", func(s container.PoolStats) uint64 { return s.Discarded }},
 	} {
 		m.CounterFunc(c.name, c.help, func() float64 { return float64(c.v(rt.PoolStats())) })
 	}

@@ -1,14 +1,19 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"fmt"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/edgeless-go/edgeless/node/internal/config"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
+	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
 // TestDocker_PrewarmPool: with prewarm_images, a Start takes the prewarmed
@@ -51,5 +56,45 @@ func TestDocker_PrewarmPool(t *testing.T) {
 	n.stopFn(t, a)
 	if got := containers(t, dc, n.cfg.General.NodeID); len(got) != 0 {
 		t.Errorf("instance containers after Stop = %v, want none", got)
+	}
+}
+
+// TestDocker_ServeFailsEarly: a Serve that fails before serving (here the
+// agent's server cannot be built: a TLS config without a certificate)
+// closes the runtimes it would have closed at shutdown: the prewarmed
+// containers are gone when it returns, and the listeners are closed.
+func TestDocker_ServeFailsEarly(t *testing.T) {
+	t.Parallel()
+	image := containertest.BuildExampleImage(t)
+	dc := containertest.RequireDocker(t)
+	cfg := testConfig(t, true, "")
+	cfg.ContainerRuntime.PrewarmImages = []string{image}
+	nodeID := config.CanonicalNodeID(cfg.General.NodeID)
+	containertest.CleanupNode(t, nodeID)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d, err := NewWithTLS(t.Context(), cfg, &transport.TLS{Server: &tls.Config{}}, log)
+	if err != nil {
+		t.Fatalf("NewWithTLS() = %v", err)
+	}
+	eventually(t, func() string { // the pool has a container to leave behind
+		if ids, err := containertest.NodeContainers(t.Context(), dc, nodeID); err != nil || len(ids) == 0 {
+			return fmt.Sprintf("no prewarmed container yet (%v)", err)
+		}
+		return ""
+	})
+	err = d.Serve(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "agent server") {
+		t.Fatalf("Serve() = %v, want the agent server's error", err)
+	}
+	if ids, err := containertest.NodeContainers(t.Context(), dc, nodeID); err != nil || len(ids) != 0 {
+		t.Errorf("containers of the node after Serve failed = %v (%v), want none", ids, err)
+	}
+	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(d.URLs().Agent, "https://"), time.Second); err == nil {
+		c.Close()
+		t.Errorf("agent listener %s still open after Serve failed", d.URLs().Agent)
+	}
+	if t.Failed() {
+		t.Logf("node log:\n%s", logs.String())
 	}
 }
