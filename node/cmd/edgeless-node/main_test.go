@@ -248,8 +248,16 @@ func TestBinary_SIGTERMRemovesContainers(t *testing.T) {
 	containertest.CleanupNode(t, n.nodeID)
 	n.start(t, image)
 	n.start(t, image)
-	if ids, _ := containertest.InstanceContainers(t.Context(), dc, n.nodeID); len(ids) != 2 {
-		t.Fatalf("containers = %d, want 2", len(ids))
+	// A pool hit's container gets its instance's name (which tells it
+	// from the idle ones here, in another process) a moment after Start.
+	for t0 := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		ids, err := containertest.InstanceContainers(t.Context(), dc, n.nodeID)
+		if err == nil && len(ids) == 2 {
+			break
+		}
+		if time.Since(t0) > 30*time.Second {
+			t.Fatalf("containers = %v (%v), want 2", ids, err)
+		}
 	}
 	n.cmd.Process.Signal(syscall.SIGTERM)
 	if err := n.wait(t); err != nil {

@@ -11,6 +11,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/config"
+	"github.com/edgeless-go/edgeless/runtime/container"
 	"github.com/edgeless-go/edgeless/runtime/containertest"
 	"github.com/google/uuid"
 	"github.com/moby/moby/client"
@@ -81,9 +82,15 @@ func (n *testNode) instances(t *testing.T) []adminapi.Instance {
 	return out
 }
 
+// containers returns the node's containers but those its prewarm pool
+// holds (idle or filling): taken ones count, whatever their name.
 func containers(t *testing.T, dc *client.Client, nodeID string) []string {
 	t.Helper()
-	ids, err := containertest.InstanceContainers(t.Context(), dc, nodeID) // not the idle prewarmed ones
+	rt, ok := nodeRuntimes.Load(config.CanonicalNodeID(nodeID))
+	if !ok {
+		t.Fatalf("node %s has no container runtime", nodeID)
+	}
+	ids, err := containertest.InstanceContainersOf(t.Context(), dc, rt.(*container.Runtime), nodeID)
 	if err != nil {
 		t.Fatal(err)
 	}

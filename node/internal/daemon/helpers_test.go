@@ -57,6 +57,10 @@ func testConfig(t *testing.T, withRuntime bool, registerURL string) *config.Conf
 	return c
 }
 
+// nodeRuntimes maps the node id of each test node to its container
+// runtime (*container.Runtime), so that containers can ask its pool.
+var nodeRuntimes sync.Map
+
 // testNode is a daemon serving until the test ends.
 type testNode struct {
 	cfg  *config.Config
@@ -81,6 +85,9 @@ func startNode(t *testing.T, cfg *config.Config) *testNode {
 		t.Fatalf("New() = %v", err)
 	}
 	n.urls = d.URLs()
+	if d.rt != nil {
+		nodeRuntimes.Store(config.CanonicalNodeID(cfg.General.NodeID), d.rt)
+	}
 	go func() { n.done <- d.Serve(ctx) }()
 	t.Cleanup(func() {
 		if err := n.shutdown(); err != nil {
