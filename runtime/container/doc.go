@@ -20,9 +20,10 @@
 // Runtime.Start takes a code string. "container:<image>" (split at the
 // first colon, so "container:localhost:5000/fn:1.0" names the image
 // "localhost:5000/fn:1.0") starts a container from a local image: the image
-// is never pulled, and a missing one is ErrImageNotFound naming it. The
-// container is named "edgeless-<function id>", labelled with LabelNodeID,
-// LabelInstanceID, LabelFunctionClass, LabelImage and LabelStarted, runs
+// is never pulled, and a missing one is ErrImageNotFound naming it. A
+// container created for the instance (not a pool hit, see below) is named
+// "edgeless-<function id>", labelled with LabelNodeID, LabelInstanceID,
+// LabelFunctionClass, LabelImage and LabelStarted; every container runs
 // docker-init as PID 1 (signals reach the function) with no-new-privileges,
 // no capability but Config.CapAdd, a read-only root filesystem with a
 // tmpfs /tmp (unless AnnotationReadOnly or Config.Defaults say otherwise)
@@ -57,8 +58,17 @@
 // an idle one takes it, skipping create and start (contract.Info.PoolHit,
 // no CreateDuration); its address is registered for the GuestAPIHost
 // server only then, Boot gives it the instance's id and secret, and it is
-// renamed after the instance in the background. It serves that one
-// instance and is removed after it. Refills run one at a time while no
+// renamed after the instance in the background. Such a container differs
+// from one created for the instance: it is created from the image's id
+// (the engine shows "sha256:..." as its image; LabelImage names it), is
+// named PoolNamePrefix... until the rename (which is skipped if the
+// instance ends first), and carries LabelPool and LabelNodeID but neither
+// LabelInstanceID nor LabelFunctionClass (labels cannot change after
+// create); Runtime.PoolContainers tells the pool's from the taken ones.
+// It serves that one instance and is removed after it. If it fails
+// before or at Boot (booted first by someone else, hung or broken while
+// idle), it is removed and the Start goes on in a container of its own
+// (PoolStats.Discarded, counted as a miss). Refills run one at a time while no
 // Start is in progress. An idle container that ends is removed and
 // replaced (with backoff); Close removes the pool's containers, and New's
 // reconciler those of a dead run (they carry LabelNodeID). See
