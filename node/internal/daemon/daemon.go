@@ -312,6 +312,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		}
 		if err := tlsServer("metrics", mux, d.metricsLn); err != nil {
+			inv.Stop()
 			return d.abort(ctx, err)
 		}
 	}
