@@ -99,7 +99,9 @@ func (p *Prewarm) fill() {
 // PoolStats counts what the prewarm pool did.
 type PoolStats struct {
 	// Hits and Misses count container Starts that took a pooled container
-	// and those that created their own (with the pool on).
+	// and those that created their own (with the pool on), as each
+	// Start's attempt in a pooled container ends (one that failed at
+	// Boot and went on in a container of its own is a miss).
 	Hits, Misses uint64
 	// Idle and Warming are the pooled containers ready to be taken and
 	// those being created or waiting for their port.
@@ -734,8 +736,7 @@ func (r *Runtime) takePooled(ctx context.Context, i *Instance) {
 		p.misses.Add(1)
 		return
 	}
-	p.hits.Add(1)
-	i.ctr.bgCancel() // the unused fresh handle
+	i.ctr.bgCancel() // the unused fresh handle (the hit counts in pooledStarted)
 	i.ctr, i.logs, i.pooled = pd.h, pd.logs, pd
 	i.imageDur, i.ctrName = time.Since(t0), pd.h.name
 }
@@ -827,29 +828,34 @@ func (i *Instance) startPooled() error {
 // discardLogEvery bounds the rate of warnings about discarded hits.
 const discardLogEvery = 10 * time.Second
 
-// retryCold reports whether a Start that failed with err in a pooled
-// container should start again in a container of its own: the container
-// failed before or at Boot (someone booted it first with another secret,
-// it hung, broke or ended while idle), where a cold start may well work.
-// Not when the Start was cancelled or its instance stopped or closed, nor
-// when Init failed (the function's answer to this instance). It counts
-// the hit as a miss and the container as discarded, and logs it
-// (rate-limited).
-func (r *Runtime) retryCold(ctx context.Context, i *Instance, err error) bool {
+// pooledStarted ends the start of an instance in a pooled container (err:
+// how it ended) and reports whether the Start should start again in a
+// container of its own: the container failed before or at Boot (someone
+// booted it first with another secret, it hung, broke or ended while
+// idle), where a cold start may well work. Not when the Start was
+// cancelled or its instance stopped or closed, nor when Init failed (the
+// function's answer to this instance): those count as a hit. A retry
+// counts as a miss and a discarded container, and is logged
+// (rate-limited). The hit is counted only now so that the counters never
+// go down.
+func (r *Runtime) pooledStarted(ctx context.Context, i *Instance, err error) bool {
 	p := r.pool
-	if p == nil || i.pooled == nil || ctx.Err() != nil {
+	if p == nil || i.pooled == nil {
 		return false
 	}
+	retry := err != nil && ctx.Err() == nil
 	if cause := context.Cause(i.alive); errors.Is(cause, contract.ErrInstanceStopped) || errors.Is(cause, contract.ErrRuntimeClosed) {
-		return false
+		retry = false
 	}
 	i.mu.Lock()
-	booted := i.bootDur > 0
+	if i.bootDur > 0 {
+		retry = false
+	}
 	i.mu.Unlock()
-	if booted {
+	if !retry {
+		p.hits.Add(1)
 		return false
 	}
-	p.hits.Add(^uint64(0))
 	p.misses.Add(1)
 	n := p.discarded.Add(1)
 	lvl, now, last := slog.LevelDebug, time.Now().UnixNano(), p.lastDiscardLog.Load()

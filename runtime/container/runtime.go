@@ -196,7 +196,7 @@ func (r *Runtime) start(ctx context.Context, spec contract.StartSpec) (*Instance
 		return nil, err
 	}
 	err = i.start(ctx)
-	if err != nil && r.retryCold(ctx, i, err) {
+	if r.pooledStarted(ctx, i, err) {
 		// The pooled container failed at Boot: remove it, and start
 		// again in a container of the instance's own (pool.go).
 		i.teardown(err, contract.StateFailed)
