@@ -17,3 +17,8 @@ func StopPhasesOf(i *Instance) StopPhases {
 	}
 	return p
 }
+
+// SecretOf returns the secret the runtime sends in SecretHeader on every
+// call into i's function, for benchmarks whose raw floor calls the same
+// function (the Go SDK refuses calls without it).
+func SecretOf(i *Instance) string { return i.secret }
