@@ -27,7 +27,10 @@ const ReconnectMaxDelay = time.Second
 // connect-go) writes and flushes them one by one, which costs a system
 // call each (see the README's benchmark section). Only hot paths whose
 // measurements favour it use this client; the wire is the same gRPC.
-func (c Config) NewGRPCConn(rawURL string, maxBytes int) (*grpc.ClientConn, error) {
+//
+// extra options come last, so they may override this package's (a
+// dialer, connect parameters, interceptors, a stats handler).
+func (c Config) NewGRPCConn(rawURL string, maxBytes int, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	if err := c.check(false); err != nil {
 		return nil, err
 	}
@@ -39,7 +42,7 @@ func (c Config) NewGRPCConn(rawURL string, maxBytes int) (*grpc.ClientConn, erro
 	if c.TLS != nil { // http:// URLs too, as the connect-go clients of this package
 		creds = credentials.NewTLS(c.TLS.Clone())
 	}
-	conn, err := grpc.NewClient("passthrough:///"+u.Host,
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxBytes), grpc.MaxCallSendMsgSize(maxBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: PingInterval, Timeout: PingTimeout}),
@@ -51,7 +54,8 @@ func (c Config) NewGRPCConn(rawURL string, maxBytes int) (*grpc.ClientConn, erro
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMaxDelay},
 			MinConnectTimeout: DialTimeout,
 		}),
-	)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+u.Host, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("gRPC client of %s: %w", rawURL, err)
 	}

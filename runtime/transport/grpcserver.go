@@ -28,7 +28,9 @@ import (
 // writer loop, where net/http's HTTP/2 server flushes frame by frame; only
 // hot paths whose measurements favour it are served this way, and they
 // lose gRPC-Web, Connect and HTTP/1.1 (which upstream's peers never use).
-func (c Config) NewGRPCServer(maxBytes int) (*grpc.Server, error) {
+//
+// extra options come after this package's (interceptors, a tap handle).
+func (c Config) NewGRPCServer(maxBytes int, extra ...grpc.ServerOption) (*grpc.Server, error) {
 	if err := c.check(true); err != nil {
 		return nil, err
 	}
@@ -50,7 +52,7 @@ func (c Config) NewGRPCServer(maxBytes int) (*grpc.Server, error) {
 		}
 		opts = append(opts, grpc.Creds(creds))
 	}
-	return grpc.NewServer(opts...), nil
+	return grpc.NewServer(append(opts, extra...)...), nil
 }
 
 // observedCreds are TLS server credentials that report failed handshakes
@@ -85,7 +87,8 @@ func ServeGRPC(ctx context.Context, srv *grpc.Server, ln net.Listener, what stri
 	case <-ctx.Done():
 	}
 	StopGRPC(srv)
-	if err := <-errc; err != nil {
+	// (A Serve that begins after the stop returns ErrServerStopped.)
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve %s on %s: %w", what, ln.Addr(), err)
 	}
 	return nil
