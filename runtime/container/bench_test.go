@@ -16,12 +16,12 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
@@ -91,8 +91,10 @@ func rawColdStart(b *testing.B, c *client.Client, n *testNode, img string, publi
 	if publish {
 		addr = "127.0.0.1:" + ins.Container.NetworkSettings.Ports[port][0].HostPort
 	}
+	hostURL, stop := rawHost(b, ins.Container.NetworkSettings.Networks["bridge"].Gateway.String()) // well under a millisecond
+	defer stop()
 	fn := rawClient("http://" + addr)
-	req := &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}
+	req := &edgelessapi.BootData{GuestApiHostEndpoint: hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}
 	for {
 		if _, err := fn.Boot(ctx, req); err == nil {
 			return time.Since(t0)
@@ -102,6 +104,19 @@ func rawColdStart(b *testing.B, c *client.Client, n *testNode, img string, publi
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// rawHost serves, on gateway, a guest API host for a raw container: the
+// Go SDK's Boot checks that its host answers, and the node's answers its
+// own containers only. It answers anyone (HTTP/2, 404 to everything).
+func rawHost(b *testing.B, gateway string) (url string, stop func()) {
+	hln, err := net.Listen("tcp", net.JoinHostPort(gateway, "0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hostSrv := transport.NewServer(http.NotFoundHandler(), nil)
+	go transport.ServeListener(hostSrv, hln)
+	return "http://" + hln.Addr().String(), func() { hostSrv.Close() }
 }
 
 // rawClient is a plain gRPC client (connect-go) of a function that sends
@@ -286,9 +301,11 @@ func rawPrestarted(b *testing.B, c *client.Client, n *testNode, img string) time
 			b.Fatal("raw container did not open its port within 30s")
 		}
 	}
+	hostURL, stop := rawHost(b, ins.Container.NetworkSettings.Networks["bridge"].Gateway.String())
+	defer stop()
 	fn := rawClient("http://" + addr)
 	t0 := time.Now()
-	if _, err := fn.Boot(ctx, &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}); err != nil {
+	if _, err := fn.Boot(ctx, &edgelessapi.BootData{GuestApiHostEndpoint: hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := fn.Init(ctx, &edgelessapi.FunctionInstanceInit{}); err != nil {

@@ -3,13 +3,19 @@ package container
 import (
 	"context"
 	"errors"
-	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
 
-	"connectrpc.com/connect"
 	"github.com/moby/moby/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
+	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/runtime/transport"
 )
 
@@ -21,31 +27,132 @@ var (
 	emptyMsg       = &emptypb.Empty{}
 )
 
-// newFunctionHTTPClient returns an HTTP client for one function's
-// GuestAPIFunction server: gRPC peers in other languages (tonic, grpcio)
-// speak HTTP/2 without TLS only.
-func newFunctionHTTPClient() (*http.Client, *http.Transport) {
-	return transport.NewClient()
-}
-
 // SecretHeader is the request header (gRPC metadata) that carries an
 // instance's secret on every call the node makes into its function, from
 // Boot on. A function that received one at Boot may refuse requests
 // without it (the Go SDK does); upstream's templates ignore it.
 const SecretHeader = "Edgeless-Instance-Secret"
 
-// newFunctionClient returns a gRPC client of a function at baseURL that
-// sends and reads messages of up to maxBytes, and sends secret in
-// SecretHeader on every request.
-func newFunctionClient(hc *http.Client, baseURL string, maxBytes int, secret string) edgelessapiconnect.GuestAPIFunctionClient {
-	withSecret := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			req.Header().Set(SecretHeader, secret)
-			return next(ctx, req)
+// secretKey is SecretHeader as gRPC metadata spells it (lower case, as
+// HTTP/2 sends every header name).
+const secretKey = "edgeless-instance-secret"
+
+// connection is how the runtime reaches the function, and how the
+// function's requests are recognised.
+type connection struct {
+	fn edgelessapi.GuestAPIFunctionClient
+	// cc is the one HTTP/2 connection (grpc-go) into the function; close
+	// closes it.
+	cc       *grpc.ClientConn
+	endpoint string
+	// peer is the container's bridge address; invalid for grpc:.
+	peer netip.Addr
+}
+
+// newConnection returns a gRPC client (grpc-go, plain HTTP/2: gRPC peers
+// in other languages, tonic and grpcio, speak HTTP/2 without TLS only) of
+// a function at endpoint that sends and reads messages of up to maxBytes,
+// sends secret in SecretHeader on every call, and marks the errors whose
+// status the function itself sent (see functionSent). It does no I/O.
+func newConnection(endpoint string, peer netip.Addr, maxBytes int, secret string) (*connection, error) {
+	cc, err := transport.Config{}.NewGRPCConn(endpoint, maxBytes,
+		grpc.WithUnaryInterceptor(secretAndOrigin(secret)),
+		grpc.WithStatsHandler(trailerWatch{}))
+	if err != nil {
+		return nil, err
+	}
+	return &connection{fn: edgelessapi.NewGuestAPIFunctionClient(cc), cc: cc, endpoint: endpoint, peer: peer}, nil
+}
+
+// close closes the connection into the function: calls in flight fail
+// and later ones fail at once. An HTTP/2 server shutting down on SIGTERM
+// waits for its clients to close their connections, so a function stops
+// sooner once this has run.
+func (cn *connection) close() { _ = cn.cc.Close() }
+
+// boot calls Boot once. The call waits, within ctx, for the connection to
+// be made: while the function does not listen yet, the connection is
+// retried every few milliseconds (bootRedial), as a fresh dial per
+// attempt would, not after grpc-go's reconnect backoff (50 ms growing to a
+// second), which would add up to that much to every cold start.
+func (cn *connection) boot(ctx context.Context, req *edgelessapi.BootData) error {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		backoff := 2 * time.Millisecond
+		t := time.NewTimer(backoff)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+			case <-stop:
+				return
+			}
+			cn.cc.ResetConnectBackoff() // wakes a reconnect waiting for its backoff, if any
+			backoff = min(backoff*2, maxBootBackoff)
+			t.Reset(backoff)
 		}
-	})
-	opts := append(transport.ClientOptions(maxBytes), connect.WithInterceptors(withSecret))
-	return edgelessapiconnect.NewGuestAPIFunctionClient(hc, baseURL, opts...)
+	}()
+	_, err := cn.fn.Boot(ctx, req, grpc.WaitForReady(true))
+	return err
+}
+
+// secretAndOrigin returns the client interceptor that sends secret in
+// SecretHeader and marks the errors whose status the function sent.
+func secretAndOrigin(secret string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		sent := new(atomic.Bool)
+		ctx = context.WithValue(metadata.AppendToOutgoingContext(ctx, secretKey, secret), trailerSeen{}, sent)
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if err != nil && sent.Load() {
+			return &functionStatus{err: err}
+		}
+		return err
+	}
+}
+
+// trailerSeen is the context key of the flag that trailerWatch sets.
+type trailerSeen struct{}
+
+// trailerWatch is a grpc-go stats handler that tells a status the function
+// sent from one grpc-go made up: a gRPC server ends every call, whatever
+// its status, with an end-of-stream HEADERS frame (trailers, or
+// trailers-only) carrying grpc-status, and grpc-go reports such a frame,
+// once it has checked that it is gRPC, as stats.InTrailer. A refused or
+// broken connection, a reset stream, an expired deadline or a non-gRPC
+// answer (an HTTP error page) never produce one.
+type trailerWatch struct{}
+
+func (trailerWatch) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (trailerWatch) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if _, ok := s.(*stats.InTrailer); ok {
+		if f, ok := ctx.Value(trailerSeen{}).(*atomic.Bool); ok {
+			f.Store(true)
+		}
+	}
+}
+
+func (trailerWatch) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+func (trailerWatch) HandleConn(context.Context, stats.ConnStats) {}
+
+// functionStatus is the error of a call into a function whose status the
+// function sent itself (status.Code and status.FromError see through it).
+type functionStatus struct{ err error }
+
+func (e *functionStatus) Error() string { return e.err.Error() }
+
+func (e *functionStatus) Unwrap() error { return e.err }
+
+// GRPCStatus returns the status the function sent.
+func (e *functionStatus) GRPCStatus() *status.Status { return status.Convert(e.err) }
+
+// functionSent reports whether err carries a status the function sent
+// (rather than one that stands for a broken connection or a deadline).
+func functionSent(err error) bool {
+	var fs *functionStatus
+	return errors.As(err, &fs)
 }
 
 // retryableBoot reports whether a failed Boot may succeed later: the
@@ -53,8 +160,8 @@ func newFunctionClient(hc *http.Client, baseURL string, maxBytes int, secret str
 // backend) or the attempt timed out. A status the function itself sent
 // (INVALID_ARGUMENT, INTERNAL, ...) is final.
 func retryableBoot(err error) bool {
-	switch connect.CodeOf(err) {
-	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeDeadlineExceeded, connect.CodeCanceled:
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Unknown, codes.DeadlineExceeded, codes.Canceled:
 		return true
 	}
 	return false
@@ -63,11 +170,11 @@ func retryableBoot(err error) bool {
 // transportFailure reports whether err looks like a broken connection
 // rather than a status the function sent.
 func transportFailure(err error) bool {
-	if ce := new(connect.Error); errors.As(err, &ce) && connect.IsWireError(ce) {
-		return false // the function answered with this status itself
+	if functionSent(err) {
+		return false
 	}
-	switch connect.CodeOf(err) {
-	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeInternal:
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Unknown, codes.Internal:
 		return true
 	}
 	return false

@@ -84,6 +84,14 @@
 // Config.PublishPort it is published on 127.0.0.1 only, never on 0.0.0.0.
 // The cold-start benchmark (BenchmarkColdStart) measures both.
 //
+// The runtime calls into a function with grpc-go over one HTTP/2
+// connection per instance, closed when the instance ends. A status that
+// the function sent is told from one that grpc-go made up for a refused or
+// broken connection by the trailers it arrived with (client.go,
+// trailerWatch): only the latter makes a failed call wait for the
+// container's exit reason. Boot waits for the connection while the function
+// does not listen yet, redialling every few milliseconds.
+//
 // Every call into a function carries the instance's own random secret in
 // SecretHeader, from Boot on; the Go SDK refuses requests without it once
 // Boot brought one (upstream's templates ignore it). A function that
@@ -93,9 +101,16 @@
 //
 // # The GuestAPIHost server
 //
-// Runtime.Serve serves GuestAPIHost (gRPC over h2c, gRPC-Web and Connect)
-// on a listener that containers can reach, normally on the function
-// network's gateway (Network().Gateway). Each request is routed by its
+// Runtime.Serve serves GuestAPIHost (gRPC over plain HTTP/2 with grpc-go;
+// no gRPC-Web or Connect, which no function template speaks) on a listener
+// that containers can reach, normally on the function network's gateway
+// (Network().Gateway). A node that runs the server itself uses
+// Runtime.NewGRPCServer on a listener wrapped by Runtime.KnownCallersOnly.
+// A connection from an address that is neither one of the runtime's
+// containers nor this host is closed as soon as it is accepted, and a
+// request from such an address on an older connection is refused
+// (PERMISSION_DENIED) before its body is read; both are counted
+// (Runtime.RefusedCallers) and logged at most once per 10 s. Each request is routed by its
 // originator to that instance's contract.Host. There is no global lock: requests of different
 // instances, and nested calls (A calls B, which calls back into A), run
 // concurrently. Messages up to 2 GiB are read (upstream has no limit; the

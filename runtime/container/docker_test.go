@@ -468,7 +468,7 @@ func TestContainer_SpoofedOriginator(t *testing.T) {
 	b := n.start(t, n.spec("container:"+img))
 	n.link(b.ID(), "a", a.ID())
 	// The test process is not a's container: it may not act as a.
-	for name, hc := range hostClients(n.hostURL) {
+	for name, hc := range hostClients(t, n.hostURL) {
 		_, err := hc.Cast(t.Context(), &edgelessapi.OutputEventData{Originator: pid(a.ID()), Alias: "output", Msg: []byte("spoof")})
 		wantCode(t, name+" Cast as a", err, connect.CodePermissionDenied)
 		_, err = hc.Sync(t.Context(), &edgelessapi.SyncData{Originator: pid(a.ID()), SerializedState: []byte("evil")})

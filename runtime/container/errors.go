@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"connectrpc.com/connect"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
@@ -87,9 +89,10 @@ type initError struct{ err error }
 
 // Error implements error.
 func (e *initError) Error() string {
-	var ce *connect.Error
-	if errors.As(e.err, &ce) && ce.Code() != connect.CodeDeadlineExceeded && ce.Code() != connect.CodeUnavailable {
-		return "init: " + strings.TrimPrefix(ce.Message(), "Init: ")
+	if fs := new(functionStatus); errors.As(e.err, &fs) {
+		if st := status.Convert(fs.err); st.Code() != codes.DeadlineExceeded && st.Code() != codes.Unavailable {
+			return "init: " + strings.TrimPrefix(st.Message(), "Init: ")
+		}
 	}
 	return "init: " + e.err.Error()
 }

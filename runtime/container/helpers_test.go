@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +15,10 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
@@ -316,22 +319,77 @@ func (h *testHost) syncedState() []byte {
 	return h.state
 }
 
-// hostClients returns a gRPC and a Connect client of a GuestAPIHost server.
-func hostClients(url string) map[string]edgelessapiconnect.GuestAPIHostClient {
+// hostClients returns gRPC clients of a GuestAPIHost server (which speaks
+// gRPC only, as every function template does): connect-go's, like the Go
+// SDK's, and grpc-go's, like upstream's templates' (tonic, grpcio) in
+// another implementation.
+func hostClients(t testing.TB, url string) map[string]edgelessapiconnect.GuestAPIHostClient {
 	h2c := transporttest.Client()
 	return map[string]edgelessapiconnect.GuestAPIHostClient{
 		"grpc":    edgelessapiconnect.NewGuestAPIHostClient(h2c, url, connect.WithGRPC()),
-		"connect": edgelessapiconnect.NewGuestAPIHostClient(http.DefaultClient, url),
+		"grpc-go": grpcGoHostClient(t, url),
 	}
 }
 
-// wantCode fails unless err is a connect error with code.
+// grpcGoHostClient is a grpc-go client of a GuestAPIHost server at url,
+// closed when the test ends, with connect's simple method signatures.
+func grpcGoHostClient(t testing.TB, url string) edgelessapiconnect.GuestAPIHostClient {
+	cc, err := grpc.NewClient("passthrough:///"+strings.TrimPrefix(url, "http://"),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return grpcHost{edgelessapi.NewGuestAPIHostClient(cc)}
+}
+
+type grpcHost struct {
+	c edgelessapi.GuestAPIHostClient
+}
+
+func (g grpcHost) Cast(ctx context.Context, r *edgelessapi.OutputEventData) (*emptypb.Empty, error) {
+	return g.c.Cast(ctx, r)
+}
+
+func (g grpcHost) CastRaw(ctx context.Context, r *edgelessapi.OutputEventDataRaw) (*emptypb.Empty, error) {
+	return g.c.CastRaw(ctx, r)
+}
+
+func (g grpcHost) Call(ctx context.Context, r *edgelessapi.OutputEventData) (*edgelessapi.CallReturn, error) {
+	return g.c.Call(ctx, r)
+}
+
+func (g grpcHost) CallRaw(ctx context.Context, r *edgelessapi.OutputEventDataRaw) (*edgelessapi.CallReturn, error) {
+	return g.c.CallRaw(ctx, r)
+}
+
+func (g grpcHost) TelemetryLog(ctx context.Context, r *edgelessapi.TelemetryLogEvent) (*emptypb.Empty, error) {
+	return g.c.TelemetryLog(ctx, r)
+}
+
+func (g grpcHost) Slf(ctx context.Context, r *emptypb.Empty) (*edgelessapi.InstanceId, error) {
+	return g.c.Slf(ctx, r)
+}
+
+func (g grpcHost) DelayedCast(ctx context.Context, r *edgelessapi.DelayedEventData) (*emptypb.Empty, error) {
+	return g.c.DelayedCast(ctx, r)
+}
+
+func (g grpcHost) Sync(ctx context.Context, r *edgelessapi.SyncData) (*emptypb.Empty, error) {
+	return g.c.Sync(ctx, r)
+}
+
+// wantCode fails unless err is a connect-go or grpc-go error with code.
 func wantCode(t testing.TB, what string, err error, code connect.Code) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("%s: err = nil, want %v", what, code)
 	}
-	if got := connect.CodeOf(err); got != code {
+	got := connect.CodeOf(err)
+	if st, ok := status.FromError(err); ok {
+		got = connect.Code(st.Code())
+	}
+	if got != code {
 		t.Fatalf("%s: code = %v (%v), want %v", what, got, err, code)
 	}
 }

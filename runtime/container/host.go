@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/edgeless-go/edgeless/runtime/transport"
 )
@@ -24,80 +28,174 @@ import (
 // between instances, so requests of different instances (and concurrent
 // requests of one instance) proceed in parallel.
 type hostServer struct {
+	edgelessapi.UnimplementedGuestAPIHostServer
 	rt *Runtime
 }
 
-var _ edgelessapiconnect.GuestAPIHostHandler = (*hostServer)(nil)
-
-// Handler returns the GuestAPIHost service (gRPC, gRPC-Web and Connect) and
-// the path to mount it on, for a node that serves it on its own server.
-func (r *Runtime) Handler() (string, http.Handler) {
-	path, h := edgelessapiconnect.NewGuestAPIHostHandler(&hostServer{rt: r},
-		transport.HandlerOptions(r.cfg.MaxPayloadBytes)...)
-	return path, r.knownCallersOnly(h)
+// RegisterGRPC registers the GuestAPIHost service on s, for a node that
+// serves it on its own grpc-go server. That server should read messages of
+// up to Config.MaxPayloadBytes, refuse unknown callers with
+// KnownCallersOnly (on its listener) and TapKnownCallers (per request);
+// NewGRPCServer returns one that does.
+func (r *Runtime) RegisterGRPC(s grpc.ServiceRegistrar) {
+	edgelessapi.RegisterGuestAPIHostServer(s, &hostServer{rt: r})
 }
 
-// knownCallersOnly refuses, before its body is read, a request from an
-// address that is neither one of the runtime's containers nor this host:
-// no such caller can act as any instance, and it should not make the node
-// read (and unpack) up to the payload limit first.
-func (r *Runtime) knownCallersOnly(h http.Handler) http.Handler {
-	ew := connect.NewErrorWriter()
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		a := remoteAddr(req.RemoteAddr)
-		if _, known := r.byPeer.Load(a); !known && !isHostAddr(a) {
-			_ = ew.Write(w, req, connect.NewError(connect.CodePermissionDenied,
-				fmt.Errorf("no instance runs at the calling address %s", a)))
-			return
+// NewGRPCServer returns a grpc-go server (plain HTTP/2: gRPC only, no
+// gRPC-Web or Connect, which no function template uses) of GuestAPIHost
+// that reads and sends messages of up to Config.MaxPayloadBytes and
+// refuses, before reading its body, a request from an address that is
+// neither one of the runtime's containers nor this host. Serve it on a
+// listener wrapped by KnownCallersOnly.
+func (r *Runtime) NewGRPCServer() (*grpc.Server, error) {
+	srv, err := transport.Config{}.NewGRPCServer(r.cfg.MaxPayloadBytes, grpc.InTapHandle(r.tapKnownCallers))
+	if err != nil {
+		return nil, err
+	}
+	r.RegisterGRPC(srv)
+	return srv, nil
+}
+
+// knownCaller reports whether a may call GuestAPIHost at all: it is one of
+// the runtime's containers or this host. No other caller can act as any
+// instance (see instanceFor), and it should not make the node read (and
+// unpack) up to the payload limit first.
+func (r *Runtime) knownCaller(a netip.Addr) bool {
+	if _, known := r.byPeer.Load(a); known {
+		return true
+	}
+	return isHostAddr(a)
+}
+
+// KnownCallersOnly wraps the GuestAPIHost server's listener: it closes, as
+// soon as they are accepted, connections from addresses that are not
+// known callers (counted in RefusedCallers, logged at most once per
+// refuseLogEvery).
+func (r *Runtime) KnownCallersOnly(ln net.Listener) net.Listener {
+	return knownCallersListener{Listener: ln, rt: r}
+}
+
+type knownCallersListener struct {
+	net.Listener
+	rt *Runtime
+}
+
+// Accept returns the next connection from a known caller.
+func (l knownCallersListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
 		}
-		h.ServeHTTP(w, req)
-	})
+		a := netAddr(c.RemoteAddr())
+		if l.rt.knownCaller(a) {
+			return c, nil
+		}
+		_ = c.Close()
+		l.rt.refuseCaller(a, "connection")
+	}
 }
 
-// remoteAddr parses an http.Request.RemoteAddr (invalid if it does not
-// parse).
-func remoteAddr(s string) netip.Addr {
-	ap, err := netip.ParseAddrPort(s)
+// tapKnownCallers refuses a request from an unknown caller (PERMISSION_DENIED)
+// once its headers have arrived, before its body is read: a connection
+// accepted from a container may outlive the container's registration.
+func (r *Runtime) tapKnownCallers(ctx context.Context, _ *tap.Info) (context.Context, error) {
+	a := peerAddr(ctx)
+	if r.knownCaller(a) {
+		return ctx, nil
+	}
+	r.refuseCaller(a, "request")
+	return ctx, status.Errorf(codes.PermissionDenied, "no instance runs at the calling address %s", a)
+}
+
+// refuseLogEvery is the shortest pause between two log lines about
+// refused GuestAPIHost callers; the lines in between are only counted.
+const refuseLogEvery = 10 * time.Second
+
+// refuseCaller counts a refused connection or request and logs it,
+// rate-limited.
+func (r *Runtime) refuseCaller(a netip.Addr, what string) {
+	n := r.refusedCallers.Add(1)
+	now := time.Now().UnixNano()
+	last := r.refuseLogged.Load()
+	if now-last < int64(refuseLogEvery) || !r.refuseLogged.CompareAndSwap(last, now) {
+		return
+	}
+	r.log.Warn("guest api host: caller refused (not a container of this node nor this host)",
+		slog.String("what", what), slog.String("peer", a.String()), slog.Uint64("refused_total", n))
+}
+
+// RefusedCallers counts the GuestAPIHost connections and requests refused
+// because their address was neither a container of the runtime nor this
+// host, and the requests refused because their originator did not belong
+// to the calling address.
+func (r *Runtime) RefusedCallers() uint64 { return r.refusedCallers.Load() }
+
+// netAddr returns the IP address of a net.Addr (invalid if it has none).
+func netAddr(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case nil:
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
 }
 
+// rpcError is an error with the gRPC code the server answers it with; it
+// wraps its cause.
+type rpcError struct {
+	code codes.Code
+	err  error
+}
+
+func newError(code codes.Code, err error) error { return &rpcError{code: code, err: err} }
+
+func (e *rpcError) Error() string { return e.code.String() + ": " + e.err.Error() }
+
+func (e *rpcError) Unwrap() error { return e.err }
+
+// GRPCStatus returns the status the server sends for e.
+func (e *rpcError) GRPCStatus() *status.Status { return status.New(e.code, e.err.Error()) }
+
 // instanceFor finds the instance that sent a request and checks that the
 // request's connection belongs to it: a container instance's requests must
 // come from its container's own address, and a grpc: instance's requests
-// from an address of this host (see doc.go). The error is a connect error.
+// from an address of this host (see doc.go). The error carries its gRPC code.
 func (h *hostServer) instanceFor(ctx context.Context, originator *edgelessapi.InstanceId) (*Instance, error) {
 	if originator == nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("missing originator"))
+		return nil, newError(codes.InvalidArgument, errors.New("missing originator"))
 	}
 	id, err := idFromWire(originator)
 	if err != nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("originator: %w", err))
+		return nil, newError(codes.InvalidArgument, fmt.Errorf("originator: %w", err))
 	}
 	v, ok := h.rt.instances.Load(id)
 	if !ok {
-		return nil, connect.NewError(connect.CodeNotFound,
+		return nil, newError(codes.NotFound,
 			fmt.Errorf("unknown originator %s/%s: no such instance on node %s", id.NodeID, id.FunctionID, h.rt.cfg.NodeID))
 	}
 	inst := v.(*Instance)
 	cn := inst.conn.Load()
 	if cn == nil {
-		return nil, connect.NewError(connect.CodeUnavailable,
+		return nil, newError(codes.Unavailable,
 			fmt.Errorf("instance %s is not booted yet", id.FunctionID))
 	}
 	if isClosed(inst.containerEnded()) {
 		// Its address may already belong to a new container.
-		return nil, connect.NewError(connect.CodeUnavailable,
+		return nil, newError(codes.Unavailable,
 			fmt.Errorf("instance %s has ended", id.FunctionID))
 	}
-	peer := peerAddr(ctx)
-	if !inst.peerAllowed(cn, peer) {
-		h.rt.log.Warn("request with a spoofed originator rejected",
-			slog.String("originator", id.FunctionID), slog.String("peer", peer.String()))
-		return nil, connect.NewError(connect.CodePermissionDenied,
-			fmt.Errorf("originator %s does not belong to the calling address %s", id.FunctionID, peer))
+	from := peerAddr(ctx)
+	if !inst.peerAllowed(cn, from) {
+		h.rt.refuseCaller(from, "request with a spoofed originator "+id.FunctionID)
+		return nil, newError(codes.PermissionDenied,
+			fmt.Errorf("originator %s does not belong to the calling address %s", id.FunctionID, from))
 	}
 	return inst, nil
 }
@@ -105,19 +203,11 @@ func (h *hostServer) instanceFor(ctx context.Context, originator *edgelessapi.In
 // peerAddr returns the IP address of the request's peer (invalid if
 // unknown).
 func peerAddr(ctx context.Context) netip.Addr {
-	ci, ok := connect.CallInfoForHandlerContext(ctx)
+	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return netip.Addr{}
 	}
-	ap, err := netip.ParseAddrPort(ci.Peer().Addr)
-	if err != nil {
-		a, err := netip.ParseAddr(ci.Peer().Addr)
-		if err != nil {
-			return netip.Addr{}
-		}
-		return a.Unmap()
-	}
-	return ap.Addr().Unmap()
+	return netAddr(p.Addr)
 }
 
 // isHostAddr reports whether a is loopback or an address of one of this
@@ -236,7 +326,7 @@ func (h *hostServer) TelemetryLog(ctx context.Context, req *edgelessapi.Telemetr
 		return nil, err
 	}
 	if _, ok := edgelessapi.TelemetryLogLevel_name[int32(req.GetLogLevel())]; !ok {
-		return nil, connect.NewError(connect.CodeInvalidArgument,
+		return nil, newError(codes.InvalidArgument,
 			fmt.Errorf("unknown log_level %d", req.GetLogLevel()))
 	}
 	ctx, cancel := inst.hostContext(ctx)
@@ -250,11 +340,11 @@ func (h *hostServer) TelemetryLog(ctx context.Context, req *edgelessapi.Telemetr
 // caller is found by its address: a container by its bridge address; a
 // process on this host is answered only if exactly one grpc: instance runs.
 func (h *hostServer) Slf(ctx context.Context, _ *emptypb.Empty) (*edgelessapi.InstanceId, error) {
-	peer := peerAddr(ctx)
-	if v, ok := h.rt.byPeer.Load(peer); ok {
+	from := peerAddr(ctx)
+	if v, ok := h.rt.byPeer.Load(from); ok {
 		return toProtoID(v.(*Instance).id), nil
 	}
-	if isHostAddr(peer) {
+	if isHostAddr(from) {
 		var found []*Instance
 		h.rt.instances.Range(func(_, v any) bool {
 			if inst := v.(*Instance); inst.code.kind == kindGRPC && inst.conn.Load() != nil {
@@ -266,11 +356,11 @@ func (h *hostServer) Slf(ctx context.Context, _ *emptypb.Empty) (*edgelessapi.In
 		case 1:
 			return toProtoID(found[0].id), nil
 		case 2:
-			return nil, connect.NewError(connect.CodeFailedPrecondition,
-				fmt.Errorf("caller %s is on this host and several grpc: instances run; cannot tell which one calls (remember the id from Boot)", peer))
+			return nil, newError(codes.FailedPrecondition,
+				fmt.Errorf("caller %s is on this host and several grpc: instances run; cannot tell which one calls (remember the id from Boot)", from))
 		}
 	}
-	return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("no instance runs at the calling address %s", peer))
+	return nil, newError(codes.NotFound, fmt.Errorf("no instance runs at the calling address %s", from))
 }
 
 // DelayedCast implements GuestAPIHost.DelayedCast. Unlike upstream it
@@ -285,15 +375,15 @@ func (h *hostServer) DelayedCast(ctx context.Context, req *edgelessapi.DelayedEv
 	if md := req.GetMetadata(); md != nil {
 		t, s := len(md.GetTraceId()), len(md.GetSpanId())
 		if (t != 16 || s != 8) && (t != 0 || s != 0) {
-			return nil, connect.NewError(connect.CodeInvalidArgument,
+			return nil, newError(codes.InvalidArgument,
 				fmt.Errorf("metadata: trace_id has %d bytes and span_id %d, want 16 and 8", t, s))
 		}
 	}
 	if err := inst.scheduleDelayedCast(req.GetAlias(), req.GetMsg(), req.GetDelay()); err != nil {
 		if errors.Is(err, ErrTooManyDelayedCasts) {
-			return nil, connect.NewError(connect.CodeResourceExhausted, err)
+			return nil, newError(codes.ResourceExhausted, err)
 		}
-		return nil, connect.NewError(connect.CodeUnavailable, err)
+		return nil, newError(codes.Unavailable, err)
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -315,11 +405,11 @@ func (h *hostServer) Sync(ctx context.Context, req *edgelessapi.SyncData) (*empt
 // rawDestination validates the dst of a raw cast or call.
 func rawDestination(dst *edgelessapi.InstanceId) (contract.InstanceID, error) {
 	if dst == nil {
-		return contract.InstanceID{}, connect.NewError(connect.CodeInvalidArgument, errors.New("dst is missing"))
+		return contract.InstanceID{}, newError(codes.InvalidArgument, errors.New("dst is missing"))
 	}
 	id, err := idFromWire(dst)
 	if err != nil {
-		return contract.InstanceID{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("dst: %w", err))
+		return contract.InstanceID{}, newError(codes.InvalidArgument, fmt.Errorf("dst: %w", err))
 	}
 	return id, nil
 }
@@ -334,7 +424,7 @@ func callReturn(ctx context.Context, op string, rep contract.Reply, err error) (
 		}
 		return &edgelessapi.CallReturn{Type: rep.Type, Msg: rep.Msg}, nil
 	case errors.Is(err, contract.ErrInvalidPayload):
-		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %w", op, err))
+		return nil, newError(codes.InvalidArgument, fmt.Errorf("%s: %w", op, err))
 	case ctx.Err() != nil:
 		// The caller gave up: it will not read a reply.
 		return nil, hostError(ctx, op, ctx.Err())
@@ -343,30 +433,34 @@ func callReturn(ctx context.Context, op string, rep contract.Reply, err error) (
 	}
 }
 
-// hostError maps a contract.Host error to a connect error: this is the only
+// hostError maps a contract.Host error to a gRPC error: this is the only
 // place where the node's (contract) errors become GuestAPIHost codes. A
-// peer's answer that already carries a code keeps it.
+// peer's answer that already carries a code (a connect-go or a grpc-go
+// error) keeps it.
 func hostError(ctx context.Context, op string, err error) error {
 	err = fmt.Errorf("%s: %w", op, err)
 	var ce *connect.Error
+	var gs interface{ GRPCStatus() *status.Status }
 	switch {
 	case errors.As(err, &ce):
-		return connect.NewError(ce.Code(), err)
+		return newError(codes.Code(ce.Code()), err) // connect's codes are gRPC's
+	case errors.As(err, &gs):
+		return newError(gs.GRPCStatus().Code(), err)
 	case errors.Is(err, contract.ErrOverloaded):
-		return connect.NewError(connect.CodeResourceExhausted, err)
+		return newError(codes.ResourceExhausted, err)
 	case errors.Is(err, contract.ErrUnknownDestination):
-		return connect.NewError(connect.CodeNotFound, err)
+		return newError(codes.NotFound, err)
 	case errors.Is(err, contract.ErrInvalidPayload):
-		return connect.NewError(connect.CodeInvalidArgument, err)
+		return newError(codes.InvalidArgument, err)
 	case errors.Is(err, contract.ErrUnknownAlias):
-		return connect.NewError(connect.CodeNotFound, err)
+		return newError(codes.NotFound, err)
 	case errors.Is(err, contract.ErrInstanceStopped):
-		return connect.NewError(connect.CodeUnavailable, err)
+		return newError(codes.Unavailable, err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
+		return newError(codes.DeadlineExceeded, err)
 	case errors.Is(err, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
+		return newError(codes.Canceled, err)
 	default:
-		return connect.NewError(connect.CodeInternal, err)
+		return newError(codes.Internal, err)
 	}
 }

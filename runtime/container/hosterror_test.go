@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
@@ -21,22 +23,23 @@ func TestHostError_ContractErrors(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		err  error
-		want connect.Code
+		want codes.Code
 	}{
-		{"overloaded", fmt.Errorf("cast: %w", contract.ErrOverloaded), connect.CodeResourceExhausted},
-		{"overloaded past the deadline", full, connect.CodeResourceExhausted},
-		{"unknown destination", fmt.Errorf("cast: %w", contract.ErrUnknownDestination), connect.CodeNotFound},
-		{"unknown alias", fmt.Errorf("cast: %w", contract.ErrUnknownAlias), connect.CodeNotFound},
-		{"invalid payload", fmt.Errorf("cast: %w", contract.ErrInvalidPayload), connect.CodeInvalidArgument},
-		{"instance stopped", fmt.Errorf("cast: %w", contract.ErrInstanceStopped), connect.CodeUnavailable},
-		{"deadline", context.DeadlineExceeded, connect.CodeDeadlineExceeded},
-		{"canceled", context.Canceled, connect.CodeCanceled},
-		{"a peer's code", fmt.Errorf("send: %w", connect.NewError(connect.CodeUnavailable, errors.New("peer down"))), connect.CodeUnavailable},
-		{"anything else", errors.New("boom"), connect.CodeInternal},
+		{"overloaded", fmt.Errorf("cast: %w", contract.ErrOverloaded), codes.ResourceExhausted},
+		{"overloaded past the deadline", full, codes.ResourceExhausted},
+		{"unknown destination", fmt.Errorf("cast: %w", contract.ErrUnknownDestination), codes.NotFound},
+		{"unknown alias", fmt.Errorf("cast: %w", contract.ErrUnknownAlias), codes.NotFound},
+		{"invalid payload", fmt.Errorf("cast: %w", contract.ErrInvalidPayload), codes.InvalidArgument},
+		{"instance stopped", fmt.Errorf("cast: %w", contract.ErrInstanceStopped), codes.Unavailable},
+		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded},
+		{"canceled", context.Canceled, codes.Canceled},
+		{"a peer's code", fmt.Errorf("send: %w", connect.NewError(connect.CodeUnavailable, errors.New("peer down"))), codes.Unavailable},
+		{"a grpc-go peer's code", fmt.Errorf("send: %w", status.Error(codes.FailedPrecondition, "peer says no")), codes.FailedPrecondition},
+		{"anything else", errors.New("boom"), codes.Internal},
 	} {
 		got := hostError(t.Context(), "cast", tt.err)
-		if connect.CodeOf(got) != tt.want || !errors.Is(got, tt.err) {
-			t.Errorf("%s: hostError(%v) = %v (code %v), want code %v wrapping the error", tt.name, tt.err, got, connect.CodeOf(got), tt.want)
+		if status.Code(got) != tt.want || !errors.Is(got, tt.err) {
+			t.Errorf("%s: hostError(%v) = %v (code %v), want code %v wrapping the error", tt.name, tt.err, got, status.Code(got), tt.want)
 		}
 	}
 }

@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
@@ -90,16 +87,6 @@ type Instance struct {
 	stopErr      error
 
 	dropped atomic.Int64
-}
-
-// connection is how the runtime reaches the function, and how the
-// function's requests are recognised.
-type connection struct {
-	fn        edgelessapiconnect.GuestAPIFunctionClient
-	transport *http.Transport
-	endpoint  string
-	// peer is the container's bridge address; invalid for grpc:.
-	peer netip.Addr
 }
 
 // newInstance validates spec and builds an instance in state starting.

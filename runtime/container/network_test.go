@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/moby/moby/api/pkg/stdcopy"
 	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -104,12 +106,17 @@ func TestContainer_ForeignContainerCannotReachFunction(t *testing.T) {
 	}
 	// The function still serves its node.
 	wantReply(t, "Call(hello)", call(t, inst, n.sinkID(), "hello"), "hello")
-	// A foreign container that reaches the node's host API is refused as
-	// soon as its request arrives, before its body (over the payload limit
-	// here, so the read limit would answer otherwise) is read.
+	// A foreign container that reaches the node's host API is refused
+	// before its request's body (over the payload limit here, so the read
+	// limit would answer otherwise) is read: its connection is closed at
+	// accept, and counted.
+	before := n.rt.RefusedCallers()
 	castURL := n.hostURL + edgelessapiconnect.GuestAPIHostCastProcedure
 	if code := runForeign(t, c, n.id, "bridge", "post", castURL, strconv.Itoa(transport.DefaultPayloadMaxBytes+1)); code != 0 {
-		t.Errorf("foreign container: POST Cast to the node's host API = exit %d, want 0 (PERMISSION_DENIED)", code)
+		t.Errorf("foreign container: POST Cast to the node's host API = exit %d, want 0 (closed without an answer)", code)
+	}
+	if got := n.rt.RefusedCallers(); got <= before {
+		t.Errorf("RefusedCallers = %d after a foreign container's POST, want more than %d", got, before)
 	}
 }
 
@@ -140,6 +147,15 @@ func runForeign(t *testing.T, c *client.Client, nodeID, net string, args ...stri
 	}
 	select {
 	case r := <-wait.Result:
+		if r.StatusCode != 0 {
+			// Its output says why.
+			if rc, err := c.ContainerLogs(ctx, res.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+				var out strings.Builder
+				_, _ = stdcopy.StdCopy(&out, &out, rc)
+				rc.Close()
+				t.Logf("foreign container %v exited %d: %s", args, r.StatusCode, out.String())
+			}
+		}
 		return int(r.StatusCode)
 	case err := <-wait.Error:
 		t.Fatalf("wait for foreign container: %v", err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -59,6 +58,11 @@ type Runtime struct {
 
 	// pool is the prewarm pool (pool.go); nil when off.
 	pool *pool
+
+	// refusedCallers counts refused GuestAPIHost callers; refuseLogged is
+	// when (unix ns) the last one was logged.
+	refusedCallers atomic.Uint64
+	refuseLogged   atomic.Int64
 }
 
 // New returns a Runtime for cfg. Unless cfg.NoDocker is set it connects to
@@ -156,12 +160,16 @@ func (c *Config) fill() error {
 	return nil
 }
 
-// Serve serves GuestAPIHost (gRPC over h2c, gRPC-Web and Connect) on ln
-// until ctx is done, then shuts the server down. It closes ln.
+// Serve serves GuestAPIHost (gRPC over plain HTTP/2, grpc-go; see
+// NewGRPCServer) on ln, to known callers only, until ctx is done, then
+// shuts the server down. It closes ln.
 func (r *Runtime) Serve(ctx context.Context, ln net.Listener) error {
-	mux := http.NewServeMux()
-	mux.Handle(r.Handler())
-	return transport.Serve(ctx, transport.NewServer(mux, r.log), ln, "guest api host")
+	srv, err := r.NewGRPCServer()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return transport.ServeGRPC(ctx, srv, r.KnownCallersOnly(ln), "guest api host")
 }
 
 // Start creates an instance from spec and returns once it has been booted

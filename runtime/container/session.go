@@ -11,7 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	"connectrpc.com/connect"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/runtime/contract"
@@ -34,7 +35,7 @@ func (i *Instance) start(ctx context.Context) error {
 			err = i.startContainer(ctx)
 		}
 	case kindGRPC:
-		i.setConn(i.code.url, netip.Addr{})
+		err = i.setConn(i.code.url, netip.Addr{})
 	}
 	booting := time.Now()
 	if err == nil {
@@ -163,8 +164,7 @@ func (i *Instance) startContainer(ctx context.Context) error {
 	if err != nil {
 		return i.handleError(err)
 	}
-	i.setConn("http://"+ap.String(), ip)
-	return nil
+	return i.setConn("http://"+ap.String(), ip)
 }
 
 // handleError explains errHandleRemoved by the instance's end.
@@ -176,18 +176,16 @@ func (i *Instance) handleError(err error) error {
 }
 
 // setConn makes the instance reachable and routable.
-func (i *Instance) setConn(endpoint string, peer netip.Addr) {
-	hc, tr := newFunctionHTTPClient()
-	cn := &connection{
-		fn:        newFunctionClient(hc, endpoint, i.rt.cfg.MaxPayloadBytes, i.secret),
-		transport: tr,
-		endpoint:  endpoint,
-		peer:      peer,
+func (i *Instance) setConn(endpoint string, peer netip.Addr) error {
+	cn, err := newConnection(endpoint, peer, i.rt.cfg.MaxPayloadBytes, i.secret)
+	if err != nil {
+		return err
 	}
 	if peer.IsValid() {
 		i.rt.byPeer.Store(peer, i)
 	}
 	i.conn.Store(cn)
+	return nil
 }
 
 // peerAllowed reports whether a request from peer may act as i. See
@@ -222,7 +220,7 @@ func (i *Instance) boot(ctx context.Context) error {
 	backoff := 2 * time.Millisecond
 	var t *time.Timer
 	for attempt := 1; ; attempt++ {
-		_, err := cn.fn.Boot(bctx, req)
+		err := cn.boot(bctx, req)
 		if err == nil {
 			return nil
 		}
@@ -318,8 +316,7 @@ const ReasonNotRunning = "not-running"
 // node did not stop it: like an exit, pending and later calls fail with an
 // ExitError, the container is removed and OnExit is called.
 func (i *Instance) noticeDisowned(err error) {
-	ce := new(connect.Error)
-	if !errors.As(err, &ce) || !connect.IsWireError(ce) || ce.Code() != connect.CodeFailedPrecondition {
+	if !functionSent(err) || status.Code(err) != codes.FailedPrecondition {
 		return
 	}
 	i.mu.Lock()
@@ -427,8 +424,12 @@ func (i *Instance) callError(ctx context.Context, op string, err error) error {
 	if cause := context.Cause(i.stopping); cause != nil {
 		return fmt.Errorf("%s instance %s: %w", op, i.id.FunctionID, cause)
 	}
-	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, context.DeadlineExceeded) {
-		return fmt.Errorf("%s instance %s: no answer within the call deadline: %w", op, i.id.FunctionID, err)
+	if cause := context.Cause(ctx); (cause != nil && errors.Is(cause, context.DeadlineExceeded)) ||
+		status.Code(err) == codes.DeadlineExceeded {
+		// (The function may enforce the deadline it was sent a moment
+		// before our timer.) grpc-go's status errors do not wrap the
+		// context's error: callers test for it with errors.Is.
+		return fmt.Errorf("%s instance %s: no answer within the call deadline (%w): %w", op, i.id.FunctionID, context.DeadlineExceeded, err)
 	}
 	return fmt.Errorf("%s instance %s: %w", op, i.id.FunctionID, err)
 }
@@ -512,7 +513,7 @@ func (i *Instance) stop() error {
 			// for its clients to close idle connections: close ours now,
 			// so that the function exits at once instead of using up the
 			// stop grace.
-			cn.transport.CloseIdleConnections()
+			cn.close()
 		}
 		i.mu.Lock()
 		i.stopRPCDur, i.stopAnswered = time.Since(rpc0), answered
@@ -569,7 +570,7 @@ func (i *Instance) teardownFrom(cause error, final contract.State, byWatcher boo
 		}
 		i.rt.deregister(i)
 		if cn := i.conn.Load(); cn != nil {
-			cn.transport.CloseIdleConnections()
+			cn.close()
 		}
 		i.mu.Lock()
 		i.state = final

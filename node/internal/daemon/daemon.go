@@ -208,6 +208,11 @@ func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log 
 	})
 	d.exportDataplaneStats()
 	d.exportPoolStats()
+	if d.rt != nil {
+		d.metrics.CounterFunc("guest_api_host_callers_refused_total",
+			"GuestAPIHost connections and requests refused: not from a container of this node nor this host, or with an originator that is not the caller's.",
+			func() float64 { return float64(d.rt.RefusedCallers()) })
+	}
 	if d.res, err = newResources(cfg.Resources, d.ingressLn, d.dp, log); err != nil {
 		return nil, err
 	}
@@ -316,12 +321,19 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			return d.abort(ctx, err)
 		}
 	}
+	// The runtime's GuestAPIHost (grpc-go, gRPC only, known callers only);
+	// it is shut down after every instance has stopped.
+	stopGuest := func() {}
 	if d.rt != nil {
-		// The runtime's GuestAPIHost on the node's own server; it is shut
-		// down with the others, after every instance has stopped.
-		mux := http.NewServeMux()
-		mux.Handle(d.rt.Handler())
-		servers["guest api host"] = server{transport.NewServer(mux, d.log), d.guestLn}
+		srv, err := d.rt.NewGRPCServer()
+		if err != nil {
+			d.closeListeners()
+			return fmt.Errorf("guest api host server: %w", err)
+		}
+		guestCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		stopGuest = cancel
+		ln := d.rt.KnownCallersOnly(d.guestLn)
+		g.Go(func() error { return transport.ServeGRPC(guestCtx, srv, ln, "guest api host") })
 	}
 	for name, s := range servers {
 		g.Go(func() error {
@@ -363,6 +375,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("close %s runtime: %w", rt.FunctionType(), err))
 			}
 		}
+		stopGuest()
 		for _, s := range servers {
 			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), transport.ShutdownGrace)
 			if err := s.srv.Shutdown(hctx); err != nil {
