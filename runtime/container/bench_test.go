@@ -40,7 +40,8 @@ import (
 // raw create+start of the same image until its port answers a gRPC call,
 // for both ways of reaching a container. BenchmarkWarm: Instance.Call and
 // Instance.Cast against a raw gRPC round trip to the same container, with
-// grpc-go's client (the floor) and connect-go's.
+// grpc-go's client (the floor) and connect-go's. BenchmarkHost: a Cast into
+// the GuestAPIHost server against a bare grpc-go server.
 
 // samples collects durations and summarises them.
 type samples []time.Duration
@@ -644,4 +645,103 @@ func BenchmarkColdStartSameOptions(b *testing.B) {
 			w.Flush()
 		})
 	}
+}
+
+// emptyHost is a GuestAPIHost server whose Cast does nothing: the floor
+// of BenchmarkHost.
+type emptyHost struct {
+	edgelessapi.UnimplementedGuestAPIHostServer
+}
+
+func (emptyHost) Cast(context.Context, *edgelessapi.OutputEventData) (*emptypb.Empty, error) {
+	return &emptypb.Empty{}, nil
+}
+
+// BenchmarkHost: a Cast into the runtime's GuestAPIHost server (routed to
+// the instance's host, delivered to the test sink) from a grpc: instance on
+// this host, with connect-go's gRPC client (the Go SDK's stack) and
+// grpc-go's (a stand-in for upstream's templates' tonic and grpcio),
+// against the same clients' Cast to a bare grpc-go server on loopback whose
+// Cast does nothing.
+func BenchmarkHost(b *testing.B) {
+	n := newTestNode(b, nodeOptions{})
+	f := newTestFunction(b)
+	inst := n.start(b, n.spec(f.code()))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare, err := transport.Config{}.NewGRPCServer(transport.DefaultPayloadMaxBytes) // the runtime's server settings
+	if err != nil {
+		b.Fatal(err)
+	}
+	edgelessapi.RegisterGuestAPIHostServer(bare, emptyHost{})
+	go bare.Serve(ln)
+	defer bare.Stop()
+	connectClient := func(url string) edgelessapiconnect.GuestAPIHostClient {
+		return edgelessapiconnect.NewGuestAPIHostClient(transporttest.Client(), url, connect.WithGRPC())
+	}
+	grpcClient := func(url string) edgelessapi.GuestAPIHostClient {
+		cc, err := grpc.NewClient("passthrough:///"+strings.TrimPrefix(url, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cc.Close() })
+		return edgelessapi.NewGuestAPIHostClient(cc)
+	}
+	bareURL := "http://" + ln.Addr().String()
+	cFloor, cHost := connectClient(bareURL), connectClient(n.hostURL)
+	gFloor, gHost := grpcClient(bareURL), grpcClient(n.hostURL)
+	ctx := context.Background()
+	req := &edgelessapi.OutputEventData{Originator: &edgelessapi.InstanceId{NodeId: inst.ID().NodeID, FunctionId: inst.ID().FunctionID},
+		Alias: "output", Msg: []byte("hello")}
+	var cf, ch, gf, gh samples
+	round := func(record bool) {
+		t0 := time.Now()
+		if _, err := cFloor.Cast(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := cHost.Cast(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		<-n.sink
+		t3 := time.Now()
+		if _, err := gFloor.Cast(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		t4 := time.Now()
+		if _, err := gHost.Cast(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		t5 := time.Now()
+		<-n.sink
+		if record {
+			cf, ch, gf, gh = append(cf, t1.Sub(t0)), append(ch, t2.Sub(t1)), append(gf, t4.Sub(t3)), append(gh, t5.Sub(t4))
+		}
+	}
+	for range 100 { // warm the connections
+		round(false)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		for range 200 { // -benchtime 10x gives 2000 samples of each
+			round(true)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(ch.pct(.5))/float64(cf.pct(.5)), "connect-client-ratio-p50")
+	b.ReportMetric(float64(gh.pct(.5))/float64(gf.pct(.5)), "grpc-go-client-ratio-p50")
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\nGuestAPIHost Cast (%d runs)\tp50 µs\tp90 µs\tratio p50\tratio p90\t\n", len(ch))
+	row := func(name string, s, floor samples) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t\n", name, us(s.pct(.5)), us(s.pct(.9)),
+			float64(s.pct(.5))/float64(floor.pct(.5)), float64(s.pct(.9))/float64(floor.pct(.9)))
+	}
+	row("floor: connect-go client, bare grpc-go server", cf, cf)
+	row("connect-go client, the runtime's server", ch, cf)
+	row("floor: grpc-go client, bare grpc-go server", gf, gf)
+	row("grpc-go client, the runtime's server", gh, gf)
+	w.Flush()
 }
