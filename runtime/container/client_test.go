@@ -266,7 +266,7 @@ func TestHost_KnownCallersOnly(t *testing.T) {
 	// Per request (a connection may outlive its container's registration).
 	req := func(a netip.Addr) error {
 		ctx := peer.NewContext(t.Context(), &peer.Peer{Addr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, 4000))})
-		_, err := r.tapKnownCallers(ctx, nil)
+		_, err := r.TapKnownCallers(ctx, nil)
 		return err
 	}
 	if err := req(container); err != nil {

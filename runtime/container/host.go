@@ -34,9 +34,9 @@ type hostServer struct {
 
 // RegisterGRPC registers the GuestAPIHost service on s, for a node that
 // serves it on its own grpc-go server. That server should read messages of
-// up to Config.MaxPayloadBytes, refuse unknown callers with
-// KnownCallersOnly (on its listener) and TapKnownCallers (per request);
-// NewGRPCServer returns one that does.
+// up to Config.MaxPayloadBytes and refuse unknown callers with
+// KnownCallersOnly (on its listener) and TapKnownCallers (per request, as
+// its grpc.InTapHandle); NewGRPCServer returns one that does.
 func (r *Runtime) RegisterGRPC(s grpc.ServiceRegistrar) {
 	edgelessapi.RegisterGuestAPIHostServer(s, &hostServer{rt: r})
 }
@@ -48,7 +48,7 @@ func (r *Runtime) RegisterGRPC(s grpc.ServiceRegistrar) {
 // neither one of the runtime's containers nor this host. Serve it on a
 // listener wrapped by KnownCallersOnly.
 func (r *Runtime) NewGRPCServer() (*grpc.Server, error) {
-	srv, err := transport.Config{}.NewGRPCServer(r.cfg.MaxPayloadBytes, grpc.InTapHandle(r.tapKnownCallers))
+	srv, err := transport.Config{}.NewGRPCServer(r.cfg.MaxPayloadBytes, grpc.InTapHandle(r.TapKnownCallers))
 	if err != nil {
 		return nil, err
 	}
@@ -92,19 +92,20 @@ func (l knownCallersListener) Accept() (net.Conn, error) {
 			return c, nil
 		}
 		_ = c.Close()
-		l.rt.refuseCaller(a, "connection")
+		l.rt.refuseCaller(a, "connection closed at accept: neither a container of this node nor this host")
 	}
 }
 
-// tapKnownCallers refuses a request from an unknown caller (PERMISSION_DENIED)
-// once its headers have arrived, before its body is read: a connection
-// accepted from a container may outlive the container's registration.
-func (r *Runtime) tapKnownCallers(ctx context.Context, _ *tap.Info) (context.Context, error) {
+// TapKnownCallers, a grpc-go tap.ServerInHandle, refuses a request from
+// an unknown caller (PERMISSION_DENIED) once its headers have arrived,
+// before its body is read: a connection accepted from a container may
+// outlive the container's registration.
+func (r *Runtime) TapKnownCallers(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	a := peerAddr(ctx)
 	if r.knownCaller(a) {
 		return ctx, nil
 	}
-	r.refuseCaller(a, "request")
+	r.refuseCaller(a, "request refused: neither a container of this node nor this host")
 	return ctx, status.Errorf(codes.PermissionDenied, "no instance runs at the calling address %s", a)
 }
 
@@ -121,7 +122,7 @@ func (r *Runtime) refuseCaller(a netip.Addr, what string) {
 	if now-last < int64(refuseLogEvery) || !r.refuseLogged.CompareAndSwap(last, now) {
 		return
 	}
-	r.log.Warn("guest api host: caller refused (not a container of this node nor this host)",
+	r.log.Warn("guest api host: caller refused (the next refusals in 10 s are only counted)",
 		slog.String("what", what), slog.String("peer", a.String()), slog.Uint64("refused_total", n))
 }
 
