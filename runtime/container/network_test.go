@@ -112,7 +112,11 @@ func TestContainer_ForeignContainerCannotReachFunction(t *testing.T) {
 	// accept, and counted.
 	before := n.rt.RefusedCallers()
 	castURL := n.hostURL + edgelessapiconnect.GuestAPIHostCastProcedure
-	if code := runForeign(t, c, n.id, "bridge", "post", castURL, strconv.Itoa(transport.DefaultPayloadMaxBytes+1)); code != 0 {
+	// (fakefn exits 1 on any HTTP answer but 403, 0 when the server closed
+	// the connection without one; 2 for any other failure, which is what a
+	// fakefn built from an older tree, under the shared image tag, says for
+	// a closed connection too: the counter tells that apart.)
+	if code := runForeign(t, c, n.id, "bridge", "post", castURL, strconv.Itoa(transport.DefaultPayloadMaxBytes+1)); code != 0 && code != 2 {
 		t.Errorf("foreign container: POST Cast to the node's host API = exit %d, want 0 (closed without an answer)", code)
 	}
 	if got := n.rt.RefusedCallers(); got <= before {
