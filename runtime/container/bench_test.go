@@ -659,8 +659,8 @@ func (emptyHost) Cast(context.Context, *edgelessapi.OutputEventData) (*emptypb.E
 
 // BenchmarkHost: a Cast into the runtime's GuestAPIHost server (routed to
 // the instance's host, delivered to the test sink) from a grpc: instance on
-// this host, with connect-go's gRPC client (the Go SDK's stack) and
-// grpc-go's (a stand-in for upstream's templates' tonic and grpcio),
+// this host, with connect-go's gRPC client and grpc-go's (the Go SDK's
+// stack, and a stand-in for upstream's templates' tonic and grpcio),
 // against the same clients' Cast to a bare grpc-go server on loopback whose
 // Cast does nothing.
 func BenchmarkHost(b *testing.B) {
