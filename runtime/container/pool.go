@@ -804,7 +804,10 @@ func (i *Instance) startPooled() error {
 	}
 	// Under mu: a teardown beginning now deregisters this address and
 	// waits for the rename.
-	i.setConn("http://"+pd.ap.String(), pd.ip)
+	if err := i.setConn("http://"+pd.ap.String(), pd.ip); err != nil {
+		i.mu.Unlock()
+		return err
+	}
 	i.owned.Add(1)
 	i.mu.Unlock()
 	go func() {
