@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/moby/client"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
@@ -57,7 +58,8 @@ type connection struct {
 func newConnection(endpoint string, peer netip.Addr, maxBytes int, secret string) (*connection, error) {
 	cc, err := transport.Config{}.NewGRPCConn(endpoint, maxBytes,
 		grpc.WithUnaryInterceptor(secretAndOrigin(secret)),
-		grpc.WithStatsHandler(trailerWatch{}))
+		grpc.WithStatsHandler(trailerWatch{}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: functionBackoff, MinConnectTimeout: transport.DialTimeout}))
 	if err != nil {
 		return nil, err
 	}
@@ -72,30 +74,26 @@ func (cn *connection) close() { _ = cn.cc.Close() }
 
 // boot calls Boot once. The call waits, within ctx, for the connection to
 // be made: while the function does not listen yet, the connection is
-// retried every few milliseconds (bootRedial), as a fresh dial per
-// attempt would, not after grpc-go's reconnect backoff (50 ms growing to a
-// second), which would add up to that much to every cold start.
+// retried every few milliseconds (the connection's backoff, see
+// functionBackoff), as a fresh dial per attempt would.
 func (cn *connection) boot(ctx context.Context, req *edgelessapi.BootData) error {
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		backoff := 2 * time.Millisecond
-		t := time.NewTimer(backoff)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-			case <-stop:
-				return
-			}
-			cn.cc.ResetConnectBackoff() // wakes a reconnect waiting for its backoff, if any
-			backoff = min(backoff*2, maxBootBackoff)
-			t.Reset(backoff)
-		}
-	}()
 	_, err := cn.fn.Boot(ctx, req, grpc.WaitForReady(true))
 	return err
 }
+
+// functionBackoff paces the reconnects into a function: from 2 ms up to
+// maxBootBackoff. While a cold container's function does not listen yet,
+// Boot waits for the connection, and grpc-go's usual reconnect backoff
+// (50 ms growing to a second) would add up to that much to every cold
+// start. The function is on this host, so a dial is cheap; and grpc-go
+// reconnects only while calls wait (an idle connection that breaks waits
+// for the next call), so a dead function costs at most one dial per
+// maxBootBackoff while a call is pending, until its end is noticed.
+//
+// (Resetting a longer backoff during Boot instead, with
+// ClientConn.ResetConnectBackoff, races inside grpc-go 1.84: it ranges
+// over the connection's subchannel map without its lock.)
+var functionBackoff = backoff.Config{BaseDelay: 2 * time.Millisecond, Multiplier: 2, Jitter: 0.2, MaxDelay: maxBootBackoff}
 
 // secretAndOrigin returns the client interceptor that sends secret in
 // SecretHeader and marks the errors whose status the function sent.
