@@ -3,7 +3,9 @@ package container_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
+	neturl "net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	"google.golang.org/grpc"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
@@ -373,7 +376,21 @@ func TestPool_PoisonedHit(t *testing.T) {
 		}
 	})
 	other := edgelessapiconnect.NewGuestAPIFunctionClient(transporttest.Client(), url, connect.WithGRPC(), connect.WithInterceptors(withSecret))
-	if _, err := other.Boot(t.Context(), &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: pid(n.newID())}); err != nil {
+	// The node's own GuestAPIHost refuses a container no instance owns,
+	// so the intruder gives the function a host of its own (any gRPC
+	// server the container reaches: here on the node network's gateway).
+	hu, err := neturl.Parse(n.hostURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hln, err := net.Listen("tcp", net.JoinHostPort(hu.Hostname(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	intruderHost := grpc.NewServer()
+	go intruderHost.Serve(hln)
+	t.Cleanup(intruderHost.Stop)
+	if _, err := other.Boot(t.Context(), &edgelessapi.BootData{GuestApiHostEndpoint: "http://" + hln.Addr().String(), InstanceId: pid(n.newID())}); err != nil {
 		t.Fatalf("pre-Boot of the idle container: %v", err)
 	}
 
