@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -166,9 +167,19 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 // nodeContainerCount returns how many containers the box's node has.
+// nodeContainerCount returns how many instance containers the box's node
+// has: its containers but those its prewarm pool holds (asked after the
+// list: a container only ever leaves the pool), whatever their name (a
+// pooled container a Start took is renamed in the background).
 func nodeContainerCount(t *testing.T, box *inabox.Box) int {
 	t.Helper()
-	return nodeContainerCountOf(t, box.NodeID)
+	dc := containertest.RequireDocker(t)
+	ids, err := containertest.NodeContainers(t.Context(), dc, box.NodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := box.PoolContainers()
+	return len(slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(pool, id) }))
 }
 
 // nodeContainerCountOf returns how many containers node nodeID has.

@@ -255,6 +255,16 @@ func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log 
 // URLs returns the bound and announced addresses.
 func (d *Daemon) URLs() URLs { return d.urls }
 
+// PoolContainers returns the ids of the containers the container
+// runtime's prewarm pool holds (idle or filling); none without a
+// container runtime. A container only ever leaves the pool.
+func (d *Daemon) PoolContainers() []string {
+	if d.rt == nil {
+		return nil
+	}
+	return d.rt.PoolContainers()
+}
+
 // scheme is the scheme of the node's servers: https when they serve TLS.
 func (d *Daemon) scheme() string {
 	if d.tls.ServerConfig().TLS != nil {

@@ -26,6 +26,10 @@ type Box struct {
 	Node daemon.URLs
 	// Orchestrator is the embedded orchestrator.
 	Orchestrator *orchestrator.Orchestrator
+	// PoolContainers returns the ids of the containers the node's prewarm
+	// pool holds (idle or filling), so that a count of the node's
+	// instance containers can leave them out.
+	PoolContainers func() []string
 
 	done chan struct{}
 	err  error
@@ -103,6 +107,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (*Box, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	b.Node = d.URLs()
+	b.PoolContainers = d.PoolContainers
 
 	ocfg := cfg.Orchestrator.OrchestratorConfig()
 	ocfg.Logger = log.With("component", "orchestrator")
