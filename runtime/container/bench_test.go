@@ -3,6 +3,7 @@ package container_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -58,6 +59,13 @@ func (s samples) pct(p float64) time.Duration {
 
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
 func us(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) }
+
+// usRatioRow writes a table row of s in µs, p50 and p90, each with its
+// ratio to the same percentile of floor.
+func usRatioRow(w io.Writer, name string, s, floor samples) {
+	fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t\n", name, us(s.pct(.5)), us(s.pct(.9)),
+		float64(s.pct(.5))/float64(floor.pct(.5)), float64(s.pct(.9))/float64(floor.pct(.9)))
+}
 
 // rawColdStart creates and starts the image as the runtime would (same
 // name pattern and labels), and polls Boot on its port every millisecond
@@ -255,10 +263,7 @@ func BenchmarkWarm(b *testing.B) {
 	b.ReportMetric(float64(rtCast.pct(.5))/float64(rawGCast.pct(.5)), "cast-ratio-p50")
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nwarm (%d runs)\tp50 µs\tp90 µs\tratio p50\tratio p90\t\n", len(rtCall))
-	row := func(name string, s, floor samples) {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t\n", name, us(s.pct(.5)), us(s.pct(.9)),
-			float64(s.pct(.5))/float64(floor.pct(.5)), float64(s.pct(.9))/float64(floor.pct(.9)))
-	}
+	row := func(name string, s, floor samples) { usRatioRow(w, name, s, floor) }
 	row("floor: raw grpc-go Call", rawGCall, rawGCall)
 	row("raw connect-go Call", rawCall, rawGCall)
 	row("Instance.Call", rtCall, rawGCall)
@@ -735,10 +740,7 @@ func BenchmarkHost(b *testing.B) {
 	b.ReportMetric(float64(gh.pct(.5))/float64(gf.pct(.5)), "grpc-go-client-ratio-p50")
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nGuestAPIHost Cast (%d runs)\tp50 µs\tp90 µs\tratio p50\tratio p90\t\n", len(ch))
-	row := func(name string, s, floor samples) {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t\n", name, us(s.pct(.5)), us(s.pct(.9)),
-			float64(s.pct(.5))/float64(floor.pct(.5)), float64(s.pct(.9))/float64(floor.pct(.9)))
-	}
+	row := func(name string, s, floor samples) { usRatioRow(w, name, s, floor) }
 	row("floor: connect-go client, bare grpc-go server", cf, cf)
 	row("connect-go client, the runtime's server", ch, cf)
 	row("floor: grpc-go client, bare grpc-go server", gf, gf)
