@@ -70,7 +70,7 @@ func (r *Runtime) knownCaller(a netip.Addr) bool {
 // KnownCallersOnly wraps the GuestAPIHost server's listener: it closes, as
 // soon as they are accepted, connections from addresses that are not
 // known callers (counted in RefusedCallers, logged at most once per
-// refuseLogEvery).
+// lograte.Every).
 func (r *Runtime) KnownCallersOnly(ln net.Listener) net.Listener {
 	return knownCallersListener{Listener: ln, rt: r}
 }
@@ -109,17 +109,11 @@ func (r *Runtime) TapKnownCallers(ctx context.Context, _ *tap.Info) (context.Con
 	return ctx, status.Errorf(codes.PermissionDenied, "no instance runs at the calling address %s", a)
 }
 
-// refuseLogEvery is the shortest pause between two log lines about
-// refused GuestAPIHost callers; the lines in between are only counted.
-const refuseLogEvery = 10 * time.Second
-
 // refuseCaller counts a refused connection or request and logs it,
 // rate-limited.
 func (r *Runtime) refuseCaller(a netip.Addr, what string) {
 	n := r.refusedCallers.Add(1)
-	now := time.Now().UnixNano()
-	last := r.refuseLogged.Load()
-	if now-last < int64(refuseLogEvery) || !r.refuseLogged.CompareAndSwap(last, now) {
+	if due, _ := r.refuseLog.Note(time.Now()); !due {
 		return
 	}
 	r.log.Warn("guest api host: caller refused (the next refusals in 10 s are only counted)",

@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/lograte"
 )
 
 // The prewarm pool keeps containers created and started ahead of the
@@ -219,9 +220,8 @@ type pool struct {
 	filling *pooled
 
 	hits, misses, evicted, diedN, fillFailures, discarded atomic.Uint64
-	// lastDiscardLog rate-limits the warnings about discarded hits
-	// (unix nanoseconds of the last one).
-	lastDiscardLog atomic.Int64
+	// discardLog rate-limits the warnings about discarded hits.
+	discardLog lograte.Limiter
 }
 
 // maxFillBackoff caps the pause after failed fills of a key.
@@ -828,9 +828,6 @@ func (i *Instance) startPooled() error {
 	return nil
 }
 
-// discardLogEvery bounds the rate of warnings about discarded hits.
-const discardLogEvery = 10 * time.Second
-
 // pooledStarted ends the start of an instance in a pooled container (err:
 // how it ended) and reports whether the Start should start again in a
 // container of its own: the container failed before or at Boot (someone
@@ -861,8 +858,8 @@ func (r *Runtime) pooledStarted(ctx context.Context, i *Instance, err error) boo
 	}
 	p.misses.Add(1)
 	n := p.discarded.Add(1)
-	lvl, now, last := slog.LevelDebug, time.Now().UnixNano(), p.lastDiscardLog.Load()
-	if now-last >= int64(discardLogEvery) && p.lastDiscardLog.CompareAndSwap(last, now) {
+	lvl := slog.LevelDebug
+	if due, _ := p.discardLog.Note(time.Now()); due {
 		lvl = slog.LevelWarn
 	}
 	i.log.Log(context.Background(), lvl, "prewarmed container failed at Boot; removing it and starting in a new container",

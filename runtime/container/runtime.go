@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/lograte"
 )
 
 var (
@@ -59,10 +60,10 @@ type Runtime struct {
 	// pool is the prewarm pool (pool.go); nil when off.
 	pool *pool
 
-	// refusedCallers counts refused GuestAPIHost callers; refuseLogged is
-	// when (unix ns) the last one was logged.
+	// refusedCallers counts refused GuestAPIHost callers; refuseLog
+	// rate-limits their log lines.
 	refusedCallers atomic.Uint64
-	refuseLogged   atomic.Int64
+	refuseLog      lograte.Limiter
 }
 
 // New returns a Runtime for cfg. Unless cfg.NoDocker is set it connects to

@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/node/internal/lograte"
 	"github.com/edgeless-go/edgeless/runtime/contract"
+	"github.com/edgeless-go/edgeless/runtime/lograte"
 )
 
 // Dataplane routes the events of one node: to its registered instances and

@@ -3,7 +3,7 @@ package dataplane
 import (
 	"time"
 
-	"github.com/edgeless-go/edgeless/node/internal/lograte"
+	"github.com/edgeless-go/edgeless/runtime/lograte"
 )
 
 // deadWarnEvery is how often, at most, a mailbox warns about events to its

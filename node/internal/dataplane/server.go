@@ -11,7 +11,7 @@ import (
 	grpcpeer "google.golang.org/grpc/peer"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
-	"github.com/edgeless-go/edgeless/node/internal/lograte"
+	"github.com/edgeless-go/edgeless/runtime/lograte"
 )
 
 // reject counts and logs an incoming event acceptEvent refused, and

@@ -12,7 +12,7 @@ import (
 
 	"google.golang.org/grpc/grpclog"
 
-	"github.com/edgeless-go/edgeless/node/internal/lograte"
+	"github.com/edgeless-go/edgeless/runtime/lograte"
 )
 
 // GRPCLogger is grpc-go's logger (grpclog.LoggerV2) writing into a

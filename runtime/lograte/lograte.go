@@ -3,7 +3,8 @@
 // count of the occurrences since the previous line: a flood (a peer sending
 // bad events, a client failing its TLS handshake in a loop, a library
 // repeating a warning) costs one line per kind per interval, while the
-// node's metrics count every occurrence.
+// metrics count every occurrence. It is shared by the runtimes and the
+// node.
 package lograte
 
 import (
