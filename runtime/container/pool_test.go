@@ -462,3 +462,26 @@ func TestPool_NoGoroutineLeft(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	t.Fatalf("goroutines: %d before, %d after Close\n%s", before, now, buf[:runtime.Stack(buf, true)])
 }
+
+// TestPool_MissingImage: an operator's prewarm image that is not on the
+// engine (never pulled) is a failed fill, counted and retried after a
+// backoff; it leaves no container, and the pool keeps serving the other
+// images.
+func TestPool_MissingImage(t *testing.T) {
+	t.Parallel()
+	missing := "edgeless-no-such-image-" + strings.ToLower(t.Name()) + ":absent"
+	n, img, c := poolNode(t, container.Prewarm{Images: []string{missing, ""}, History: -1})
+	s := waitPool(t, n.rt, "a failed fill and one idle container", func(s container.PoolStats) bool {
+		return s.FillFailures >= 1 && s.Idle == 1
+	})
+	if pooled := pooledContainers(t, c, n.id); len(pooled) > 1 {
+		t.Errorf("pooled containers = %v (stats %+v), want only the example image's", pooled, s)
+	}
+	inst := n.start(t, n.spec("container:"+img))
+	if info := inst.Info(); !info.PoolHit {
+		t.Errorf("Start of %s: PoolHit false (stats %+v), want a hit beside the missing image", img, n.rt.PoolStats())
+	}
+	if _, err := n.rt.Start(t.Context(), n.spec("container:"+missing)); !errors.Is(err, container.ErrImageNotFound) {
+		t.Errorf("Start of the missing image = %v, want ErrImageNotFound", err)
+	}
+}
