@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +23,18 @@ type protocolMux struct {
 	timeout time.Duration // to read the first bytes
 	h2      *chanListener
 	http1   *chanListener
+	// pending holds a token per connection whose first bytes are still
+	// being read: a peer that opens connections and sends nothing holds
+	// at most maxPendingConns goroutines (each for up to timeout); past
+	// that, new connections are closed at once and counted in refused.
+	pending chan struct{}
+	refused atomic.Uint64
 }
+
+// maxPendingConns bounds the connections whose first bytes are awaited at
+// once. The node keeps one connection per instance; 64 leaves room for a
+// node's reconnects and a developer's curl.
+const maxPendingConns = 64
 
 func newProtocolMux(ln net.Listener, timeout time.Duration) *protocolMux {
 	return &protocolMux{
@@ -30,6 +42,7 @@ func newProtocolMux(ln net.Listener, timeout time.Duration) *protocolMux {
 		timeout: timeout,
 		h2:      newChanListener(ln.Addr()),
 		http1:   newChanListener(ln.Addr()),
+		pending: make(chan struct{}, maxPendingConns),
 	}
 }
 
@@ -53,7 +66,13 @@ func (m *protocolMux) run() error {
 			return err
 		}
 		delay = 0
-		go m.dispatch(c)
+		select {
+		case m.pending <- struct{}{}:
+			go m.dispatch(c)
+		default: // too many connections that have sent nothing yet
+			m.refused.Add(1)
+			_ = c.Close()
+		}
 	}
 }
 
@@ -63,6 +82,7 @@ func (m *protocolMux) close() error { return m.ln.Close() }
 // dispatch reads the first bytes of c (within the timeout: a peer that
 // sends nothing is dropped) and hands c, bytes replayed, to its side.
 func (m *protocolMux) dispatch(c net.Conn) {
+	defer func() { <-m.pending }()
 	_ = c.SetReadDeadline(time.Now().Add(m.timeout))
 	buf := make([]byte, len(http2Preface))
 	n := 0
