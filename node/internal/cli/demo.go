@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgeless-go/edgeless/node/internal/adminapi"
 	"github.com/edgeless-go/edgeless/node/internal/inabox"
+	"github.com/edgeless-go/edgeless/node/internal/process"
 	"github.com/edgeless-go/edgeless/node/internal/state"
 	"github.com/edgeless-go/edgeless/node/internal/workflow"
 	"github.com/google/uuid"
@@ -140,6 +141,9 @@ func runDemo(ctx context.Context, opts *demoOptions, out, errOut io.Writer) (err
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))
+	// grpc-go's warnings (rate-limited) come in the demo's format and
+	// level, not on stderr in its own.
+	process.SetGRPCLogger(log)
 	boxCtx, stopBox := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBox()
 	box, err := inabox.Start(boxCtx, cfg, log)
