@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,94 @@ func TestNewGRPCServer_HandshakeFailed(t *testing.T) {
 		}
 	}
 	// The probe and the good client, long done, were not reported.
+	select {
+	case got := <-failed:
+		t.Errorf("reported %q, want only the three bad clients", got)
+	default:
+	}
+}
+
+// The net/http server (agent, metrics) reports failed TLS handshakes to
+// Config.HandshakeFailed as the grpc-go one does (net/http has no hook:
+// its error-log line is read): a client certificate of another CA, no
+// client certificate, a plain-text HTTP client; with the client's
+// address. A good client and a port probe are not reported, and other
+// error-log lines still reach the logger.
+func TestNewServer_HandshakeFailed(t *testing.T) {
+	t.Parallel()
+	dom, other := transporttest.Domain(t), transporttest.Domain(t)
+	node := transporttest.LoadTLS(t, dom, "node")
+	failed := make(chan string, 16)
+	cfg := node.ServerConfig()
+	cfg.HandshakeFailed = func(remote net.Addr, err error) {
+		if _, ok := remote.(*net.TCPAddr); !ok {
+			t.Errorf("remote %v is a %T, want *net.TCPAddr", remote, remote)
+		}
+		failed <- fmt.Sprintf("%s: %v", remote, err)
+	}
+	srv, err := cfg.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go transport.ServeListener(srv, ln)
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+
+	good := transporttest.LoadTLS(t, dom, "cli").Client
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: good.Clone(), ForceAttemptHTTP2: true}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatalf("GET with a good certificate = %v", err)
+	}
+	resp.Body.Close()
+	probe, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Close()
+
+	strange := good.Clone()
+	strange.Certificates = transporttest.LoadTLS(t, other, "cli").Client.Certificates
+	anonymous := good.Clone()
+	anonymous.Certificates = nil
+	for _, tt := range []struct {
+		name string
+		dial func() (net.Conn, error)
+		want string
+	}{
+		{"another CA's certificate", func() (net.Conn, error) { return tls.Dial("tcp", addr, strange) }, "certificate"},
+		{"no client certificate", func() (net.Conn, error) { return tls.Dial("tcp", addr, anonymous) }, "certificate"},
+		{"plain text", func() (net.Conn, error) {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			}
+			return c, err
+		}, "HTTP request to an HTTPS server"},
+	} {
+		c, err := tt.dial()
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, _ = c.Write([]byte("x")) // a TLS 1.3 client learns of the refusal on its first read
+			_, err = io.ReadAll(c)
+			c.Close()
+		}
+		select {
+		case got := <-failed:
+			if !strings.Contains(got, tt.want) || !strings.HasPrefix(got, "127.0.0.1:") {
+				t.Errorf("%s: reported %q, want the client's address and a mention of %q", tt.name, got, tt.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: no failed handshake reported (client: %v)", tt.name, err)
+		}
+	}
 	select {
 	case got := <-failed:
 		t.Errorf("reported %q, want only the three bad clients", got)

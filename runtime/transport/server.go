@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -19,8 +22,10 @@ const ShutdownGrace = 5 * time.Second
 // config asks for them), with the header and idle timeouts and HTTP/2
 // settings of this package; ReadHeaderTimeout also bounds the TLS
 // handshake. Serve it with ServeListener (or Serve), which picks TLS. Its
-// error log (handshake failures among them) goes to log at debug level
-// (nil: slog.Default()).
+// error log goes to log at debug level (nil: slog.Default()), but for the
+// TLS handshakes that fail, which go to c.HandshakeFailed when it is set
+// (a connection closed before its ClientHello, a port probe, is not
+// reported).
 func (c Config) NewServer(h http.Handler, log *slog.Logger) (*http.Server, error) {
 	if err := c.check(true); err != nil {
 		return nil, err
@@ -37,6 +42,9 @@ func (c Config) NewServer(h http.Handler, log *slog.Logger) (*http.Server, error
 		IdleTimeout:       IdleTimeout,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: MaxConcurrentStreams},
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if c.TLS != nil && c.HandshakeFailed != nil {
+		srv.ErrorLog = stdlog.New(handshakeWatch{rest: srv.ErrorLog, failed: c.HandshakeFailed}, "", 0)
 	}
 	if c.TLS != nil {
 		p.SetHTTP2(true)
@@ -83,3 +91,41 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, what string) 
 	}
 	return nil
 }
+
+// httpHandshakeError is how net/http's server begins the error-log line of
+// a failed TLS handshake ("...from <addr>: <reason>"); it has no other
+// hook for them.
+const httpHandshakeError = "http: TLS handshake error from "
+
+// handshakeWatch is a net/http server's error log that reports the failed
+// TLS handshakes to failed and passes every other line to rest.
+type handshakeWatch struct {
+	rest   *stdlog.Logger
+	failed func(net.Addr, error)
+}
+
+func (w handshakeWatch) Write(p []byte) (int, error) {
+	line := strings.TrimSuffix(string(p), "\n")
+	rest, ok := strings.CutPrefix(line, httpHandshakeError)
+	if !ok {
+		w.rest.Print(line)
+		return len(p), nil
+	}
+	// The address has no ": " (an IPv6 one has colons, no space after).
+	addr, reason, _ := strings.Cut(rest, ": ")
+	if reason == "EOF" { // closed before the ClientHello: a port probe
+		return len(p), nil
+	}
+	var remote net.Addr = stringAddr(addr)
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		remote = net.TCPAddrFromAddrPort(ap)
+	}
+	w.failed(remote, errors.New(reason))
+	return len(p), nil
+}
+
+// stringAddr is an address net/http printed that does not parse as ip:port.
+type stringAddr string
+
+func (a stringAddr) Network() string { return "tcp" }
+func (a stringAddr) String() string  { return string(a) }

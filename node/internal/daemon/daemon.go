@@ -66,6 +66,10 @@ type Daemon struct {
 	// tls is the loaded TLS configuration (nil: plain text). The guest API
 	// host never uses it.
 	tls *transport.TLS
+	// handshakes counts the failed TLS handshakes of the agent and
+	// metrics servers (connect-go on net/http); the invocation port's are
+	// the data plane's.
+	handshakes handshakeFailures
 
 	agentLn, invocationLn, guestLn, metricsLn, ingressLn net.Listener
 }
@@ -207,6 +211,7 @@ func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log 
 		Transport:       tc.ClientConfig(),
 	})
 	d.exportDataplaneStats()
+	d.handshakes.export(d.metrics)
 	d.exportPoolStats()
 	if d.rt != nil {
 		d.metrics.CounterFunc("guest_api_host_callers_refused_total",
@@ -299,7 +304,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	// The agent, data plane and metrics serve TLS when configured; the
 	// guest API host stays plain text (containers speak plain-text gRPC).
 	tlsServer := func(name string, h http.Handler, ln net.Listener) error {
-		srv, err := d.tls.ServerConfig().NewServer(h, d.log)
+		c := d.tls.ServerConfig()
+		c.HandshakeFailed = d.handshakes.reporter(name, d.log)
+		srv, err := c.NewServer(h, d.log)
 		if err != nil {
 			return fmt.Errorf("%s server: %w", name, err)
 		}

@@ -203,32 +203,38 @@ func TestBox_AdminToken(t *testing.T) {
 }
 
 // A client with another CA's certificate at the node's invocation port
-// (grpc-go) is refused at the handshake, and the refusal shows in the
-// node's metrics.
-func TestBox_InvocationHandshakeFailuresCounted(t *testing.T) {
+// (grpc-go), agent port and metrics port (connect-go and Prometheus on
+// net/http) is refused at the handshake, and each refusal shows in the
+// node's metrics under its port's name.
+func TestBox_HandshakeFailuresCounted(t *testing.T) {
 	t.Parallel()
 	dom, other := transporttest.Domain(t), transporttest.Domain(t)
 	box := startTLSBox(t, filepath.Join(dom, "tls_config_orchestrator.toml"), "")
 	cli := transporttest.LoadTLS(t, dom, "cli").Client
-	const metric = "edgeless_node_dataplane_tls_handshake_failures_total"
-	if n := metricValue(t, transport.Config{TLS: cli}, box.Node.Metrics, metric); n != 0 {
-		t.Fatalf("%s = %v before any bad client, want 0", metric, n)
-	}
 	stranger := cli.Clone()
 	stranger.Certificates = transporttest.LoadTLS(t, other, "cli").Client.Certificates
-	if _, err := get(t, transport.Config{TLS: stranger}, box.Node.Invocation, "/", nil); err == nil {
-		t.Fatal("GET on the invocation port with another CA's certificate succeeded, want a refusal")
-	}
-	deadline := time.Now().Add(10 * time.Second) // the server may see the failure after the client
-	for {
-		n := metricValue(t, transport.Config{TLS: cli}, box.Node.Metrics, metric)
-		if n >= 1 {
-			return
+	for _, port := range []struct{ metric, url string }{
+		{"edgeless_node_dataplane_tls_handshake_failures_total", box.Node.Invocation},
+		{"edgeless_node_agent_tls_handshake_failures_total", box.Node.Agent},
+		{"edgeless_node_metrics_tls_handshake_failures_total", box.Node.Metrics},
+	} {
+		if n := metricValue(t, transport.Config{TLS: cli}, box.Node.Metrics, port.metric); n != 0 {
+			t.Fatalf("%s = %v before any bad client, want 0", port.metric, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v after a client with another CA's certificate, want >= 1", metric, n)
+		if _, err := get(t, transport.Config{TLS: stranger}, port.url, "/", nil); err == nil {
+			t.Fatalf("GET %s with another CA's certificate succeeded, want a refusal", port.url)
 		}
-		time.Sleep(20 * time.Millisecond)
+		deadline := time.Now().Add(10 * time.Second) // the server may see the failure after the client
+		for {
+			n := metricValue(t, transport.Config{TLS: cli}, box.Node.Metrics, port.metric)
+			if n >= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %v after a client with another CA's certificate, want >= 1", port.metric, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 
