@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -42,10 +43,14 @@ import (
 // Floors: a raw GuestAPIFunction.Call to a container of the same image with
 // a connect-go and with a grpc-go client, a raw FunctionInvocation.Handle on
 // loopback with connect-go and with grpc-go (client and server; the node's
-// peer client and server are grpc-go), and a bare net/http h2c round trip.
+// peer client and server are grpc-go), a bare net/http h2c round trip, and
+// a grpc-go loopback Handle to a server in another process. The idle floors
+// are the grpc-go container Call and the Handle to another process, each
+// after idleGap with no traffic, as each RPC of a hop finds its receiver.
 // The cast hop (peer -> node -> container -> node -> peer) and the call
 // through the node are compared with the sum of the cheaper container Call
-// and the cheaper loopback Handle (the table names the two). The
+// and the cheaper loopback Handle (the table names the two), and with the
+// sum of the two idle floors. The
 // throughput run is issue #14's load; node CPU is the node process's
 // user+system time (/proc) over the run.
 func BenchmarkNode(b *testing.B) {
@@ -103,6 +108,7 @@ func BenchmarkNode(b *testing.B) {
 		handleFloor := cheaper(floor{"raw FunctionInvocation.Handle (Connect)", fl.connect},
 			floor{"raw FunctionInvocation.Handle (grpc-go)", fl.grpc})
 		floorSum := callFloor.s.pct(.5) + handleFloor.s.pct(.5)
+		idleSum := fl.containerIdle.pct(.5) + fl.grpcIdle.pct(.5)
 
 		hop, err := g.Run(ctx, loadgen.Load{Senders: 1, Events: rounds, Timeout: time.Minute, Hop: true})
 		if err != nil {
@@ -164,6 +170,9 @@ func BenchmarkNode(b *testing.B) {
 			{"raw FunctionInvocation.Handle on loopback (Connect)", fl.connect},
 			{"raw FunctionInvocation.Handle on loopback (grpc-go both ends)", fl.grpc},
 			{"bare net/http h2c round trip on loopback", fl.h2c},
+			{"raw FunctionInvocation.Handle on loopback to another process (grpc-go)", fl.grpcProc},
+			{fmt.Sprintf("raw GuestAPIFunction.Call (grpc-go), each after %s idle", idleGap), fl.containerIdle},
+			{fmt.Sprintf("raw Handle to another process (grpc-go), each after %s idle", idleGap), fl.grpcIdle},
 		} {
 			fmt.Fprintf(w, "%s\t%s\t%s\t\n", r.name, us(r.s.pct(.5)), us(r.s.pct(.99)))
 		}
@@ -174,6 +183,9 @@ func BenchmarkNode(b *testing.B) {
 			us(call.pct(.5)), us(call.pct(.99)), us(floorSum), float64(call.pct(.5))/float64(floorSum))
 		fmt.Fprintf(w, "  floor p50 = %s %s µs + %s %s µs\n",
 			callFloor.name, us(callFloor.s.pct(.5)), handleFloor.name, us(handleFloor.s.pct(.5)))
+		fmt.Fprintf(w, "  against the idle floors (each round trip after %s idle, %s µs + %s µs = %s µs): cast hop %.2f, call %.2f\n",
+			idleGap, us(fl.containerIdle.pct(.5)), us(fl.grpcIdle.pct(.5)), us(idleSum),
+			float64(hop.Pct(.5))/float64(idleSum), float64(call.pct(.5))/float64(idleSum))
 		fmt.Fprintf(w, "\nthroughput (%d casts, %d instances, %d senders)\tevents/s\tnode CPU ms/event\tp50 ms\tp99 ms\trefused\t\n",
 			loadEvents, loadInstances, loadSenders)
 		fmt.Fprintf(w, "peer -> node -> container -> node -> peer\t%.0f\t%.3f\t%s\t%s\t%d\t\n", load.PerSecond(),
@@ -185,6 +197,7 @@ func BenchmarkNode(b *testing.B) {
 		w.Flush()
 		b.ReportMetric(float64(hop.Pct(.5))/float64(floorSum), "cast-hop-x-floor")
 		b.ReportMetric(float64(call.pct(.5))/float64(floorSum), "call-x-floor")
+		b.ReportMetric(float64(hop.Pct(.5))/float64(idleSum), "cast-hop-x-idle-floor")
 		b.ReportMetric(load.PerSecond(), "events/s")
 		b.ReportMetric(float64(cpu)/1e6/float64(load.Arrived), "node-cpu-ms/event")
 	}
@@ -241,7 +254,25 @@ func (s samples) pct(p float64) time.Duration {
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
 func us(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e3, 'f', 0, 64) }
 
-type floors struct{ container, containerGRPC, connect, grpc, h2c samples }
+type floors struct {
+	container, containerGRPC, connect, grpc, h2c samples
+	// grpcProc is the grpc-go loopback Handle to a server in another
+	// process (startNopInvocation), as between the load generator and the
+	// node; the grpc floor above has both ends in this process.
+	grpcProc samples
+	// The grpc-go container Call and the loopback Handle to another
+	// process again, each after idleGap with no traffic (see idleGap).
+	containerIdle, grpcIdle samples
+}
+
+// idleGap is the pause before each round trip of the idle floors. The
+// back-to-back floors find both ends running; each RPC of a cast hop
+// finds its receiver idle (a function container that got an event 32 events
+// ago, the node and the load generator waiting for the container) and pays
+// for waking it up, which on this 2-vCPU VM costs more than the round trip
+// itself. 2 ms is enough: a raw round trip after a 2 ms pause costs about
+// what one round robin over 8 containers costs.
+const idleGap = 2 * time.Millisecond
 
 // floor is one named floor's samples.
 type floor struct {
@@ -302,6 +333,12 @@ func measureFloors(b *testing.B, dc *client.Client, image, nodeID string, inst *
 	}
 	b.Cleanup(func() { gc.Close() })
 	ginv := edgelessapi.NewFunctionInvocationClient(gc)
+	pc, err := transport.Config{}.NewGRPCConn(startNopInvocation(b), transport.DefaultPayloadMaxBytes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { pc.Close() })
+	pinv := edgelessapi.NewFunctionInvocationClient(pc)
 
 	bare := func() error {
 		req, _ := http.NewRequestWithContext(ctx, "POST", connectURL+"/bare", bytes.NewReader([]byte("ping")))
@@ -318,9 +355,14 @@ func measureFloors(b *testing.B, dc *client.Client, image, nodeID string, inst *
 		func() error { _, err := inv.Handle(ctx, ev); return err },
 		func() error { _, err := ginv.Handle(ctx, ev); return err },
 		bare,
+		func() error { _, err := pinv.Handle(ctx, ev); return err },
 	}
 	var f floors
-	out := []*samples{&f.container, &f.containerGRPC, &f.connect, &f.grpc, &f.h2c}
+	out := []*samples{&f.container, &f.containerGRPC, &f.connect, &f.grpc, &f.h2c, &f.grpcProc}
+	idle := []struct {
+		step func() error
+		out  *samples
+	}{{steps[1], &f.containerIdle}, {steps[5], &f.grpcIdle}}
 	for i := range rounds + 50 {
 		for j, step := range steps {
 			t0 := time.Now()
@@ -329,6 +371,16 @@ func measureFloors(b *testing.B, dc *client.Client, image, nodeID string, inst *
 			}
 			if i >= 50 { // the first rounds warm the connections
 				*out[j] = append(*out[j], time.Since(t0))
+			}
+		}
+		for _, st := range idle {
+			time.Sleep(idleGap)
+			t0 := time.Now()
+			if err := st.step(); err != nil {
+				b.Fatalf("idle floor: %v", err)
+			}
+			if i >= 50 {
+				*st.out = append(*st.out, time.Since(t0))
 			}
 		}
 	}
@@ -387,6 +439,40 @@ func rawFunction(b *testing.B, dc *client.Client, hc *http.Client, image, nodeID
 		b.Fatalf("raw container Init: %v", err)
 	}
 	return fn, fnURL
+}
+
+// startNopInvocation builds and starts testdata/nopinvocation (a
+// FunctionInvocation server that accepts every event) in a process of its
+// own until the benchmark ends, and returns its URL.
+func startNopInvocation(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "nopinvocation")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/nopinvocation").CombinedOutput(); err != nil {
+		b.Fatalf("go build nopinvocation: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close() // it exits when its input closes
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("nopinvocation: %v", err)
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("nopinvocation did not print its URL: %v", err)
+	}
+	return strings.TrimSpace(line)
 }
 
 type nopInvocation struct{}
