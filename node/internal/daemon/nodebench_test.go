@@ -134,10 +134,15 @@ func BenchmarkNode(b *testing.B) {
 		// container, no refill running): a hit (the pooled image), then a
 		// miss (the other tag: create, start, Boot, Init, as without a
 		// pool).
+		// A start meant to hit goes cold when its pooled container cannot
+		// serve it (on a loaded machine a Boot may take too long and the
+		// container is discarded): it is counted apart, not as a hit.
 		var hit, start, stop samples
+		wentCold := 0
 		for range 10 {
 			for _, gen := range []*loadgen.Generator{g, gMiss} {
 				node.waitPoolSettled(b)
+				hits0 := node.metricValue(b, "edgeless_node_prewarm_hits_total")
 				t0 := time.Now()
 				id, err := gen.StartInstance(ctx)
 				if err != nil {
@@ -147,16 +152,19 @@ func BenchmarkNode(b *testing.B) {
 				if err := gen.StopInstance(ctx, id); err != nil {
 					b.Fatal(err)
 				}
-				if gen == g {
-					hit = append(hit, t1.Sub(t0))
-				} else {
+				switch {
+				case gen != g:
 					start = append(start, t1.Sub(t0))
+				case node.metricValue(b, "edgeless_node_prewarm_hits_total") > hits0:
+					hit = append(hit, t1.Sub(t0))
+				default:
+					wentCold++
 				}
 				stop = append(stop, time.Since(t1))
 			}
 		}
-		if h := node.metricValue(b, "edgeless_node_prewarm_hits_total"); h < float64(len(hit)) {
-			b.Fatalf("prewarm hits = %v after %d starts meant to hit", h, len(hit))
+		if len(hit) == 0 {
+			b.Fatalf("none of %d starts meant to hit took a pooled container", wentCold)
 		}
 
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -193,6 +201,9 @@ func BenchmarkNode(b *testing.B) {
 		fmt.Fprintf(w, "\nlifecycle through the node (%d runs)\tp50 ms\tp90 ms\t\n", len(start))
 		fmt.Fprintf(w, "Start (cold: create, start, Boot, Init) + Patch\t%s\t%s\t\n", ms(start.pct(.5)), ms(start.pct(.9)))
 		fmt.Fprintf(w, "Start (prewarm pool hit: Boot, Init) + Patch\t%s\t%s\t\n", ms(hit.pct(.5)), ms(hit.pct(.9)))
+		if wentCold > 0 {
+			fmt.Fprintf(w, "(%d of %d starts meant to hit went cold: no pooled container served them)\t\t\t\n", wentCold, wentCold+len(hit))
+		}
 		fmt.Fprintf(w, "Stop (until the container is removed)\t%s\t%s\t\n", ms(stop.pct(.5)), ms(stop.pct(.9)))
 		w.Flush()
 		b.ReportMetric(float64(hop.Pct(.5))/float64(floorSum), "cast-hop-x-floor")
