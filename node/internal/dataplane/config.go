@@ -16,6 +16,7 @@ const (
 	DefaultSendTimeout        = 5 * time.Second
 	DefaultMaxConcurrentCalls = 64
 	DefaultQueueBytes         = 64 << 20
+	DefaultAdmissionWaiters   = 64
 )
 
 // Config configures a Dataplane.
@@ -53,15 +54,30 @@ type Config struct {
 	// https:// ones are accepted); the zero value is plain-text h2c.
 	Transport transport.Config
 	// MaxQueueDelay sizes each instance's cast queue in time: a cast is
-	// refused at once (ErrQueueFull, RESOURCE_EXHAUSTED on the wire) when
-	// the casts ahead of it (queued and in delivery) would likely take
-	// longer than this to deliver, at a cautious cost per cast measured
-	// from the instance's recent service times and queue waits (see
-	// admitCast). It bounds the time accepted casts wait in the queue
-	// (their delivery comes on top), and pushes back on senders in
-	// milliseconds instead of holding seconds of work. Zero: only
-	// QueueSize bounds the queue.
+	// refused (ErrQueueFull, RESOURCE_EXHAUSTED on the wire; at once, or
+	// after MaxAdmissionWait) when the casts ahead of it (queued and in
+	// delivery) would likely take longer than this to deliver, at a
+	// cautious cost per cast measured from the instance's recent service
+	// times and queue waits (see castWait). It bounds the time accepted
+	// casts wait in the queue (their delivery comes on top), and pushes
+	// back on senders in milliseconds instead of holding seconds of work.
+	// Zero: only QueueSize bounds the queue.
 	MaxQueueDelay time.Duration
+	// MaxAdmissionWait turns MaxQueueDelay's refusals into push-back: a
+	// cast the estimate would refuse waits instead, first come first
+	// served per instance, until the estimate admits it, at most this
+	// long; then it is refused as without it. A cast that arrives while
+	// others wait for the instance waits behind them. Zero (the default):
+	// refused at once.
+	MaxAdmissionWait time.Duration
+	// MaxAdmissionWaiters bounds the casts waiting for admission to one
+	// instance (default 64); beyond it a cast is refused at once. Waiting
+	// casts hold their bytes of the instance's QueueBytes.
+	MaxAdmissionWaiters int
+	// ObserveAdmissionWait, when set, is given the time each cast waited
+	// for admission (casts admitted at once are not reported), and
+	// whether it was admitted in the end.
+	ObserveAdmissionWait func(d time.Duration, admitted bool)
 	// ObserveCastWait, when set, is given the time each cast waited in its
 	// instance's queue before its delivery began (the node exports it as a
 	// histogram). It is called by the instance's cast worker and must be
@@ -87,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConcurrentCalls <= 0 {
 		c.MaxConcurrentCalls = DefaultMaxConcurrentCalls
+	}
+	if c.MaxAdmissionWaiters <= 0 {
+		c.MaxAdmissionWaiters = DefaultAdmissionWaiters
 	}
 	if c.MaxPayloadBytes <= 0 {
 		c.MaxPayloadBytes = transport.DefaultPayloadMaxBytes

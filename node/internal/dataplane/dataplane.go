@@ -245,7 +245,8 @@ type Stats struct {
 	CallsDelivered   uint64 // calls a receiver answered
 	CallsFailed      uint64 // calls answered ERR here (receiver error, expiry, unregistered)
 	QueueFull        uint64 // times a sender found a queue full and had to wait
-	CastsShed        uint64 // casts refused at once: the queue held more than MaxQueueDelay of work
+	CastsShed        uint64 // casts refused: the queue held more than MaxQueueDelay of work (after MaxAdmissionWait)
+	CastsHeld        uint64 // casts that waited for admission (MaxAdmissionWait), admitted or not
 	RepliesUnmatched uint64 // replies for which no call waited (any longer)
 	RepliesRefused   uint64 // replies from another instance than the callee (forged), dropped
 	EventsRejected   uint64 // incoming events refused by the FunctionInvocation server
@@ -260,7 +261,7 @@ type counters struct {
 	callsDelivered, callsFailed               atomic.Uint64
 	queueFull, repliesUnmatched, rejected     atomic.Uint64
 	repliesRefused                            atomic.Uint64
-	castsShed                                 atomic.Uint64
+	castsShed, castsHeld                      atomic.Uint64
 	handshakeFailed                           atomic.Uint64
 }
 
@@ -274,6 +275,7 @@ func (d *Dataplane) Stats() Stats {
 		CallsFailed:          d.stats.callsFailed.Load(),
 		QueueFull:            d.stats.queueFull.Load(),
 		CastsShed:            d.stats.castsShed.Load(),
+		CastsHeld:            d.stats.castsHeld.Load(),
 		RepliesUnmatched:     d.stats.repliesUnmatched.Load(),
 		RepliesRefused:       d.stats.repliesRefused.Load(),
 		EventsRejected:       d.stats.rejected.Load(),

@@ -63,8 +63,16 @@
 // deadline (Config.SendTimeout), so a slow peer slows its senders instead of
 // filling a buffer. Per instance, at most QueueSize events wait and
 // MaxConcurrentCalls calls run. Config.MaxQueueDelay also sizes the cast
-// queues in time: a cast that would likely wait longer than that is refused
-// at once (ErrQueueFull) rather than queued (see admitCast).
+// queues in time: a cast that would likely wait longer than that is not
+// queued (see castWait). With Config.MaxAdmissionWait it waits for
+// admission instead, first come first served per instance (a cast that
+// finds others waiting waits behind them), at most that long and with at
+// most MaxAdmissionWaiters waiting, holding its queue bytes; a cast that is
+// still not admitted then, or finds the waiters at their bound, is refused
+// (ErrQueueFull), as it is at once without MaxAdmissionWait. A sender
+// (a peer's Handle, a function's Cast) thus waits while the instance
+// catches up instead of retrying. A cast of an instance to itself is never
+// held.
 //
 // # Calls
 //

@@ -59,7 +59,7 @@ type Mailbox struct {
 	dead deadWarner
 	// bytes bounds the payload bytes waiting in the two queues.
 	bytes *semaphore.Weighted
-	// For admitCast: castCost is the cautious cost of one cast from the
+	// For castWait: castCost is the cautious cost of one cast from the
 	// instance's service times, in nanoseconds (0 before the first
 	// delivery; see serviceEstimate); castWaitPer is the wait per cast
 	// ahead of it that the cast last taken from the queue saw (0 if none
@@ -68,6 +68,8 @@ type Mailbox struct {
 	castCost    atomic.Int64
 	castWaitPer atomic.Int64
 	castStart   atomic.Int64
+	// gate holds the casts waiting for admission (MaxAdmissionWait).
+	gate castGate
 	// received counts the events (casts and calls) that entered the
 	// instance's queues.
 	received atomic.Uint64
@@ -94,6 +96,7 @@ func newMailbox(d *Dataplane, id contract.InstanceID) *Mailbox {
 		ctx:      ctx,
 		cancel:   cancel,
 	}
+	h.gate.kick = make(chan struct{}, 1)
 	h.aliases.Store(&map[string]contract.InstanceID{})
 	h.nextStream.Store(randomStreamStart())
 	h.wg.Add(2)

@@ -56,16 +56,19 @@ func (h *Mailbox) enqueue(ctx context.Context, it delivery) error {
 	if max := h.d.cfg.QueueBytes; it.size > max {
 		return fmt.Errorf("instance %s: an event of %d bytes exceeds its queue of %d bytes: %w", h.id.FunctionID, it.size, max, ErrQueueFull)
 	}
+	reserved := false // it.size queue bytes are held for it
 	if it.typ == edgelessapi.EventType_CAST {
-		now := monoNow()
-		ahead, err := h.admitCast(now)
+		w, err := h.admit(ctx, &it)
 		if err != nil {
 			return err
 		}
-		it.ahead, it.queued = ahead, now
+		if w != nil { // it waited at the gate: it leaves once queued
+			defer h.gate.leave(w)
+			reserved = true
+		}
 	}
 	q := h.queueFor(it.typ)
-	if h.bytes.TryAcquire(it.size) {
+	if reserved || h.bytes.TryAcquire(it.size) {
 		select {
 		case q <- it:
 			h.received.Add(1)
@@ -112,19 +115,20 @@ func (h *Mailbox) fullError(ctx context.Context, q chan delivery, what string) e
 // dequeued returns the queue bytes an event held.
 func (h *Mailbox) dequeued(it delivery) { h.bytes.Release(it.size) }
 
-// admitCast refuses a cast that would likely wait in the queue longer than
-// MaxQueueDelay: when the casts ahead of it (queued, and the one being
-// delivered) would take longer than that at the instance's current cost
-// per cast. That cost is the larger of two measurements: a cautious
-// estimate from the worker's service times (serviceEstimate), and the wait
-// per cast ahead of it that the last cast taken from the queue actually
-// saw, which follows a sudden slowdown of the instance (or of the host) at
-// once. The cast being delivered counts as the larger of that cost and the
-// time it has taken so far: a delivery that stalls is expected to go on
-// for about as long again (delivery times have a long tail), and whatever
-// is queued behind it waits for all of it. A cast that finds the instance
-// idle is always admitted. It returns the number of casts ahead.
-func (h *Mailbox) admitCast(now int64) (int, error) {
+// castWait estimates whether a cast arriving at now would wait in the
+// queue longer than MaxQueueDelay: the casts ahead of it (queued, and the
+// one being delivered) at the instance's current cost per cast. That cost
+// is the larger of two measurements: a cautious estimate from the worker's
+// service times (serviceEstimate), and the wait per cast ahead of it that
+// the last cast taken from the queue actually saw, which follows a sudden
+// slowdown of the instance (or of the host) at once. The cast being
+// delivered counts as the larger of that cost and the time it has taken so
+// far: a delivery that stalls is expected to go on for about as long again
+// (delivery times have a long tail), and whatever is queued behind it
+// waits for all of it. A cast that finds the instance idle is always
+// admitted. It returns the number of casts ahead, the work they make, and
+// whether that is within MaxQueueDelay.
+func (h *Mailbox) castWait(now int64) (int, time.Duration, bool) {
 	ahead := len(h.casts)
 	start := h.castStart.Load()
 	if start != 0 {
@@ -132,19 +136,21 @@ func (h *Mailbox) admitCast(now int64) (int, error) {
 	}
 	limit := h.d.cfg.MaxQueueDelay
 	if limit <= 0 || ahead == 0 {
-		return ahead, nil
+		return ahead, 0, true
 	}
 	cost := max(h.castCost.Load(), h.castWaitPer.Load())
 	wait := time.Duration(int64(ahead) * cost)
 	if start != 0 {
 		wait += time.Duration(max(now-start-cost, 0))
 	}
-	if wait <= limit {
-		return ahead, nil
-	}
+	return ahead, wait, wait <= limit
+}
+
+// shed counts a cast refused for the time it would wait (CastsShed) and
+// returns its error; what says what is ahead of it.
+func (h *Mailbox) shed(what string) error {
 	h.d.stats.castsShed.Add(1)
-	return 0, fmt.Errorf("instance %s: %d casts queued or in delivery, about %s of work, more than the %s allowed: %w",
-		h.id.FunctionID, ahead, wait.Round(time.Millisecond), limit, ErrQueueFull)
+	return fmt.Errorf("instance %s: %s, more than the %s allowed: %w", h.id.FunctionID, what, h.d.cfg.MaxQueueDelay, ErrQueueFull)
 }
 
 // serviceEstimate follows an instance's cast service times the way TCP
@@ -174,7 +180,7 @@ func abs(x int64) int64 {
 	return x
 }
 
-// tookCast records, for admitCast, the wait of the cast it, taken from the
+// tookCast records, for castWait, the wait of the cast it, taken from the
 // queue at now: its wait per cast that was ahead of it (0 if none was: the
 // instance was idle).
 func (h *Mailbox) tookCast(it delivery, now int64) {
@@ -219,6 +225,7 @@ func (h *Mailbox) runCasts() {
 			start := monoNow()
 			h.castStart.Store(start)
 			h.tookCast(it, start)
+			h.gate.progress()
 			if obs := h.d.cfg.ObserveCastWait; obs != nil {
 				obs(time.Duration(start - it.queued))
 			}
@@ -232,6 +239,7 @@ func (h *Mailbox) runCasts() {
 			h.castCost.Store(est.add(end - max(prevEnd, it.queued)))
 			prevEnd = end
 			h.castStart.Store(0)
+			h.gate.progress()
 		}
 	}
 }
