@@ -192,6 +192,11 @@ type Dataplane struct {
 	// and in delivery) would likely take longer than this to deliver; 0
 	// turns it off. Not in upstream's schema.
 	MaxQueueDelayMS uint64 `toml:"max_queue_delay_ms"`
+	// MaxAdmissionWaitMS makes a cast that max_queue_delay_ms would refuse
+	// wait instead, first come first served per instance, until the queue
+	// admits it, at most this long; then it is refused. 0 refuses at once.
+	// Not in upstream's schema.
+	MaxAdmissionWaitMS uint64 `toml:"max_admission_wait_ms"`
 	// MaxPayloadBytes bounds every message that carries an event, on every
 	// hop: the FunctionInvocation server and peer clients, the GuestAPIHost
 	// server and the clients of functions. Larger ones are refused with
@@ -352,10 +357,11 @@ func base() *Config {
 			PrewarmMaxMemory:     "1GiB",
 		},
 		Dataplane: Dataplane{
-			CallTimeoutSec:  60,
-			QueueSize:       1024,
-			MaxQueueDelayMS: 500,
-			MaxPayloadBytes: transport.DefaultPayloadMaxBytes,
+			CallTimeoutSec:     60,
+			QueueSize:          1024,
+			MaxQueueDelayMS:    500,
+			MaxAdmissionWaitMS: 200,
+			MaxPayloadBytes:    transport.DefaultPayloadMaxBytes,
 		},
 		Resources: Resources{
 			PrependHostname:        true,

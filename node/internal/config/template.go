@@ -294,6 +294,11 @@ queue_size = {{v .Dataplane.QueueSize}}
 # times and queue waits. Bounds the wait in the queue under overload
 # (dataplane_cast_queue_wait_seconds); 0: off.
 max_queue_delay_ms = {{v .Dataplane.MaxQueueDelayMS}}
+# Milliseconds a cast that max_queue_delay_ms would refuse waits instead, first
+# come first served per instance, until the queue admits it (push-back: the
+# sender's RPC takes longer instead of failing); after that it is refused.
+# Waits are in dataplane_cast_admission_wait_seconds. 0: refuse at once.
+max_admission_wait_ms = {{v .Dataplane.MaxAdmissionWaitMS}}
 # Largest message carrying an event, on every hop (peers, functions); larger
 # ones are refused with RESOURCE_EXHAUSTED. Functions built with the Go SDK
 # need the same limit (guest.Options.MaxPayloadBytes, default 16 MiB).

@@ -168,6 +168,9 @@ func (c *Config) Validate() error {
 	if m := c.Dataplane.MaxQueueDelayMS; m > 3600_000 {
 		bad("dataplane.max_queue_delay_ms", "want 0 (off) to 3600000 ms, got %d", m)
 	}
+	if m := c.Dataplane.MaxAdmissionWaitMS; m > 60_000 {
+		bad("dataplane.max_admission_wait_ms", "want 0 (refuse at once) to 60000 ms, got %d", m)
+	}
 	if q := c.Dataplane.QueueSize; q < 1 || q > 1<<20 {
 		bad("dataplane.queue_size", "want 1 to %d, got %d", 1<<20, q)
 	}

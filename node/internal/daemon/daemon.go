@@ -201,14 +201,16 @@ func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log 
 	}
 
 	d.dp = dataplane.New(dataplane.Config{
-		NodeID:          g.NodeID,
-		CallTimeout:     cfg.Dataplane.CallTimeout(),
-		QueueSize:       cfg.Dataplane.QueueSize,
-		MaxQueueDelay:   time.Duration(cfg.Dataplane.MaxQueueDelayMS) * time.Millisecond,
-		ObserveCastWait: d.metrics.ObserveCastWait,
-		MaxPayloadBytes: cfg.Dataplane.MaxPayloadBytes,
-		Logger:          log, // the data plane adds component=dataplane
-		Transport:       tc.ClientConfig(),
+		NodeID:               g.NodeID,
+		CallTimeout:          cfg.Dataplane.CallTimeout(),
+		QueueSize:            cfg.Dataplane.QueueSize,
+		MaxQueueDelay:        time.Duration(cfg.Dataplane.MaxQueueDelayMS) * time.Millisecond,
+		MaxAdmissionWait:     time.Duration(cfg.Dataplane.MaxAdmissionWaitMS) * time.Millisecond,
+		ObserveCastWait:      d.metrics.ObserveCastWait,
+		ObserveAdmissionWait: d.metrics.ObserveAdmissionWait,
+		MaxPayloadBytes:      cfg.Dataplane.MaxPayloadBytes,
+		Logger:               log, // the data plane adds component=dataplane
+		Transport:            tc.ClientConfig(),
 	})
 	d.exportDataplaneStats()
 	d.handshakes.export(d.metrics)
@@ -473,7 +475,7 @@ func (d *Daemon) exportDataplaneStats() {
 		{"dataplane_calls_delivered_total", "Calls a local instance answered.", func(s dataplane.Stats) uint64 { return s.CallsDelivered }},
 		{"dataplane_calls_failed_total", "Calls answered ERR by this node (receiver error, expiry, unregistered).", func(s dataplane.Stats) uint64 { return s.CallsFailed }},
 		{"dataplane_queue_full_total", "Times a sender found an instance's queue full.", func(s dataplane.Stats) uint64 { return s.QueueFull }},
-		{"dataplane_casts_shed_total", "Casts refused at once because the instance's queue held more than max_queue_delay_ms of work.", func(s dataplane.Stats) uint64 { return s.CastsShed }},
+		{"dataplane_casts_shed_total", "Casts refused because the instance's queue held more than max_queue_delay_ms of work (at once, or after max_admission_wait_ms).", func(s dataplane.Stats) uint64 { return s.CastsShed }},
 		{"dataplane_replies_unmatched_total", "Replies for which no call waited.", func(s dataplane.Stats) uint64 { return s.RepliesUnmatched }},
 		{"dataplane_replies_refused_total", "Replies dropped because their source was not the instance called.", func(s dataplane.Stats) uint64 { return s.RepliesRefused }},
 		{"dataplane_events_rejected_total", "Incoming FunctionInvocation events refused.", func(s dataplane.Stats) uint64 { return s.EventsRejected }},

@@ -61,6 +61,13 @@ func BenchmarkNode(b *testing.B) {
 	node := startNodeProcess(b, func(c *config.Config) {
 		c.ContainerRuntime.PrewarmImages = []string{image}
 		c.ContainerRuntime.PrewarmHistory = -1
+		if v := os.Getenv(AdmissionWaitEnv); v != "" {
+			ms, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				b.Fatalf("%s=%q: %v", AdmissionWaitEnv, v, err)
+			}
+			c.Dataplane.MaxAdmissionWaitMS = ms
+		}
 	})
 	missImage := strings.TrimSuffix(image, ":dev") + ":bench-miss-" + uuid.NewString()[:8]
 	if _, err := dc.ImageTag(context.Background(), client.ImageTagOptions{Source: image, Target: missImage}); err != nil {
@@ -122,10 +129,12 @@ func BenchmarkNode(b *testing.B) {
 			}
 			call = append(call, d)
 		}
+		held0 := node.admissions(b)
 		cpu0 := node.cpu(b)
 		profiled := node.profile(b, os.Getenv(ProfileEnv), 10*time.Second)
 		load, err := g.Run(ctx, loadgen.Load{Senders: loadSenders, Events: loadEvents, Timeout: loadTimeout})
 		cpu := node.cpu(b) - cpu0
+		held := node.admissions(b).minus(held0)
 		<-profiled
 		if err != nil {
 			b.Fatal(err)
@@ -198,6 +207,8 @@ func BenchmarkNode(b *testing.B) {
 			loadEvents, loadInstances, loadSenders)
 		fmt.Fprintf(w, "peer -> node -> container -> node -> peer\t%.0f\t%.3f\t%s\t%s\t%d\t\n", load.PerSecond(),
 			float64(cpu)/1e6/float64(load.Arrived), ms(load.Pct(.5)), ms(load.Pct(.99)), load.Refused)
+		fmt.Fprintf(w, "  casts held for admission (max_admission_wait_ms %d): %.0f admitted after %s mean, %.0f refused after waiting\n",
+			node.admissionWaitMS, held.admitted, ms(held.meanAdmitted()), held.refused)
 		fmt.Fprintf(w, "\nlifecycle through the node (%d runs)\tp50 ms\tp90 ms\t\n", len(start))
 		fmt.Fprintf(w, "Start (cold: create, start, Boot, Init) + Patch\t%s\t%s\t\n", ms(start.pct(.5)), ms(start.pct(.9)))
 		fmt.Fprintf(w, "Start (prewarm pool hit: Boot, Init) + Patch\t%s\t%s\t\n", ms(hit.pct(.5)), ms(hit.pct(.9)))
@@ -219,6 +230,36 @@ func BenchmarkNode(b *testing.B) {
 // and heap profile (<prefix>.heap, after it), taken through the node's
 // opt-in /debug/pprof, for `go tool pprof`.
 const ProfileEnv = "EDGELESS_BENCH_PROFILE"
+
+// AdmissionWaitEnv, when set, is the node's [dataplane]
+// max_admission_wait_ms in BenchmarkNode (0: refuse at once), to compare
+// push-back with refusals in one sitting.
+const AdmissionWaitEnv = "EDGELESS_BENCH_MAX_ADMISSION_WAIT_MS"
+
+// admissionStats are the node's counts of casts held for admission.
+type admissionStats struct{ admitted, admittedSum, refused float64 }
+
+// admissions reads the node's admission histogram.
+func (n *nodeProcess) admissions(b *testing.B) admissionStats {
+	const h = "edgeless_node_dataplane_cast_admission_wait_seconds"
+	return admissionStats{
+		admitted:    n.metricValue(b, h+`_count{outcome="admitted"}`),
+		admittedSum: n.metricValue(b, h+`_sum{outcome="admitted"}`),
+		refused:     n.metricValue(b, h+`_count{outcome="refused"}`),
+	}
+}
+
+func (a admissionStats) minus(b admissionStats) admissionStats {
+	return admissionStats{a.admitted - b.admitted, a.admittedSum - b.admittedSum, a.refused - b.refused}
+}
+
+// meanAdmitted is the mean wait of the admitted casts.
+func (a admissionStats) meanAdmitted() time.Duration {
+	if a.admitted == 0 {
+		return 0
+	}
+	return time.Duration(a.admittedSum / a.admitted * float64(time.Second))
+}
 
 // profile saves the node's CPU profile of the next d to prefix.cpu and,
 // after it, the heap profile to prefix.heap, in the background; the
@@ -516,6 +557,7 @@ func serveLoopback(b *testing.B, srv *http.Server) string {
 // runtime on free loopback ports.
 type nodeProcess struct {
 	id                                  string
+	admissionWaitMS                     uint64
 	agentURL, invocationURL, metricsURL string
 	cmd                                 *exec.Cmd
 }
@@ -567,7 +609,7 @@ func startNodeProcess(b *testing.B, edits ...func(*config.Config)) *nodeProcess 
 			b.Logf("node log:\n%s", logs.String())
 		}
 	})
-	n := &nodeProcess{id: cfg.General.NodeID, agentURL: cfg.General.AgentURL, invocationURL: cfg.General.InvocationURL,
+	n := &nodeProcess{id: cfg.General.NodeID, admissionWaitMS: cfg.Dataplane.MaxAdmissionWaitMS, agentURL: cfg.General.AgentURL, invocationURL: cfg.General.InvocationURL,
 		metricsURL: cfg.Telemetry.MetricsURL, cmd: cmd}
 	hc, _ := transport.NewClient()
 	nm := edgelessapiconnect.NewNodeManagementClient(hc, n.agentURL, transport.ClientOptions(transport.ControlMaxBytes)...)

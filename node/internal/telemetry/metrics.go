@@ -22,6 +22,7 @@ type Metrics struct {
 	exits         *prometheus.CounterVec
 	functionLogs  *prometheus.CounterVec
 	castWait      prometheus.Histogram
+	admission     [2]prometheus.Observer // refused, admitted
 }
 
 // Namespace prefixes every metric name.
@@ -83,12 +84,31 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.coldStart, m.boot, m.init, m.stop, m.startFailures, m.events, m.exits, m.functionLogs, m.castWait,
 	)
+	admission := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "dataplane_cast_admission_wait_seconds",
+		Help: "Time casts waited for admission to their instance's queue ([dataplane] max_admission_wait_ms bounds it), by outcome (admitted, refused); casts admitted at once are not counted.",
+		// Boundaries at the usual settings of max_admission_wait_ms.
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .15, .2, .25, .5, 1},
+	}, []string{"outcome"})
+	reg.MustRegister(admission)
+	m.admission = [2]prometheus.Observer{admission.WithLabelValues("refused"), admission.WithLabelValues("admitted")}
 	return m
 }
 
 // ObserveCastWait records the time one cast waited in its instance's queue
 // (for the data plane's Config.ObserveCastWait).
 func (m *Metrics) ObserveCastWait(d time.Duration) { m.castWait.Observe(d.Seconds()) }
+
+// ObserveAdmissionWait records the time one cast waited for admission to
+// its instance's queue, and whether it was admitted (for the data plane's
+// Config.ObserveAdmissionWait).
+func (m *Metrics) ObserveAdmissionWait(d time.Duration, admitted bool) {
+	i := 0
+	if admitted {
+		i = 1
+	}
+	m.admission[i].Observe(d.Seconds())
+}
 
 // Registry returns the registry, to register more collectors on it.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
