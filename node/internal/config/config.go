@@ -188,9 +188,9 @@ type Dataplane struct {
 	// wait.
 	QueueSize int `toml:"queue_size"`
 	// MaxQueueDelayMS sizes each instance's cast queue in time: a cast is
-	// refused with RESOURCE_EXHAUSTED when the casts ahead of it (queued
-	// and in delivery) would likely take longer than this to deliver; 0
-	// turns it off. Not in upstream's schema.
+	// refused with RESOURCE_EXHAUSTED (after MaxAdmissionWaitMS) when the
+	// casts ahead of it (queued and in delivery) would likely take longer
+	// than this to deliver; 0 turns it off. Not in upstream's schema.
 	MaxQueueDelayMS uint64 `toml:"max_queue_delay_ms"`
 	// MaxAdmissionWaitMS makes a cast that max_queue_delay_ms would refuse
 	// wait instead, first come first served per instance, until the queue

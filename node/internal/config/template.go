@@ -297,7 +297,8 @@ max_queue_delay_ms = {{v .Dataplane.MaxQueueDelayMS}}
 # Milliseconds a cast that max_queue_delay_ms would refuse waits instead, first
 # come first served per instance, until the queue admits it (push-back: the
 # sender's RPC takes longer instead of failing); after that it is refused.
-# Waits are in dataplane_cast_admission_wait_seconds. 0: refuse at once.
+# Waits are in dataplane_cast_admission_wait_seconds. 0: refuse at once. Keep
+# it well below 500 when upstream nodes are peers: they give Handle 500 ms.
 max_admission_wait_ms = {{v .Dataplane.MaxAdmissionWaitMS}}
 # Largest message carrying an event, on every hop (peers, functions); larger
 # ones are refused with RESOURCE_EXHAUSTED. Functions built with the Go SDK
