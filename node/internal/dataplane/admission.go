@@ -86,29 +86,30 @@ func (g *castGate) progress() {
 // when the estimate still refuses it after MaxAdmissionWait, when
 // MaxAdmissionWaiters casts already wait, or when the queue bytes are
 // spent; it also returns early when ctx ends or the instance goes away.
-// A cast of an instance to itself is never held: its sender may be the
-// delivery it would wait for.
+// A cast of an instance to itself is never held (its sender may be the
+// delivery it would wait for): the estimate alone decides.
 func (h *Mailbox) admit(ctx context.Context, it *delivery) (*castWaiter, error) {
 	g := &h.gate
 	hold := h.d.cfg.MaxAdmissionWait
-	if g.n.Load() == 0 {
+	self := it.src == h.id
+	if g.n.Load() == 0 || hold <= 0 || self {
 		now := monoNow()
 		ahead, wait, ok := h.castWait(now)
 		if ok {
 			it.ahead, it.queued = ahead, now
 			return nil, nil
 		}
-		if hold <= 0 || it.src == h.id {
-			return nil, h.shed(fmt.Sprintf("%d casts queued or in delivery, about %s of work", ahead, wait.Round(time.Millisecond)))
+		if hold <= 0 || self {
+			return nil, h.shed(h.tooLong(ahead, wait, 0))
 		}
 	}
 	if !h.bytes.TryAcquire(it.size) {
-		return nil, h.shed(fmt.Sprintf("%d bytes of events queued or waiting", h.d.cfg.QueueBytes))
+		return nil, h.shed(fmt.Errorf("instance %s: no queue bytes left to wait for admission with: %w", h.id.FunctionID, ErrQueueFull))
 	}
 	w, ok := g.join(h.d.cfg.MaxAdmissionWaiters)
 	if !ok {
 		h.bytes.Release(it.size)
-		return nil, h.shed(fmt.Sprintf("%d casts already waiting for admission", h.d.cfg.MaxAdmissionWaiters))
+		return nil, h.shed(fmt.Errorf("instance %s: %d casts already wait for admission: %w", h.id.FunctionID, h.d.cfg.MaxAdmissionWaiters, ErrQueueFull))
 	}
 	h.d.stats.castsHeld.Add(1)
 	start := monoNow()
@@ -132,8 +133,7 @@ func (h *Mailbox) admit(ctx context.Context, it *delivery) (*castWaiter, error) 
 		case <-kick:
 		case <-timer.C:
 			ahead, wait, _ := h.castWait(monoNow())
-			return nil, h.notAdmitted(w, it.size, start, h.shed(fmt.Sprintf("%d casts queued or in delivery, about %s of work, after %s of waiting",
-				ahead, wait.Round(time.Millisecond), hold)))
+			return nil, h.notAdmitted(w, it.size, start, h.shed(h.tooLong(ahead, wait, hold)))
 		case <-ctx.Done():
 			return nil, h.notAdmitted(w, it.size, start, fmt.Errorf("instance %s: waiting for admission: %w (%w)", h.id.FunctionID, ErrQueueFull, ctx.Err()))
 		case <-h.ctx.Done():

@@ -264,18 +264,27 @@ func TestAdmission_CancelLeavesCleanly(t *testing.T) {
 }
 
 // TestAdmission_SelfCastNotHeld checks that an instance's cast to itself
-// is refused at once rather than held: its sender may be the very
-// delivery it would wait for.
+// is refused at once rather than held, with or without others waiting:
+// its sender may be the very delivery it would wait for.
 func TestAdmission_SelfCastNotHeld(t *testing.T) {
 	t.Parallel()
 	h := newHeldTarget(t, Config{MaxQueueDelay: 20 * time.Millisecond, MaxAdmissionWait: time.Minute})
 	if err := h.b.Cast(t.Context(), SelfAlias, []byte("self")); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("self cast behind a stuck delivery = %v, want ErrQueueFull at once", err)
 	}
-	if s := h.d.Stats(); s.CastsHeld != 0 || s.CastsShed != 1 {
-		t.Errorf("Stats() CastsHeld=%d CastsShed=%d, want 0, 1", s.CastsHeld, s.CastsShed)
+	errc := make(chan error, 1)
+	go func() { errc <- h.send(t.Context(), "other") }()
+	h.waitFor(t, 1)
+	if err := h.b.Cast(t.Context(), SelfAlias, []byte("self")); !errors.Is(err, ErrQueueFull) {
+		t.Errorf("self cast while another waits = %v, want ErrQueueFull at once", err)
+	}
+	if s := h.d.Stats(); s.CastsHeld != 1 || s.CastsShed != 2 {
+		t.Errorf("Stats() CastsHeld=%d CastsShed=%d, want 1 (the other sender), 2", s.CastsHeld, s.CastsShed)
 	}
 	close(h.release)
+	if err := <-errc; err != nil {
+		t.Errorf("the other sender's cast = %v, want admitted", err)
+	}
 }
 
 // TestAdmission_NoGoroutineLeak checks that casts held and then

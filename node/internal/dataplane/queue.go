@@ -146,11 +146,21 @@ func (h *Mailbox) castWait(now int64) (int, time.Duration, bool) {
 	return ahead, wait, wait <= limit
 }
 
-// shed counts a cast refused for the time it would wait (CastsShed) and
-// returns its error; what says what is ahead of it.
-func (h *Mailbox) shed(what string) error {
+// shed counts a cast refused (CastsShed) and returns err.
+func (h *Mailbox) shed(err error) error {
 	h.d.stats.castsShed.Add(1)
-	return fmt.Errorf("instance %s: %s, more than the %s allowed: %w", h.id.FunctionID, what, h.d.cfg.MaxQueueDelay, ErrQueueFull)
+	return err
+}
+
+// tooLong is the error of a cast refused because ahead casts, about wait
+// of work, were ahead of it, after it waited held for admission.
+func (h *Mailbox) tooLong(ahead int, wait, held time.Duration) error {
+	after := ""
+	if held > 0 {
+		after = fmt.Sprintf(" after %s waiting for admission", held)
+	}
+	return fmt.Errorf("instance %s: %d casts queued or in delivery, about %s of work, more than the %s allowed%s: %w",
+		h.id.FunctionID, ahead, wait.Round(time.Millisecond), h.d.cfg.MaxQueueDelay, after, ErrQueueFull)
 }
 
 // serviceEstimate follows an instance's cast service times the way TCP
