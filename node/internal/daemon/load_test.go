@@ -80,6 +80,10 @@ func TestDocker_Load(t *testing.T) {
 	limit := float64(n.cfg.Dataplane.MaxQueueDelayMS) / 1000
 	t.Logf("queue wait (max_queue_delay_ms %d): p50 <= %gs, p99 <= %gs (histogram buckets); %.2f%% of the casts waited longer than %gs",
 		n.cfg.Dataplane.MaxQueueDelayMS, waits.quantileBound(.5), waits.quantileBound(.99), 100*waits.above(limit), limit)
+	held := telemetry.Namespace + "_dataplane_cast_admission_wait_seconds"
+	t.Logf("held for admission (max_admission_wait_ms %d): %.0f admitted, %.0f refused after waiting; %.0f shed in all",
+		n.cfg.Dataplane.MaxAdmissionWaitMS, n.metric(t, held+`_count{outcome="admitted"}`), n.metric(t, held+`_count{outcome="refused"}`),
+		n.metric(t, telemetry.Namespace+"_dataplane_casts_shed_total"))
 }
 
 // above returns the fraction of the observations above bound, which must
