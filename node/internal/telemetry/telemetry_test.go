@@ -44,6 +44,8 @@ func TestRecorder_Metrics(t *testing.T) {
 	r.FunctionLog("f1", edgelessapi.TelemetryLogLevel_LOG_INFO, "tgt", "tick 1")
 	m.ObserveCastWait(300 * time.Millisecond)
 	m.ObserveCastWait(600 * time.Millisecond)
+	m.ObserveAdmissionWait(50*time.Millisecond, true)
+	m.ObserveAdmissionWait(200*time.Millisecond, false)
 
 	out := scrape(t, m)
 	for _, want := range []string{
@@ -64,6 +66,9 @@ func TestRecorder_Metrics(t *testing.T) {
 		`edgeless_node_dataplane_casts_delivered_total 7`,
 		`edgeless_node_dataplane_cast_queue_wait_seconds_bucket{le="0.5"} 1`,
 		`edgeless_node_dataplane_cast_queue_wait_seconds_count 2`,
+		`edgeless_node_dataplane_cast_admission_wait_seconds_bucket{outcome="admitted",le="0.05"} 1`,
+		`edgeless_node_dataplane_cast_admission_wait_seconds_count{outcome="admitted"} 1`,
+		`edgeless_node_dataplane_cast_admission_wait_seconds_count{outcome="refused"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {
