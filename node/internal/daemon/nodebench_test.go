@@ -56,6 +56,14 @@ import (
 func BenchmarkNode(b *testing.B) {
 	image := containertest.BuildExampleImage(b)
 	dc := containertest.RequireDocker(b)
+	// The miss image's tag goes last, after the node has stopped and
+	// removed every container (the engine refuses to untag an image a
+	// container was created from).
+	missImage := strings.TrimSuffix(image, ":dev") + ":bench-miss-" + uuid.NewString()[:8]
+	if _, err := dc.ImageTag(context.Background(), client.ImageTagOptions{Source: image, Target: missImage}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { containertest.RemoveImage(b, missImage) })
 	// The pool keeps the image warm (not the history: a second tag of the
 	// same image, which it does not keep, gives misses to compare with).
 	node := startNodeProcess(b, func(c *config.Config) {
@@ -69,11 +77,6 @@ func BenchmarkNode(b *testing.B) {
 			c.Dataplane.MaxAdmissionWaitMS = ms
 		}
 	})
-	missImage := strings.TrimSuffix(image, ":dev") + ":bench-miss-" + uuid.NewString()[:8]
-	if _, err := dc.ImageTag(context.Background(), client.ImageTagOptions{Source: image, Target: missImage}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { containertest.RemoveImage(b, missImage) })
 	gMiss, err := loadgen.New(loadgen.Config{AgentURL: node.agentURL, InvocationURL: node.invocationURL,
 		NodeID: node.id, Image: missImage})
 	if err != nil {
