@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -26,14 +25,16 @@ type protocolMux struct {
 	// pending holds a token per connection whose first bytes are still
 	// being read: a peer that opens connections and sends nothing holds
 	// at most maxPendingConns goroutines (each for up to timeout); past
-	// that, new connections are closed at once and counted in refused.
+	// that, the mux accepts no more until one of them is dispatched (the
+	// kernel's backlog holds the rest), so a burst of real clients only
+	// waits for its own first bytes.
 	pending chan struct{}
-	refused atomic.Uint64
+	done    chan struct{} // closed by close
+	once    sync.Once
 }
 
 // maxPendingConns bounds the connections whose first bytes are awaited at
-// once. The node keeps one connection per instance; 64 leaves room for a
-// node's reconnects and a developer's curl.
+// once.
 const maxPendingConns = 64
 
 func newProtocolMux(ln net.Listener, timeout time.Duration) *protocolMux {
@@ -43,6 +44,7 @@ func newProtocolMux(ln net.Listener, timeout time.Duration) *protocolMux {
 		h2:      newChanListener(ln.Addr()),
 		http1:   newChanListener(ln.Addr()),
 		pending: make(chan struct{}, maxPendingConns),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -52,8 +54,14 @@ func newProtocolMux(ln net.Listener, timeout time.Duration) *protocolMux {
 func (m *protocolMux) run() error {
 	var delay time.Duration
 	for {
+		select {
+		case m.pending <- struct{}{}:
+		case <-m.done:
+			return nil
+		}
 		c, err := m.ln.Accept()
 		if err != nil {
+			<-m.pending
 			var ne interface{ Temporary() bool }
 			if errors.As(err, &ne) && ne.Temporary() { // e.g. out of file descriptors
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
@@ -66,18 +74,15 @@ func (m *protocolMux) run() error {
 			return err
 		}
 		delay = 0
-		select {
-		case m.pending <- struct{}{}:
-			go m.dispatch(c)
-		default: // too many connections that have sent nothing yet
-			m.refused.Add(1)
-			_ = c.Close()
-		}
+		go m.dispatch(c)
 	}
 }
 
 // close stops accepting: the listener is closed.
-func (m *protocolMux) close() error { return m.ln.Close() }
+func (m *protocolMux) close() error {
+	m.once.Do(func() { close(m.done) })
+	return m.ln.Close()
+}
 
 // dispatch reads the first bytes of c (within the timeout: a peer that
 // sends nothing is dropped) and hands c, bytes replayed, to its side.
