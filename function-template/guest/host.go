@@ -68,15 +68,20 @@ const (
 	hostPingTimeout  = 10 * time.Second
 )
 
-// newHost returns the client for the GuestAPIHost server at addr
-// (host:port; baseURL is http://addr); it does no I/O.
-func newHost(baseURL, addr string, id InstanceID, timeout time.Duration, maxBytes int) (*Host, error) {
+// newHost returns the client for the GuestAPIHost server at addr on
+// network: "tcp" and host:port (baseURL is http://addr), or "unix" and a
+// socket path (baseURL is the unix:// endpoint); it does no I/O.
+func newHost(baseURL, network, addr string, id InstanceID, timeout time.Duration, maxBytes int) (*Host, error) {
 	h := &Host{id: id, endpoint: baseURL, timeout: timeout}
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
-	conn, err := grpc.NewClient("passthrough:///"+addr,
+	target := addr
+	if network == "unix" {
+		target = "localhost" // the :authority; the dialer ignores it
+	}
+	conn, err := grpc.NewClient("passthrough:///"+target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, "tcp", addr)
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
 			if err != nil {
 				h.dialErr.Store(&err)
 			}
@@ -100,8 +105,8 @@ func newHost(baseURL, addr string, id InstanceID, timeout time.Duration, maxByte
 // its HTTP/2 connection, so that the host is known to be reachable and the
 // first host call pays no connection set-up. A failed first attempt is an
 // error at once (no retries: the node retries Boot).
-func dialHost(ctx context.Context, baseURL, addr string, id InstanceID, timeout time.Duration, maxBytes int) (*Host, error) {
-	h, err := newHost(baseURL, addr, id, timeout, maxBytes)
+func dialHost(ctx context.Context, baseURL, network, addr string, id InstanceID, timeout time.Duration, maxBytes int) (*Host, error) {
+	h, err := newHost(baseURL, network, addr, id, timeout, maxBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,12 @@ type Options struct {
 	// decompression); larger ones are refused with RESOURCE_EXHAUSTED.
 	// Default DefaultMaxPayloadBytes, the node's default: keep both the same.
 	MaxPayloadBytes int
+	// GuestSockets is the directory of the node's Unix sockets for this
+	// container (EnvGuestSockets; empty: none). ListenAndServe then dials
+	// the node's function socket before it listens on Addr and serves the
+	// node over it as well, and Boot accepts a GuestAPIHost endpoint
+	// "unix://" + GuestSockets + "/host.sock".
+	GuestSockets string
 }
 
 func (o Options) withDefaults() Options {
@@ -82,6 +88,7 @@ func (o Options) withDefaults() Options {
 //	-host-timeout D      HOST_TIMEOUT     default deadline of host calls (default 30s)
 //	-shutdown-grace D    SHUTDOWN_GRACE   drain time on Stop and SIGTERM (default 2s)
 //	-max-payload-bytes N MAX_PAYLOAD_BYTES largest message read or sent (default 16 MiB)
+//	                     EDGELESS_GUEST_SOCKETS the node's socket directory (set by the node)
 func ParseArgs(args []string, getenv func(string) string) (Options, slog.Level, error) {
 	fs := flag.NewFlagSet("function", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -131,6 +138,7 @@ func ParseArgs(args []string, getenv func(string) string) (Options, slog.Level, 
 	if o.ShutdownGrace, err = parsePositiveDuration(*grace); err != nil {
 		return Options{}, 0, fmt.Errorf("shutdown grace (-shutdown-grace or SHUTDOWN_GRACE): %w", err)
 	}
+	o.GuestSockets = getenv(EnvGuestSockets)
 	return o, lvl, nil
 }
 

@@ -87,7 +87,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { muxErr <- pm.run() }()
 	go func() { grpcErr <- gs.Serve(pm.h2) }()
 	go func() { httpErr <- hs.Serve(pm.http1) }()
-	s.log.InfoContext(ctx, "serving GuestAPIFunction", "addr", ln.Addr().String())
+	sockErr := make(chan error, 1)
+	if s.sockLn != nil {
+		// (grpc-go closes it when it stops.)
+		go func() { sockErr <- gs.Serve(s.sockLn) }()
+		s.log.InfoContext(ctx, "serving GuestAPIFunction", "addr", ln.Addr().String(), "node_socket", s.sockLn.Addr().String())
+	} else {
+		s.log.InfoContext(ctx, "serving GuestAPIFunction", "addr", ln.Addr().String())
+	}
 
 	var failed error
 	select {
@@ -97,6 +104,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	case failed = <-grpcErr:
 	case failed = <-httpErr:
+	case failed = <-sockErr:
 	case <-ctx.Done():
 	}
 	if failed != nil {
@@ -128,7 +136,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		<-stopped
 	}
 	s.shutdownFunction(ctx)
-	for _, errc := range []chan error{grpcErr, httpErr} {
+	errcs := []chan error{grpcErr, httpErr}
+	if s.sockLn != nil {
+		errcs = append(errcs, sockErr)
+	}
+	for _, errc := range errcs {
 		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serve GuestAPIFunction on %s: %w", ln.Addr(), err)
 		}
@@ -146,15 +158,31 @@ func (s *Server) shutdownFunction(ctx context.Context) {
 }
 
 // ListenAndServe serves fn on opts.Addr until ctx is done (see
-// Server.Serve).
+// Server.Serve). With opts.GuestSockets set it first dials the node's
+// function socket there and, if that works, serves the node over it too
+// (see dialListener); if not, it logs why and serves on TCP only. It dials
+// before it listens, so a node that sees the TCP port answer knows that a
+// function able to use the socket has already dialled it.
 func ListenAndServe(ctx context.Context, fn Function, opts Options) error {
 	opts = opts.withDefaults()
+	s := NewServer(fn, opts)
+	if opts.GuestSockets != "" {
+		sl, err := dialGuestSocket(ctx, opts.GuestSockets)
+		if err != nil {
+			s.log.WarnContext(ctx, "the node's function socket is unusable; serving on TCP only", "dir", opts.GuestSockets, "error", err)
+		} else {
+			s.sockLn = sl
+		}
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", opts.Addr)
 	if err != nil {
+		if s.sockLn != nil {
+			_ = s.sockLn.Close()
+		}
 		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
 	}
-	return NewServer(fn, opts).Serve(ctx, ln)
+	return s.Serve(ctx, ln)
 }
 
 // Run is the whole main program of a function: it reads the options from

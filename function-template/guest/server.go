@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,9 @@ import (
 type Server struct {
 	fn   Function
 	opts Options
+	// sockLn, if set, serves the node over its function socket besides
+	// the listener of Serve (ListenAndServe sets it).
+	sockLn net.Listener
 	log  *slog.Logger
 	// slots bounds the Cast and Call handlers running at once.
 	slots chan struct{}
@@ -136,11 +141,19 @@ func (s *Server) boot(ctx context.Context, req *edgelessapi.BootData, secret str
 	if err := data.id.validate(); err != nil {
 		return &invalidArgumentError{fmt.Errorf("BootData.instance_id: %w", err)}
 	}
-	baseURL, addr, err := ParseHostEndpoint(data.endpoint)
+	var baseURL, network, addr string
+	var err error
+	if strings.HasPrefix(data.endpoint, "unix:") {
+		network, baseURL = "unix", data.endpoint
+		addr, err = hostSocketEndpoint(data.endpoint, s.opts.GuestSockets)
+	} else {
+		network = "tcp"
+		baseURL, addr, err = ParseHostEndpoint(data.endpoint)
+	}
 	if err != nil {
 		return &invalidArgumentError{err}
 	}
-	host, err := dialHost(ctx, baseURL, addr, data.id, s.opts.HostTimeout, s.opts.MaxPayloadBytes)
+	host, err := dialHost(ctx, baseURL, network, addr, data.id, s.opts.HostTimeout, s.opts.MaxPayloadBytes)
 	if err != nil {
 		return &unavailableError{err}
 	}
