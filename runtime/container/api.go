@@ -88,6 +88,20 @@ type Config struct {
 	PublishPort bool
 	// LogLines is how many output lines each instance keeps (default 500).
 	LogLines int
+	// GuestSockets is GuestSocketsAuto (the default: "auto") or
+	// GuestSocketsOff ("off"). With "auto", each container gets a
+	// directory of Unix sockets of the node, bind-mounted read-only at
+	// GuestSocketsMount, over which functions that can (the Go SDK) take
+	// and send their events instead of the Docker bridge (guestsock.go);
+	// unless the engine is not on a local unix:// socket or the node runs
+	// in a container (/.dockerenv or /run/.containerenv exists), where it
+	// is off.
+	GuestSockets string
+	// GuestSocketDir is the directory in which the runtime makes its
+	// socket root (a fresh directory, removed by Close); default
+	// os.TempDir(). The engine must see it at the same path (a node in a
+	// container: mount it at the same path).
+	GuestSocketDir string
 	// Prewarm configures the prewarm pool of containers created and
 	// started ahead of the Starts that take them (pool.go); off by
 	// default.

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -48,22 +49,32 @@ type connection struct {
 	endpoint string
 	// peer is the container's bridge address; invalid for grpc:.
 	peer netip.Addr
+	// socket is set when the connection goes over the container's
+	// function socket (guestsock.go) rather than to endpoint.
+	socket bool
 }
 
 // newConnection returns a gRPC client (grpc-go, plain HTTP/2: gRPC peers
 // in other languages, tonic and grpcio, speak HTTP/2 without TLS only) of
 // a function at endpoint that sends and reads messages of up to maxBytes,
 // sends secret in SecretHeader on every call, and marks the errors whose
-// status the function itself sent (see functionSent). It does no I/O.
-func newConnection(endpoint string, peer netip.Addr, maxBytes int, secret string) (*connection, error) {
-	cc, err := transport.Config{}.NewGRPCConn(endpoint, maxBytes,
+// status the function itself sent (see functionSent). With dial set, its
+// connections are dial's (the function socket's) instead of endpoint's.
+// It does no I/O.
+func newConnection(endpoint string, peer netip.Addr, maxBytes int, secret string, dial func(context.Context, string) (net.Conn, error)) (*connection, error) {
+	opts := []grpc.DialOption{
 		grpc.WithUnaryInterceptor(secretAndOrigin(secret)),
 		grpc.WithStatsHandler(trailerWatch{}),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: functionBackoff, MinConnectTimeout: transport.DialTimeout}))
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: functionBackoff, MinConnectTimeout: transport.DialTimeout}),
+	}
+	if dial != nil {
+		opts = append(opts, grpc.WithContextDialer(dial))
+	}
+	cc, err := transport.Config{}.NewGRPCConn(endpoint, maxBytes, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &connection{fn: edgelessapi.NewGuestAPIFunctionClient(cc), cc: cc, endpoint: endpoint, peer: peer}, nil
+	return &connection{fn: edgelessapi.NewGuestAPIFunctionClient(cc), cc: cc, endpoint: endpoint, peer: peer, socket: dial != nil}, nil
 }
 
 // close closes the connection into the function: calls in flight fail

@@ -74,7 +74,7 @@ func serveFake(t *testing.T, f *fakeFunction, ln net.Listener) (stop func()) {
 
 func testConnection(t *testing.T, addr string) *connection {
 	t.Helper()
-	cn, err := newConnection("http://"+addr, netip.Addr{}, 1<<20, "s3cret")
+	cn, err := newConnection("http://"+addr, netip.Addr{}, 1<<20, "s3cret", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

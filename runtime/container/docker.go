@@ -11,6 +11,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	dcontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
@@ -79,6 +80,10 @@ type createParams struct {
 	publish bool // publish the port on 127.0.0.1
 	limits  Limits
 	network string // id of the network to join (its name may be ambiguous for a moment)
+	// guestDir, if set, is the container's guest socket directory: it is
+	// bind-mounted read-only at GuestSocketsMount and named by
+	// EnvGuestSockets.
+	guestDir string
 	hardening
 }
 
@@ -111,6 +116,11 @@ func createContainer(ctx context.Context, api containerAPI, p createParams) (str
 	if p.network != "" {
 		hc.NetworkMode = dcontainer.NetworkMode(p.network)
 	}
+	var env []string
+	if p.guestDir != "" {
+		hc.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: p.guestDir, Target: GuestSocketsMount, ReadOnly: true}}
+		env = []string{EnvGuestSockets + "=" + GuestSocketsMount}
+	}
 	if p.publish {
 		hc.PortBindings = network.PortMap{port: {{HostIP: netip.AddrFrom4([4]byte{127, 0, 0, 1})}}}
 	}
@@ -119,6 +129,7 @@ func createContainer(ctx context.Context, api containerAPI, p createParams) (str
 		Config: &dcontainer.Config{
 			Image:        p.image,
 			Labels:       p.labels,
+			Env:          env,
 			ExposedPorts: network.PortSet{port: {}},
 		},
 		HostConfig: hc,

@@ -22,3 +22,11 @@ func StopPhasesOf(i *Instance) StopPhases {
 // call into i's function, for benchmarks whose raw floor calls the same
 // function (the Go SDK refuses calls without it).
 func SecretOf(i *Instance) string { return i.secret }
+
+// GuestSocketRoot returns the directory of r's guest socket directories
+// (empty when guest sockets are off).
+func GuestSocketRoot(r *Runtime) string { return r.sockRoot }
+
+// SetGuestSocketHook makes r call f with each container's guest socket
+// directory once its sockets listen, before the container is created.
+func SetGuestSocketHook(r *Runtime, f func(dir string)) { r.sockHook = f }

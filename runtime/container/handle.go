@@ -43,6 +43,9 @@ type containerHandle struct {
 	// stopDur and removeDur are how long remove waited for the container
 	// to end after its signal, and how long the engine took to remove it.
 	stopDur, removeDur time.Duration
+	// socks are the container's guest sockets (nil: none); set before
+	// create (setSockets), closed and removed by remove.
+	socks *guestSockets
 
 	// exited is closed once the container has ended.
 	exited chan struct{}
@@ -204,7 +207,36 @@ func (h *containerHandle) remove(graceful bool, grace time.Duration, byWaiter bo
 		}
 		<-h.outputDone
 	}
+	h.mu.Lock()
+	socks := h.socks
+	h.mu.Unlock()
+	if socks != nil {
+		socks.close()
+	}
 	return err
+}
+
+// setSockets gives the container its guest sockets, before create; if
+// remove has begun, it closes them and returns errHandleRemoved.
+func (h *containerHandle) setSockets(s *guestSockets) error {
+	h.mu.Lock()
+	removing := h.removing
+	if !removing {
+		h.socks = s
+	}
+	h.mu.Unlock()
+	if removing {
+		s.close()
+		return errHandleRemoved
+	}
+	return nil
+}
+
+// sockets returns the container's guest sockets (nil: none).
+func (h *containerHandle) sockets() *guestSockets {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.socks
 }
 
 // removeContainer, if graceful, sends SIGTERM (unless the container has

@@ -53,6 +53,7 @@ func (r *Runtime) NewGRPCServer() (*grpc.Server, error) {
 		return nil, err
 	}
 	r.RegisterGRPC(srv)
+	r.hostSrv.Store(srv)
 	return srv, nil
 }
 
@@ -99,8 +100,17 @@ func (l knownCallersListener) Accept() (net.Conn, error) {
 // TapKnownCallers, a grpc-go tap.ServerInHandle, refuses a request from
 // an unknown caller (PERMISSION_DENIED) once its headers have arrived,
 // before its body is read: a connection accepted from a container may
-// outlive the container's registration.
+// outlive the container's registration. On a container's host socket,
+// the caller is known while an instance owns the container (not while
+// it is pooled, nor after its end).
 func (r *Runtime) TapKnownCallers(ctx context.Context, _ *tap.Info) (context.Context, error) {
+	if s := callerSockets(ctx); s != nil {
+		if s.owner.Load() != nil && !s.isClosed() {
+			return ctx, nil
+		}
+		r.refuseCaller(s.addr, "request refused: the container of this socket runs no instance")
+		return ctx, status.Errorf(codes.PermissionDenied, "no instance runs in the container of %s", s.addr)
+	}
 	a := peerAddr(ctx)
 	if r.knownCaller(a) {
 		return ctx, nil
@@ -111,7 +121,7 @@ func (r *Runtime) TapKnownCallers(ctx context.Context, _ *tap.Info) (context.Con
 
 // refuseCaller counts a refused connection or request and logs it,
 // rate-limited.
-func (r *Runtime) refuseCaller(a netip.Addr, what string) {
+func (r *Runtime) refuseCaller(a fmt.Stringer, what string) {
 	n := r.refusedCallers.Add(1)
 	if due, _ := r.refuseLog.Note(time.Now()); !due {
 		return
@@ -185,6 +195,15 @@ func (h *hostServer) instanceFor(ctx context.Context, originator *edgelessapi.In
 		// Its address may already belong to a new container.
 		return nil, newError(codes.Unavailable,
 			fmt.Errorf("instance %s has ended", id.FunctionID))
+	}
+	if s := callerSockets(ctx); s != nil {
+		// The container's own socket: it may act as its instance only.
+		if s.owner.Load() != inst {
+			h.rt.refuseCaller(s.addr, "request with a spoofed originator "+id.FunctionID)
+			return nil, newError(codes.PermissionDenied,
+				fmt.Errorf("originator %s does not belong to the calling socket %s", id.FunctionID, s.addr))
+		}
+		return inst, nil
 	}
 	from := peerAddr(ctx)
 	if !inst.peerAllowed(cn, from) {
@@ -335,6 +354,12 @@ func (h *hostServer) TelemetryLog(ctx context.Context, req *edgelessapi.Telemetr
 // caller is found by its address: a container by its bridge address; a
 // process on this host is answered only if exactly one grpc: instance runs.
 func (h *hostServer) Slf(ctx context.Context, _ *emptypb.Empty) (*edgelessapi.InstanceId, error) {
+	if s := callerSockets(ctx); s != nil {
+		if i := s.owner.Load(); i != nil {
+			return toProtoID(i.id), nil
+		}
+		return nil, newError(codes.NotFound, fmt.Errorf("no instance runs in the container of %s", s.addr))
+	}
 	from := peerAddr(ctx)
 	if v, ok := h.rt.byPeer.Load(from); ok {
 		return toProtoID(v.(*Instance).id), nil

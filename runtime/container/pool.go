@@ -454,6 +454,10 @@ func (p *pool) create(pd *pooled) error {
 		return fmt.Errorf("inspect image %s: %w", s.image, err)
 	}
 	pd.imageID = img.ID
+	guestDir, err := r.attachGuestSockets(pd.h, p.log)
+	if err != nil {
+		return err
+	}
 	err = pd.h.create(ctx, createParams{
 		name:  pd.h.name,
 		image: img.ID, // exactly the image inspected, whatever the tag names later
@@ -463,10 +467,11 @@ func (p *pool) create(pd *pooled) error {
 			LabelImage:   s.image,
 			LabelStarted: strconv.FormatInt(time.Now().Unix(), 10),
 		},
-		port:    s.port,
-		publish: r.cfg.PublishPort,
-		limits:  s.limits,
-		network: r.network.ID,
+		port:     s.port,
+		publish:  r.cfg.PublishPort,
+		limits:   s.limits,
+		network:  r.network.ID,
+		guestDir: guestDir,
 		hardening: hardening{
 			capAdd:      r.cfg.CapAdd,
 			tmpfsBytes:  r.cfg.TmpfsBytes,
@@ -804,6 +809,9 @@ func (i *Instance) startPooled() error {
 	}
 	// Under mu: a teardown beginning now deregisters this address and
 	// waits for the rename.
+	if s := pd.h.sockets(); s != nil {
+		s.bind(i)
+	}
 	if err := i.setConn("http://"+pd.ap.String(), pd.ip); err != nil {
 		i.mu.Unlock()
 		return err

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/edgeless-go/edgeless/runtime/transport"
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
 
 	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/edgeless-go/edgeless/runtime/lograte"
@@ -60,6 +62,18 @@ type Runtime struct {
 	// pool is the prewarm pool (pool.go); nil when off.
 	pool *pool
 
+	// sockRoot is the directory of the containers' guest socket
+	// directories (guestsock.go); empty when guest sockets are off.
+	sockRoot string
+	// hostSrv is the GuestAPIHost server (NewGRPCServer), which serves
+	// the containers' host sockets too.
+	hostSrv atomic.Pointer[grpc.Server]
+	// sockHook, if set (tests), is called with each new guest socket
+	// directory before its container is created.
+	sockHook func(dir string)
+	// socketInstances counts the instances booted on guest sockets.
+	socketInstances atomic.Uint64
+
 	// refusedCallers counts refused GuestAPIHost callers; refuseLog
 	// rate-limits their log lines.
 	refusedCallers atomic.Uint64
@@ -88,6 +102,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("container runtime: %w", err)
 	}
 	if err := r.reconcile(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := r.setUpGuestSockets(); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -132,6 +150,13 @@ func (c *Config) fill() error {
 	}
 	if c.Network == "" {
 		c.Network = DefaultNetwork
+	}
+	switch c.GuestSockets {
+	case "":
+		c.GuestSockets = GuestSocketsAuto
+	case GuestSocketsAuto, GuestSocketsOff:
+	default:
+		return fmt.Errorf("container runtime config: guest_sockets %q: want %q or %q", c.GuestSockets, GuestSocketsAuto, GuestSocketsOff)
 	}
 	c.Defaults = c.Defaults.withDefaults(DefaultLimits)
 	c.Maxima = c.Maxima.withDefaults(DefaultMaxima)
@@ -307,6 +332,11 @@ func (r *Runtime) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	if r.sockRoot != "" && !already && len(errs) == 0 {
+		if err := os.RemoveAll(r.sockRoot); err != nil {
+			errs = append(errs, fmt.Errorf("remove guest socket dir: %w", err))
+		}
+	}
 	if r.docker != nil && !already && len(errs) == 0 {
 		if err := r.docker.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close docker client: %w", err))
@@ -314,6 +344,29 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// setUpGuestSockets makes the socket root when guest sockets are on
+// (Config.GuestSockets); if "auto" finds them unusable, they are off.
+func (r *Runtime) setUpGuestSockets() error {
+	if r.cfg.GuestSockets == GuestSocketsOff {
+		return nil
+	}
+	if ok, why := guestSocketsEnabled(r.cfg.DockerHost); !ok {
+		r.log.Info("guest sockets off: containers use the Docker network only", slog.String("why", why))
+		return nil
+	}
+	root, err := makeSocketRoot(r.cfg.GuestSocketDir)
+	if err != nil {
+		return fmt.Errorf("container runtime: %w", err)
+	}
+	r.sockRoot = root
+	r.log.Debug("guest sockets on", slog.String("dir", root))
+	return nil
+}
+
+// GuestSocketInstances counts the instances booted so far whose events
+// go over guest sockets (the others use the Docker network).
+func (r *Runtime) GuestSocketInstances() uint64 { return r.socketInstances.Load() }
 
 // Network returns the Docker network the runtime's containers join (zero
 // without Docker).

@@ -66,7 +66,11 @@ func (i *Instance) start(ctx context.Context) error {
 	case exited:
 		return i.startError(ctx, errors.New("container ended right after Init"))
 	}
-	i.log.Info("instance started", slog.String("code", i.spec.Code),
+	transport := "tcp"
+	if cn := i.conn.Load(); cn != nil && cn.socket {
+		transport = "unix"
+	}
+	i.log.Info("instance started", slog.String("code", i.spec.Code), slog.String("transport", transport),
 		slog.Duration("boot", bootDur), slog.Duration("init", initDur))
 	return nil
 }
@@ -136,6 +140,13 @@ func (i *Instance) startContainer(ctx context.Context) error {
 		i.imageDur, i.createDur = t1.Sub(t0), time.Since(t1)
 		i.mu.Unlock()
 	}()
+	guestDir, err := i.rt.attachGuestSockets(i.ctr, i.log)
+	if err != nil {
+		return i.handleError(err)
+	}
+	if s := i.ctr.sockets(); s != nil {
+		s.bind(i)
+	}
 	err = i.ctr.create(ctx, createParams{
 		name:  i.containerName(),
 		image: i.code.image,
@@ -146,10 +157,11 @@ func (i *Instance) startContainer(ctx context.Context) error {
 			LabelImage:         i.code.image,
 			LabelStarted:       strconv.FormatInt(i.startedAt.Unix(), 10),
 		},
-		port:    i.port,
-		publish: i.rt.cfg.PublishPort,
-		limits:  i.limits,
-		network: i.rt.network.ID,
+		port:     i.port,
+		publish:  i.rt.cfg.PublishPort,
+		limits:   i.limits,
+		network:  i.rt.network.ID,
+		guestDir: guestDir,
 		hardening: hardening{
 			capAdd:      i.rt.cfg.CapAdd,
 			tmpfsBytes:  i.rt.cfg.TmpfsBytes,
@@ -177,7 +189,7 @@ func (i *Instance) handleError(err error) error {
 
 // setConn makes the instance reachable and routable.
 func (i *Instance) setConn(endpoint string, peer netip.Addr) error {
-	cn, err := newConnection(endpoint, peer, i.rt.cfg.MaxPayloadBytes, i.secret)
+	cn, err := newConnection(endpoint, peer, i.rt.cfg.MaxPayloadBytes, i.secret, nil)
 	if err != nil {
 		return err
 	}
@@ -203,6 +215,31 @@ func (i *Instance) peerAllowed(cn *connection, peer netip.Addr) bool {
 	return isHostAddr(peer)
 }
 
+// useGuestSockets waits for the function to take connections and, if it
+// uses its guest sockets (it dialled function.sock before it listened on
+// TCP), switches the instance's client to them and names host.sock as the
+// GuestAPIHost endpoint in req (if the host server serves it); it returns
+// the connection to boot on. Otherwise, or once ctx is done or the
+// container ended (boot then reports why), the instance keeps cn (TCP).
+func (i *Instance) useGuestSockets(ctx context.Context, s *guestSockets, cn *connection, req *edgelessapi.BootData) *connection {
+	u, err := url.Parse(cn.endpoint)
+	if err != nil || !s.waitFunction(ctx, u.Host, i.containerEnded()) {
+		return cn
+	}
+	scn, err := newConnection(cn.endpoint, cn.peer, i.rt.cfg.MaxPayloadBytes, i.secret, s.dialFunction)
+	if err != nil {
+		return cn
+	}
+	i.conn.Store(scn)
+	cn.close()
+	if s.hostServed() {
+		req.GuestApiHostEndpoint = guestHostEndpoint
+	}
+	i.rt.socketInstances.Add(1)
+	i.log.Debug("function on guest sockets", slog.String("dir", s.dir), slog.String("host", req.GuestApiHostEndpoint))
+	return scn
+}
+
 // maxBootBackoff caps the pause between Boot attempts.
 const maxBootBackoff = 10 * time.Millisecond
 
@@ -217,6 +254,11 @@ func (i *Instance) boot(ctx context.Context) error {
 	deadline := i.startedAt.Add(i.rt.cfg.BootTimeout)
 	bctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	if i.ctr != nil {
+		if s := i.ctr.sockets(); s != nil {
+			cn = i.useGuestSockets(bctx, s, cn, req)
+		}
+	}
 	backoff := 2 * time.Millisecond
 	var t *time.Timer
 	for attempt := 1; ; attempt++ {

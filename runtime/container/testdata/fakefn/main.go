@@ -7,6 +7,8 @@
 // "post URL BYTES" POSTs a Connect request of BYTES bytes to URL, prints
 // the answer and exits with 0 if it was PERMISSION_DENIED (403) or if the
 // server closed the connection without an answer;
+// "guestprobe NODE FUNCTION" tries what a container must not do with the
+// node's guest sockets (guestprobe.go);
 // "stubborn" serves GuestAPIFunction but exits neither on Stop nor on
 // SIGTERM, and "stubborn-stop-hangs" never answers Stop either.
 package main
@@ -58,6 +60,8 @@ func main() {
 		post(os.Args[2], os.Args[3])
 	case "probe":
 		probe()
+	case "guestprobe":
+		guestProbe(os.Args[2], os.Args[3])
 	case "stubborn":
 		stubborn(true)
 	case "stubborn-stop-hangs":

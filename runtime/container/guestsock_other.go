@@ -1,0 +1,17 @@
+//go:build !linux
+
+package container
+
+import (
+	"errors"
+	"net"
+)
+
+// acceptSupported: guest sockets need acceptNow, which only Linux has here.
+const acceptSupported = false
+
+func acceptNow(*net.UnixListener) (net.Conn, error) {
+	return nil, errors.New("guest sockets: not supported on this system")
+}
+
+func engineSharesMounts(string) (shares, known bool, why string) { return false, false, "" }
