@@ -94,13 +94,16 @@ type Config struct {
 	// GuestSocketsMount, over which functions that can (the Go SDK) take
 	// and send their events instead of the Docker bridge (guestsock.go);
 	// unless the engine is not on a local unix:// socket or the node runs
-	// in a container (/.dockerenv or /run/.containerenv exists), where it
-	// is off.
+	// in a container (its engine is in another mount namespace, or, when
+	// that cannot be told, /.dockerenv or /run/.containerenv exists),
+	// where it is off.
 	GuestSockets string
 	// GuestSocketDir is the directory in which the runtime makes its
 	// socket root (a fresh directory, removed by Close); default
-	// os.TempDir(). The engine must see it at the same path (a node in a
-	// container: mount it at the same path).
+	// os.TempDir(). The engine must see it at the same path: set, it
+	// makes "auto" trust that it does (a node in a container: mount a
+	// host directory at the same path in the node's container and set it
+	// here).
 	GuestSocketDir string
 	// Prewarm configures the prewarm pool of containers created and
 	// started ahead of the Starts that take them (pool.go); off by

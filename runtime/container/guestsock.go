@@ -67,8 +67,10 @@ const guestDirNameLen = 10
 // files at the same paths (the node runs in a container): the engine's
 // mount namespace is compared with the node's when the engine's process
 // is visible (engineSharesMounts); if it cannot be told, the node is taken
-// to run in a container when /.dockerenv or /run/.containerenv exists.
-func guestSocketsEnabled(dockerHost string) (bool, string) {
+// to run in a container when /.dockerenv or /run/.containerenv exists. An
+// operator who set the directory (dirSet) says that the engine sees it at
+// the same path: only the engine's address is checked.
+func guestSocketsEnabled(dockerHost string, dirSet bool) (bool, string) {
 	if !acceptSupported {
 		return false, "not supported on this system"
 	}
@@ -82,6 +84,9 @@ func guestSocketsEnabled(dockerHost string) (bool, string) {
 	path, ok := strings.CutPrefix(host, "unix://")
 	if !ok {
 		return false, "the Docker engine is not on a local unix:// socket"
+	}
+	if dirSet {
+		return true, ""
 	}
 	if shares, known, why := engineSharesMounts(path); known {
 		return shares, why

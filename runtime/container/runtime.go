@@ -351,7 +351,7 @@ func (r *Runtime) setUpGuestSockets() error {
 	if r.cfg.GuestSockets == GuestSocketsOff {
 		return nil
 	}
-	if ok, why := guestSocketsEnabled(r.cfg.DockerHost); !ok {
+	if ok, why := guestSocketsEnabled(r.cfg.DockerHost, r.cfg.GuestSocketDir != ""); !ok {
 		r.log.Info("guest sockets off: containers use the Docker network only", slog.String("why", why))
 		return nil
 	}

@@ -178,6 +178,15 @@ type ContainerRuntime struct {
 	PrewarmHistory       int      `toml:"prewarm_history"`
 	PrewarmMaxContainers int      `toml:"prewarm_max_containers"`
 	PrewarmMaxMemory     string   `toml:"prewarm_max_memory"`
+	// GuestSockets is "auto" (the default) or "off": with "auto", a
+	// function built with the Go SDK takes and sends its events over Unix
+	// sockets of the node bind-mounted into its container instead of the
+	// Docker network, unless the engine is not on a local unix:// socket or
+	// does not share the node's files (the node runs in a container).
+	// GuestSocketDir is where the node makes their directories (default:
+	// the system's temp directory). Not in upstream's schema.
+	GuestSockets   string `toml:"guest_sockets"`
+	GuestSocketDir string `toml:"guest_socket_dir"`
 }
 
 // Dataplane is the [dataplane] section.
@@ -355,6 +364,8 @@ func base() *Config {
 			PrewarmHistory:       4,
 			PrewarmMaxContainers: 4,
 			PrewarmMaxMemory:     "1GiB",
+			GuestSockets:         "auto",
+			GuestSocketDir:       "",
 		},
 		Dataplane: Dataplane{
 			CallTimeoutSec:     60,

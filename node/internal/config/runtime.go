@@ -93,6 +93,8 @@ func (c *Config) RuntimeConfig(guestAPIHostURL string, log *slog.Logger) (contai
 		LogMaxBytes: sizes[3],
 		LogMaxFiles: cr.LogMaxFiles,
 		Logger:      log,
+		GuestSockets:   cr.GuestSockets,
+		GuestSocketDir: cr.GuestSocketDir,
 		Prewarm: container.Prewarm{
 			Enabled:        cr.Prewarm,
 			Images:         cr.PrewarmImages,

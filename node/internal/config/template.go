@@ -281,6 +281,17 @@ prewarm_size = {{v .ContainerRuntime.PrewarmSize}}
 prewarm_history = {{v .ContainerRuntime.PrewarmHistory}}
 prewarm_max_containers = {{v .ContainerRuntime.PrewarmMaxContainers}}
 prewarm_max_memory = {{v .ContainerRuntime.PrewarmMaxMemory}}
+# Not in upstream's config: guest sockets. With "auto", each container gets a
+# directory of two Unix sockets of the node, mounted read-only at
+# /run/edgeless-guest, and a function built with the Go SDK takes and sends
+# its events over them instead of the Docker network (faster; the node knows
+# the caller by its socket); other functions keep TCP. "auto" is off when the
+# Docker engine is not on a local unix:// socket or does not share the node's
+# files (a node in a container: set guest_socket_dir to a directory mounted at
+# the same path in the node's container and on the engine's host). "off":
+# TCP only. guest_socket_dir: where the directories go (default: the temp dir).
+guest_sockets = {{v .ContainerRuntime.GuestSockets}}
+guest_socket_dir = {{v .ContainerRuntime.GuestSocketDir}}
 
 [dataplane]
 # Seconds a call waits for its reply before it fails.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -165,6 +166,14 @@ func (c *Config) Validate() error {
 		bad("container_runtime.prewarm_max_containers", "want 0 (the default, 4) to 256, got %d", n)
 	}
 	mem("container_runtime.prewarm_max_memory", cr.PrewarmMaxMemory, 6<<20, "want at least 6MiB")
+	if g := cr.GuestSockets; g != "" && g != container.GuestSocketsAuto && g != container.GuestSocketsOff {
+		bad("container_runtime.guest_sockets", "want %q or %q, got %q", container.GuestSocketsAuto, container.GuestSocketsOff, g)
+	}
+	if d := cr.GuestSocketDir; d != "" && !filepath.IsAbs(d) {
+		bad("container_runtime.guest_socket_dir", "want an absolute path, got %q", d)
+	} else if len(d) > 60 {
+		bad("container_runtime.guest_socket_dir", "%q is too long for socket paths (at most 60 bytes)", d)
+	}
 	if m := c.Dataplane.MaxQueueDelayMS; m > 3600_000 {
 		bad("dataplane.max_queue_delay_ms", "want 0 (off) to 3600000 ms, got %d", m)
 	}

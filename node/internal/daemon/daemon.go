@@ -217,8 +217,11 @@ func NewWithTLS(ctx context.Context, cfg *config.Config, tc *transport.TLS, log 
 	d.exportPoolStats()
 	if d.rt != nil {
 		d.metrics.CounterFunc("guest_api_host_callers_refused_total",
-			"GuestAPIHost connections and requests refused: not from a container of this node nor this host, or with an originator that is not the caller's.",
+			"GuestAPIHost connections and requests refused: not from a container of this node nor this host (nor on the guest socket of a container that runs an instance), or with an originator that is not the caller's.",
 			func() float64 { return float64(d.rt.RefusedCallers()) })
+		d.metrics.CounterFunc("container_guest_socket_instances_total",
+			"Container instances booted on guest sockets (their events go over Unix sockets instead of the Docker network).",
+			func() float64 { return float64(d.rt.GuestSocketInstances()) })
 	}
 	if d.res, err = newResources(cfg.Resources, d.ingressLn, d.dp, log); err != nil {
 		return nil, err

@@ -76,6 +76,9 @@ func BenchmarkNode(b *testing.B) {
 			}
 			c.Dataplane.MaxAdmissionWaitMS = ms
 		}
+		if v := os.Getenv(GuestSocketsEnv); v != "" {
+			c.ContainerRuntime.GuestSockets = v
+		}
 	})
 	gMiss, err := loadgen.New(loadgen.Config{AgentURL: node.agentURL, InvocationURL: node.invocationURL,
 		NodeID: node.id, Image: missImage})
@@ -219,6 +222,8 @@ func BenchmarkNode(b *testing.B) {
 			fmt.Fprintf(w, "(%d of %d starts meant to hit went cold: no pooled container served them)\t\t\t\n", wentCold, wentCold+len(hit))
 		}
 		fmt.Fprintf(w, "Stop (until the container is removed)\t%s\t%s\t\n", ms(stop.pct(.5)), ms(stop.pct(.9)))
+		fmt.Fprintf(w, "\ninstances on guest sockets: %.0f (%s=%q)\n",
+			node.metricValue(b, "edgeless_node_container_guest_socket_instances_total"), GuestSocketsEnv, os.Getenv(GuestSocketsEnv))
 		w.Flush()
 		b.ReportMetric(float64(hop.Pct(.5))/float64(floorSum), "cast-hop-x-floor")
 		b.ReportMetric(float64(call.pct(.5))/float64(floorSum), "call-x-floor")
@@ -227,6 +232,11 @@ func BenchmarkNode(b *testing.B) {
 		b.ReportMetric(float64(cpu)/1e6/float64(load.Arrived), "node-cpu-ms/event")
 	}
 }
+
+// GuestSocketsEnv, set to "off" or "auto", is BenchmarkNode's node's
+// [container_runtime] guest_sockets (default: the default, "auto"), to
+// compare the two transports in alternating runs.
+const GuestSocketsEnv = "EDGELESS_BENCH_GUEST_SOCKETS"
 
 // ProfileEnv names a file prefix: when set, BenchmarkNode saves the node's
 // CPU profile (<prefix>.cpu, 10 s from the start of the throughput run)
