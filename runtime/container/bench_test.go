@@ -28,6 +28,7 @@ import (
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/gen/edgelessapi/edgelessapiconnect"
 	"github.com/edgeless-go/edgeless/runtime/container"
+	"github.com/edgeless-go/edgeless/runtime/contract"
 	"github.com/edgeless-go/edgeless/runtime/transport"
 	"github.com/edgeless-go/edgeless/runtime/transport/transporttest"
 )
@@ -201,76 +202,136 @@ func BenchmarkColdStart(b *testing.B) {
 	w.Flush()
 }
 
+// BenchmarkWarm times, interleaved, Instance.Call and Instance.Cast of an
+// instance on guest sockets (Unix sockets, the default where they work)
+// and of one on the Docker network (guest_sockets "off"), each against its
+// raw grpc-go floor: a bare grpc-go client over the bridge to the TCP
+// instance's container, and one over the guest socket of a third
+// container of the same image (whose instance's own connection is
+// closed). A raw connect-go client over the bridge is shown beside them.
 func BenchmarkWarm(b *testing.B) {
-	n, img, _ := dockerNode(b, nil)
-	inst := n.start(b, n.spec("container:"+img))
-	raw := rawClient(inst.Info().Endpoint, container.SecretOf(inst.(*container.Instance)))
-	rawG := rawGRPCClient(b, inst.Info().Endpoint, container.SecretOf(inst.(*container.Instance)))
-	src := n.sinkID()
+	// (The example image of this tree: the shared tag may be rebuilt by
+	// another tree meanwhile.)
+	n, img := newTestNode(b, nodeOptions{docker: true}), socketExampleImage(b)
+	off := newTestNode(b, nodeOptions{docker: true, cfg: func(c *container.Config) { c.GuestSockets = container.GuestSocketsOff }})
+	instT := off.start(b, off.spec("container:"+img))
+	secretT := container.SecretOf(instT.(*container.Instance))
+	raw := rawClient(instT.Info().Endpoint, secretT)
+	rawG := rawGRPCClient(b, instT.Info().Endpoint, secretT)
+	var instS contract.Instance
+	var rawU edgelessapi.GuestAPIFunctionClient
+	if container.GuestSocketRoot(n.rt) != "" {
+		instS = n.start(b, n.spec("container:"+img))
+		instF := n.start(b, n.spec("container:"+img)).(*container.Instance)
+		dial := container.TakeSocketConn(instF)
+		if dial == nil || !container.OnGuestSockets(instS.(*container.Instance)) {
+			b.Fatal("the instances do not use their guest sockets (an example image without socket support?)")
+		}
+		rawU = rawGRPCClientDial(b, dial, container.SecretOf(instF))
+	} else {
+		b.Log("guest sockets are off here: only the TCP rows")
+	}
+	srcT, srcS := off.sinkID(), n.sinkID()
 	ctx := context.Background()
 	payload := []byte("hello")
 	castMsg := []byte("noreply") // a command: no re-cast, so nothing but the hop is measured
-	in := &edgelessapi.InputEventData{Src: &edgelessapi.InstanceId{NodeId: src.NodeID, FunctionId: src.FunctionID}, Msg: payload}
+	in := &edgelessapi.InputEventData{Src: &edgelessapi.InstanceId{NodeId: srcT.NodeID, FunctionId: srcT.FunctionID}, Msg: payload}
 	inCast := &edgelessapi.InputEventData{Src: in.Src, Msg: castMsg}
 	// Warm the connections.
 	for range 100 {
 		raw.Call(ctx, in)
 		rawG.Call(ctx, in)
-		inst.Call(ctx, src, payload)
+		instT.Call(ctx, srcT, payload)
+		if instS != nil {
+			instS.Call(ctx, srcS, payload)
+			rawU.Call(ctx, in)
+		}
 	}
 	var rawCall, rawGCall, rtCall, rawCast, rawGCast, rtCast samples
+	var rawUCall, rawUCast, sCall, sCast samples
+	timed := func(s *samples, f func() error) {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		*s = append(*s, time.Since(t0))
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		// 200 interleaved rounds per iteration: -benchtime 20x gives 4000
 		// samples of each.
 		for range 200 {
-			t0 := time.Now()
-			if _, err := raw.Call(ctx, in); err != nil {
-				b.Fatal(err)
+			// Each transport's floor right before its Instance calls,
+			// the order of the transports alternating between rounds.
+			bridge := func() {
+				timed(&rawCall, func() error { _, err := raw.Call(ctx, in); return err })
+				timed(&rawGCall, func() error { _, err := rawG.Call(ctx, in); return err })
+				timed(&rtCall, func() error { _, err := instT.Call(ctx, srcT, payload); return err })
+				timed(&rawCast, func() error { _, err := raw.Cast(ctx, inCast); return err })
+				timed(&rawGCast, func() error { _, err := rawG.Cast(ctx, inCast); return err })
+				timed(&rtCast, func() error { return instT.Cast(ctx, srcT, castMsg) })
 			}
-			t1 := time.Now()
-			if _, err := inst.Call(ctx, src, payload); err != nil {
-				b.Fatal(err)
+			socket := func() {
+				if instS == nil {
+					return
+				}
+				timed(&rawUCall, func() error { _, err := rawU.Call(ctx, in); return err })
+				timed(&sCall, func() error { _, err := instS.Call(ctx, srcS, payload); return err })
+				timed(&rawUCast, func() error { _, err := rawU.Cast(ctx, inCast); return err })
+				timed(&sCast, func() error { return instS.Cast(ctx, srcS, castMsg) })
 			}
-			t2 := time.Now()
-			if _, err := raw.Cast(ctx, inCast); err != nil {
-				b.Fatal(err)
+			if len(rtCall)%2 == 0 {
+				bridge()
+				socket()
+			} else {
+				socket()
+				bridge()
 			}
-			t3 := time.Now()
-			if err := inst.Cast(ctx, src, castMsg); err != nil {
-				b.Fatal(err)
-			}
-			t4 := time.Now()
-			if _, err := rawG.Call(ctx, in); err != nil {
-				b.Fatal(err)
-			}
-			t5 := time.Now()
-			if _, err := rawG.Cast(ctx, inCast); err != nil {
-				b.Fatal(err)
-			}
-			t6 := time.Now()
-			rawCall = append(rawCall, t1.Sub(t0))
-			rtCall = append(rtCall, t2.Sub(t1))
-			rawCast = append(rawCast, t3.Sub(t2))
-			rtCast = append(rtCast, t4.Sub(t3))
-			rawGCall = append(rawGCall, t5.Sub(t4))
-			rawGCast = append(rawGCast, t6.Sub(t5))
 		}
 	}
 	b.StopTimer()
-	// The ratios are to the cheaper floor, grpc-go's.
+	// The ratios are to the cheaper floor of each transport, grpc-go's.
 	b.ReportMetric(float64(rtCall.pct(.5))/float64(rawGCall.pct(.5)), "call-ratio-p50")
 	b.ReportMetric(float64(rtCast.pct(.5))/float64(rawGCast.pct(.5)), "cast-ratio-p50")
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nwarm (%d runs)\tp50 µs\tp90 µs\tratio p50\tratio p90\t\n", len(rtCall))
 	row := func(name string, s, floor samples) { usRatioRow(w, name, s, floor) }
-	row("floor: raw grpc-go Call", rawGCall, rawGCall)
-	row("raw connect-go Call", rawCall, rawGCall)
-	row("Instance.Call", rtCall, rawGCall)
-	row("floor: raw grpc-go Cast", rawGCast, rawGCast)
-	row("raw connect-go Cast", rawCast, rawGCast)
-	row("Instance.Cast", rtCast, rawGCast)
+	row("floor: raw grpc-go Call, bridge", rawGCall, rawGCall)
+	row("raw connect-go Call, bridge", rawCall, rawGCall)
+	row("Instance.Call, bridge (guest_sockets off)", rtCall, rawGCall)
+	if instS != nil {
+		b.ReportMetric(float64(sCall.pct(.5))/float64(rawUCall.pct(.5)), "socket-call-ratio-p50")
+		b.ReportMetric(float64(sCast.pct(.5))/float64(rawUCast.pct(.5)), "socket-cast-ratio-p50")
+		b.ReportMetric(float64(sCall.pct(.5))/float64(rtCall.pct(.5)), "socket-vs-bridge-call-p50")
+		row("floor: raw grpc-go Call, guest socket", rawUCall, rawUCall)
+		row("Instance.Call, guest socket", sCall, rawUCall)
+		row("  (vs the bridge floor)", sCall, rawGCall)
+	}
+	row("floor: raw grpc-go Cast, bridge", rawGCast, rawGCast)
+	row("raw connect-go Cast, bridge", rawCast, rawGCast)
+	row("Instance.Cast, bridge (guest_sockets off)", rtCast, rawGCast)
+	if instS != nil {
+		b.ReportMetric(float64(sCast.pct(.5))/float64(rtCast.pct(.5)), "socket-vs-bridge-cast-p50")
+		row("floor: raw grpc-go Cast, guest socket", rawUCast, rawUCast)
+		row("Instance.Cast, guest socket", sCast, rawUCast)
+		row("  (vs the bridge floor)", sCast, rawGCast)
+	}
 	w.Flush()
+}
+
+// rawGRPCClientDial is rawGRPCClient over the connections of dial.
+func rawGRPCClientDial(b *testing.B, dial func(context.Context, string) (net.Conn, error), secret string) edgelessapi.GuestAPIFunctionClient {
+	cc, err := grpc.NewClient("passthrough:///function",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(dial),
+		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return invoker(metadata.AppendToOutgoingContext(ctx, container.SecretHeader, secret), method, req, reply, cc, opts...)
+		}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cc.Close() })
+	return edgelessapi.NewGuestAPIFunctionClient(cc)
 }
 
 // rawPrestarted creates and starts the image as rawColdStart does, waits

@@ -1,6 +1,10 @@
 package container
 
-import "time"
+import (
+	"context"
+	"net"
+	"time"
+)
 
 // StopPhases is how long each step of an instance's Stop took: the Stop
 // RPC, the wait for the container's end after its signal, the engine's
@@ -30,3 +34,22 @@ func GuestSocketRoot(r *Runtime) string { return r.sockRoot }
 // SetGuestSocketHook makes r call f with each container's guest socket
 // directory once its sockets listen, before the container is created.
 func SetGuestSocketHook(r *Runtime, f func(dir string)) { r.sockHook = f }
+
+// TakeSocketConn closes i's connection into its function and returns a
+// dialer of the connections the function dials to its guest socket next
+// (nil if i is not on guest sockets), for a raw client's floor over the
+// same socket.
+func TakeSocketConn(i *Instance) func(context.Context, string) (net.Conn, error) {
+	cn := i.conn.Load()
+	if cn == nil || !cn.socket {
+		return nil
+	}
+	cn.close()
+	return i.ctr.sockets().dialFunction
+}
+
+// OnGuestSockets reports whether i's events go over its guest sockets.
+func OnGuestSockets(i *Instance) bool {
+	cn := i.conn.Load()
+	return cn != nil && cn.socket
+}

@@ -26,7 +26,7 @@ var socketBins struct {
 // buildSocketBinaries builds, once, the example function from this
 // tree's SDK and testdata/fakefn: the shared example image may be rebuilt
 // from another tree while the tests run.
-func buildSocketBinaries(t *testing.T) {
+func buildSocketBinaries(t testing.TB) {
 	t.Helper()
 	containertest.RequireDocker(t)
 	socketBins.once.Do(func() {
@@ -47,7 +47,7 @@ func buildSocketBinaries(t *testing.T) {
 
 // socketExampleImage builds the example function image of this tree under
 // a tag of the test's own, removed at the end of the test.
-func socketExampleImage(t *testing.T) string {
+func socketExampleImage(t testing.TB) string {
 	t.Helper()
 	buildSocketBinaries(t)
 	tag := "edgeless-uds-example-" + uuid.NewString()[:8] + ":dev"
