@@ -219,7 +219,7 @@ func BenchmarkWarm(b *testing.B) {
 	raw := rawClient(instT.Info().Endpoint, secretT)
 	rawG := rawGRPCClient(b, instT.Info().Endpoint, secretT)
 	var instS contract.Instance
-	var rawU edgelessapi.GuestAPIFunctionClient
+	var rawU, rawGF edgelessapi.GuestAPIFunctionClient
 	if container.GuestSocketRoot(n.rt) != "" {
 		instS = n.start(b, n.spec("container:"+img))
 		instF := n.start(b, n.spec("container:"+img)).(*container.Instance)
@@ -228,6 +228,7 @@ func BenchmarkWarm(b *testing.B) {
 			b.Fatal("the instances do not use their guest sockets (an example image without socket support?)")
 		}
 		rawU = rawGRPCClientDial(b, dial, container.SecretOf(instF))
+		rawGF = rawGRPCClient(b, instF.Info().Endpoint, container.SecretOf(instF))
 	} else {
 		b.Log("guest sockets are off here: only the TCP rows")
 	}
@@ -248,7 +249,7 @@ func BenchmarkWarm(b *testing.B) {
 		}
 	}
 	var rawCall, rawGCall, rtCall, rawCast, rawGCast, rtCast samples
-	var rawUCall, rawUCast, sCall, sCast samples
+	var rawUCall, rawUCast, sCall, sCast, rawGFCall samples
 	timed := func(s *samples, f func() error) {
 		t0 := time.Now()
 		if err := f(); err != nil {
@@ -276,6 +277,7 @@ func BenchmarkWarm(b *testing.B) {
 					return
 				}
 				timed(&rawUCall, func() error { _, err := rawU.Call(ctx, in); return err })
+				timed(&rawGFCall, func() error { _, err := rawGF.Call(ctx, in); return err })
 				timed(&sCall, func() error { _, err := instS.Call(ctx, srcS, payload); return err })
 				timed(&rawUCast, func() error { _, err := rawU.Cast(ctx, inCast); return err })
 				timed(&sCast, func() error { return instS.Cast(ctx, srcS, castMsg) })
@@ -304,6 +306,7 @@ func BenchmarkWarm(b *testing.B) {
 		b.ReportMetric(float64(sCast.pct(.5))/float64(rawUCast.pct(.5)), "socket-cast-ratio-p50")
 		b.ReportMetric(float64(sCall.pct(.5))/float64(rtCall.pct(.5)), "socket-vs-bridge-call-p50")
 		row("floor: raw grpc-go Call, guest socket", rawUCall, rawUCall)
+		row("  (raw grpc-go Call, bridge, same container)", rawGFCall, rawUCall)
 		row("Instance.Call, guest socket", sCall, rawUCall)
 		row("  (vs the bridge floor)", sCall, rawGCall)
 	}

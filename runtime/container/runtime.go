@@ -364,7 +364,7 @@ func (r *Runtime) setUpGuestSockets() error {
 	return nil
 }
 
-// GuestSocketInstances counts the instances booted so far whose events
+// GuestSocketInstances counts the instances started so far whose events
 // go over guest sockets (the others use the Docker network).
 func (r *Runtime) GuestSocketInstances() uint64 { return r.socketInstances.Load() }
 

@@ -69,6 +69,7 @@ func (i *Instance) start(ctx context.Context) error {
 	transport := "tcp"
 	if cn := i.conn.Load(); cn != nil && cn.socket {
 		transport = "unix"
+		i.rt.socketInstances.Add(1)
 	}
 	i.log.Info("instance started", slog.String("code", i.spec.Code), slog.String("transport", transport),
 		slog.Duration("boot", bootDur), slog.Duration("init", initDur))
@@ -235,7 +236,6 @@ func (i *Instance) useGuestSockets(ctx context.Context, s *guestSockets, cn *con
 	if s.hostServed() {
 		req.GuestApiHostEndpoint = guestHostEndpoint
 	}
-	i.rt.socketInstances.Add(1)
 	i.log.Debug("function on guest sockets", slog.String("dir", s.dir), slog.String("host", req.GuestApiHostEndpoint))
 	return scn
 }
