@@ -133,7 +133,10 @@
 //
 //   - a container instance's requests must come from its container's
 //     address on the bridge network (the server sees each container's own
-//     address as the peer);
+//     address as the peer), or in on its container's guest socket
+//     (host.sock, see guestsock.go: the peer address names the socket; the
+//     socket directory is mounted read-only, and a pooled container's
+//     socket acts as no instance until a Start takes it);
 //   - a grpc: instance has no container; its requests must come from an
 //     address of the node's host itself (loopback or an address of one of
 //     its interfaces). No container can pass this check, but any process on
@@ -141,7 +144,7 @@
 //     operator runs next to the node.
 //
 // Slf carries no originator, so it identifies the caller by address alone:
-// a container by its bridge address; a process on the host only while
+// a container by its bridge address or guest socket; a process on the host only while
 // exactly one grpc: instance runs (otherwise FAILED_PRECONDITION: such a
 // function should remember the id it received in Boot).
 package container
