@@ -54,12 +54,19 @@ import (
 // throughput run is issue #14's load; node CPU is the node process's
 // user+system time (/proc) over the run.
 func BenchmarkNode(b *testing.B) {
-	image := containertest.BuildExampleImage(b)
 	dc := containertest.RequireDocker(b)
+	// A tag of the run's own: the shared tag may be rebuilt by another
+	// test process meanwhile, and the pool would then miss. (Untagged
+	// last, as the miss image's.)
+	image := strings.TrimSuffix(containertest.BuildExampleImage(b), ":dev") + ":bench-" + uuid.NewString()[:8]
+	if _, err := dc.ImageTag(context.Background(), client.ImageTagOptions{Source: containertest.ExampleImage, Target: image}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { containertest.RemoveImage(b, image) })
 	// The miss image's tag goes last, after the node has stopped and
 	// removed every container (the engine refuses to untag an image a
 	// container was created from).
-	missImage := strings.TrimSuffix(image, ":dev") + ":bench-miss-" + uuid.NewString()[:8]
+	missImage := strings.TrimSuffix(containertest.ExampleImage, ":dev") + ":bench-miss-" + uuid.NewString()[:8]
 	if _, err := dc.ImageTag(context.Background(), client.ImageTagOptions{Source: image, Target: missImage}); err != nil {
 		b.Fatal(err)
 	}
