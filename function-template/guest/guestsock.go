@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,8 +49,8 @@ type dialListener struct {
 	once   sync.Once
 
 	mu    sync.Mutex
-	first net.Conn      // dialled at start-up, not accepted yet
-	cur   chan struct{} // closed when the last accepted connection closes
+	first net.Conn    // dialled at start-up, not accepted yet
+	cur   *dialedConn // the last connection Accept returned
 }
 
 // dialGuestSocket dials the node's function socket in dir once (within
@@ -74,7 +75,7 @@ func (l *dialListener) Accept() (net.Conn, error) {
 	l.mu.Unlock()
 	if cur != nil {
 		select {
-		case <-cur:
+		case <-cur.done:
 		case <-l.closed:
 			return nil, net.ErrClosed
 		}
@@ -94,7 +95,7 @@ func (l *dialListener) Accept() (net.Conn, error) {
 	}
 	dc := &dialedConn{Conn: c, done: make(chan struct{})}
 	l.mu.Lock()
-	l.cur = dc.done
+	l.cur = dc
 	l.mu.Unlock()
 	select {
 	case <-l.closed: // closed meanwhile
@@ -105,7 +106,10 @@ func (l *dialListener) Accept() (net.Conn, error) {
 	return dc, nil
 }
 
-// Close stops Accept; the connections it returned stay open (their
+// Close stops Accept. A connection it returned on which the node has sent
+// nothing yet (one dialled again after the node closed the previous one,
+// as it does at Stop) is closed: the server would wait for its first bytes
+// for ever, and a graceful stop with it. The others stay open (their
 // server closes them).
 func (l *dialListener) Close() error {
 	l.once.Do(func() {
@@ -115,7 +119,11 @@ func (l *dialListener) Close() error {
 			_ = l.first.Close()
 			l.first = nil
 		}
+		cur := l.cur
 		l.mu.Unlock()
+		if cur != nil && !cur.started.Load() {
+			_ = cur.Close()
+		}
 	})
 	return nil
 }
@@ -129,6 +137,16 @@ type dialedConn struct {
 	net.Conn
 	once sync.Once
 	done chan struct{}
+	// started is set once the node has sent something.
+	started atomic.Bool
+}
+
+func (c *dialedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.started.Load() {
+		c.started.Store(true)
+	}
+	return n, err
 }
 
 func (c *dialedConn) Close() error {

@@ -117,15 +117,26 @@ func TestListenAndServe_GuestSocket(t *testing.T) {
 	// The node drops its connection: the function dials again, and the
 	// new connection serves the same instance.
 	cc.Close()
-	c2, _ := socketClient(t, acceptWithin(t, fnLn, 10*time.Second))
+	c2, cc2 := socketClient(t, acceptWithin(t, fnLn, 10*time.Second))
 	res, err = c2.Call(ctxTimeout(t, 10*time.Second), event("again"))
 	if err != nil || string(res.GetMsg()) != "again" {
 		t.Fatalf("Call() on the redialled connection = %v, %v; want the echo", res, err)
 	}
 
+	// As at the node's Stop: the node closes its connection, the function
+	// dials again, and that connection stays silent; a shutdown must not
+	// wait for it.
+	cc2.Close()
+	silent := acceptWithin(t, fnLn, 10*time.Second)
+	defer silent.Close()
 	cancel()
-	if err := <-served; err != nil {
-		t.Fatalf("ListenAndServe() = %v, want nil", err)
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("ListenAndServe() = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ListenAndServe did not return within 10 s of its context's end (waiting for a silent socket connection?)")
 	}
 }
 
