@@ -170,6 +170,14 @@ func TestParse_UpstreamTemplate(t *testing.T) {
 	if strings.Contains(warnings, "http_ingress") || strings.Contains(warnings, "file_log") {
 		t.Errorf("Warnings() = %s\nwant none for the providers this node offers", warnings)
 	}
+	if strings.Contains(warnings, "max_admission_wait_ms") {
+		t.Errorf("Warnings() = %s\nwant none for the default max_admission_wait_ms", warnings)
+	}
+	long := *c
+	long.Dataplane.MaxAdmissionWaitMS = 450
+	if w := strings.Join(long.Warnings(), "\n"); !strings.Contains(w, "dataplane.max_admission_wait_ms: 450 ms: upstream's nodes give a Handle 500 ms") {
+		t.Errorf("Warnings() with max_admission_wait_ms = 450: %s\nwant a warning about upstream's Handle timeout", w)
+	}
 	if r := c.Resources; r.HTTPIngressProvider != "http-ingress-1" || r.FileLogDir != "file_log" {
 		t.Errorf("resources = %+v, want upstream's providers and the default file_log_dir", r)
 	}

@@ -224,6 +224,11 @@ func (c *Config) Validate() error {
 // event's ids and metadata.
 const minPayloadBytes = 4 << 10
 
+// upstreamHandleTimeoutMS is the time upstream's nodes give a
+// FunctionInvocation.Handle before they reconnect and send the event again
+// (edgeless_api's remote node link).
+const upstreamHandleTimeoutMS = 500
+
 // Warnings lists settings that are accepted but have no effect on this node,
 // each naming its key (and line, for a loaded file).
 func (c *Config) Warnings() []string {
@@ -265,6 +270,10 @@ func (c *Config) Warnings() []string {
 	}
 	if c.General.NodeRegisterURL == "" {
 		warn("general.node_register_url", "empty: the node does not register with an orchestrator")
+	}
+	if m := c.Dataplane.MaxAdmissionWaitMS; m >= upstreamHandleTimeoutMS*4/5 {
+		warn("dataplane.max_admission_wait_ms", fmt.Sprintf("%d ms: upstream's nodes give a Handle %d ms and send it again when it runs out, so a cast held this long from such a peer may arrive twice; keep it below %d ms when upstream nodes are peers",
+			m, upstreamHandleTimeoutMS, upstreamHandleTimeoutMS*4/5))
 	}
 	if !c.ContainerRuntime.Enabled && !c.WasmRuntime.Enabled {
 		warn("container_runtime.enabled", "false (and wasm_runtime.enabled false): this node has no runtime and cannot start functions")

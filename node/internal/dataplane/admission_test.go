@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,7 +296,7 @@ func TestAdmission_NoGoroutineLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
 		d := New(Config{NodeID: "5f0a5a5e-0000-4000-8000-000000000001", QueueSize: 100,
-			MaxQueueDelay: 10 * time.Millisecond, MaxAdmissionWait: 30 * time.Millisecond, SendTimeout: time.Minute,
+			MaxQueueDelay: 10 * time.Millisecond, MaxAdmissionWait: 300 * time.Millisecond, SendTimeout: time.Minute,
 			Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 		src := contract.InstanceID{NodeID: d.NodeID(), FunctionID: "5f0a5a5e-0000-4000-8000-000000000002"}
 		release := make(chan struct{})
@@ -324,22 +325,40 @@ func TestAdmission_NoGoroutineLeak(t *testing.T) {
 		dst := stuck("5f0a5a5e-0000-4000-8000-000000000003")
 		var wg sync.WaitGroup
 		ctx, cancel := context.WithCancel(t.Context())
+		var cancelled atomic.Int32
 		for i := range 20 {
 			wg.Go(func() {
 				c := t.Context()
 				if i%4 == 0 {
 					c = ctx
 				}
-				d.Cast(c, src, dst.ID(), []byte(strconv.Itoa(i))) // refused, cancelled or admitted
+				// refused, cancelled or admitted
+				if err := d.Cast(c, src, dst.ID(), []byte(strconv.Itoa(i))); errors.Is(err, context.Canceled) {
+					cancelled.Add(1)
+				}
 			})
 		}
+		// Every one is held (the stuck cast makes the estimate refuse)
+		// before a quarter of them are cancelled.
+		for held := time.Now(); dst.gate.n.Load() != 20; {
+			if time.Since(held) > 200*time.Millisecond {
+				t.Fatalf("%d of 20 casts held for admission", dst.gate.n.Load())
+			}
+			time.Sleep(time.Millisecond)
+		}
 		cancel()
-		time.Sleep(40 * time.Millisecond) // past the bound: the rest are refused
+		time.Sleep(350 * time.Millisecond) // past the bound: the rest are refused
 		close(release)
 		for range 5 {
 			wg.Go(func() { d.Cast(t.Context(), src, dst.ID(), []byte("after")) })
 		}
 		wg.Wait()
+		if n := cancelled.Load(); n != 5 {
+			t.Errorf("%d held casts ended with context.Canceled, want the 5 whose ctx was cancelled", n)
+		}
+		if s := d.Stats(); s.CastsHeld < 20 {
+			t.Errorf("Stats() CastsHeld=%d, want >= 20", s.CastsHeld)
+		}
 		// Casts that still wait when the data plane closes.
 		release = make(chan struct{}) // never closed
 		other := stuck("5f0a5a5e-0000-4000-8000-000000000004")
