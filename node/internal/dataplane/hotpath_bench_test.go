@@ -2,11 +2,15 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	grpcpeer "google.golang.org/grpc/peer"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
 	"github.com/edgeless-go/edgeless/runtime/contract"
@@ -95,6 +99,22 @@ func BenchmarkEventConversion(b *testing.B) {
 		ev := newEvent(src, dst, 0, edgelessapi.EventType_CAST, msg, rootMetadata(spanCastAlias))
 		if ev.GetMsg() == nil {
 			b.Fatal("no msg")
+		}
+	}
+}
+
+// BenchmarkRejectQueueFull is the node's own part of refusing an incoming
+// cast whose instance's queue is full (under load, about one refusal per
+// delivered event): counting it and answering its code, with the log at
+// the node's default level, where such lines are not written.
+func BenchmarkRejectQueueFull(b *testing.B) {
+	d, _, _ := benchDataplane(b)
+	ctx := grpcpeer.NewContext(context.Background(), &grpcpeer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}})
+	err := fmt.Errorf("cast a/b -> c: %w", ErrQueueFull)
+	b.ReportAllocs()
+	for b.Loop() {
+		if d.reject(ctx, err) != codes.ResourceExhausted {
+			b.Fatal("not RESOURCE_EXHAUSTED")
 		}
 	}
 }

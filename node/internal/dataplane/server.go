@@ -28,6 +28,12 @@ func (d *Dataplane) reject(ctx context.Context, err error) codes.Code {
 	if code == codes.ResourceExhausted {
 		level = slog.LevelDebug
 	}
+	// Under load most refusals are a full queue, at debug level: build the
+	// line's arguments (the peer's address is a new string) only when the
+	// line may be written.
+	if !d.log.Enabled(ctx, level) {
+		return code
+	}
 	reason := reasonOf(err)
 	d.logRated(ctx, level, "reject: "+reason, "reject incoming event", "reason", reason, "code", code.String(),
 		"peer", peerAddr(ctx), "err", err)
