@@ -249,6 +249,10 @@ func isHostAddr(a netip.Addr) bool {
 // idFromWire validates an InstanceId and returns it in canonical
 // form (lower-case hyphenated UUIDs), so that any UUID spelling matches.
 func idFromWire(p *edgelessapi.InstanceId) (contract.InstanceID, error) {
+	if contract.IsCanonicalUUID(p.GetNodeId()) && contract.IsCanonicalUUID(p.GetFunctionId()) {
+		// What the templates send (the ids they were booted with): no copies.
+		return contract.InstanceID{NodeID: p.GetNodeId(), FunctionID: p.GetFunctionId()}, nil
+	}
 	n, err := uuid.Parse(p.GetNodeId())
 	if err != nil {
 		return contract.InstanceID{}, fmt.Errorf("node_id %q: %w", contract.Shorten(p.GetNodeId()), err)
@@ -278,11 +282,11 @@ func (h *hostServer) Cast(ctx context.Context, req *edgelessapi.OutputEventData)
 	if err := inst.spec.Host.Cast(ctx, req.GetAlias(), req.GetMsg()); err != nil {
 		if errors.Is(err, contract.ErrUnknownAlias) {
 			inst.dropCast(req.GetAlias())
-			return &emptypb.Empty{}, nil
+			return emptyMsg, nil
 		}
 		return nil, hostError(ctx, "cast", err)
 	}
-	return &emptypb.Empty{}, nil
+	return emptyMsg, nil
 }
 
 // CastRaw implements GuestAPIHost.CastRaw.
@@ -300,7 +304,7 @@ func (h *hostServer) CastRaw(ctx context.Context, req *edgelessapi.OutputEventDa
 	if err := inst.spec.Host.CastRaw(ctx, dst, req.GetMsg()); err != nil {
 		return nil, hostError(ctx, "cast_raw", err)
 	}
-	return &emptypb.Empty{}, nil
+	return emptyMsg, nil
 }
 
 // Call implements GuestAPIHost.Call. An unmapped alias, and any failure to
@@ -346,7 +350,7 @@ func (h *hostServer) TelemetryLog(ctx context.Context, req *edgelessapi.Telemetr
 	ctx, cancel := inst.hostContext(ctx)
 	defer cancel()
 	inst.spec.Host.TelemetryLog(ctx, req.GetLogLevel(), req.GetTarget(), req.GetMsg())
-	return &emptypb.Empty{}, nil
+	return emptyMsg, nil
 }
 
 // Slf implements GuestAPIHost.Slf: it returns the caller's own id (upstream
@@ -405,7 +409,7 @@ func (h *hostServer) DelayedCast(ctx context.Context, req *edgelessapi.DelayedEv
 		}
 		return nil, newError(codes.Unavailable, err)
 	}
-	return &emptypb.Empty{}, nil
+	return emptyMsg, nil
 }
 
 // Sync implements GuestAPIHost.Sync.
@@ -419,7 +423,7 @@ func (h *hostServer) Sync(ctx context.Context, req *edgelessapi.SyncData) (*empt
 	if err := inst.spec.Host.Sync(ctx, req.GetSerializedState()); err != nil {
 		return nil, hostError(ctx, "sync", err)
 	}
-	return &emptypb.Empty{}, nil
+	return emptyMsg, nil
 }
 
 // rawDestination validates the dst of a raw cast or call.

@@ -1,10 +1,11 @@
 package dataplane
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
 // FuzzCanonUUID checks the fast path of canonUUID against uuid.Parse: a
@@ -21,8 +22,8 @@ func FuzzCanonUUID(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		u, err := uuid.Parse(s)
-		if isCanonUUID(s) && (err != nil || u.String() != s) {
-			t.Fatalf("isCanonUUID(%q) = true, but uuid.Parse gives %v, %v", s, u, err)
+		if contract.IsCanonicalUUID(s) && (err != nil || u.String() != s) {
+			t.Fatalf("IsCanonicalUUID(%q) = true, but uuid.Parse gives %v, %v", s, u, err)
 		}
 		want := s
 		if err == nil {
@@ -32,19 +33,6 @@ func FuzzCanonUUID(f *testing.F) {
 			t.Fatalf("canonUUID(%q) = %q, want %q", s, got, want)
 		}
 	})
-}
-
-func TestIsCanonUUID(t *testing.T) {
-	t.Parallel()
-	for range 100 {
-		s := uuid.NewString()
-		if !isCanonUUID(s) {
-			t.Fatalf("isCanonUUID(%q) = false", s)
-		}
-		if up := strings.ToUpper(s); isCanonUUID(up) {
-			t.Fatalf("isCanonUUID(%q) = true", up)
-		}
-	}
 }
 
 // The shared root metadata must stay what upstream expects: an all-zero

@@ -160,7 +160,7 @@ func eventInstanceID(field string, id *edgelessapi.InstanceId) (contract.Instanc
 	if id == nil {
 		return contract.InstanceID{}, fmt.Errorf("event has no %s: %w", field, ErrMalformedEvent)
 	}
-	if isCanonUUID(id.GetNodeId()) && isCanonUUID(id.GetFunctionId()) {
+	if contract.IsCanonicalUUID(id.GetNodeId()) && contract.IsCanonicalUUID(id.GetFunctionId()) {
 		// Already canonical (what every node sends): no copies.
 		return contract.InstanceID{NodeID: id.GetNodeId(), FunctionID: id.GetFunctionId()}, nil
 	}
@@ -178,7 +178,7 @@ func eventInstanceID(field string, id *edgelessapi.InstanceId) (contract.Instanc
 // canonUUID returns s in lower-case hyphenated form when it parses as a
 // UUID (as upstream compares parsed UUIDs), and s unchanged otherwise.
 func canonUUID(s string) string {
-	if isCanonUUID(s) {
+	if contract.IsCanonicalUUID(s) {
 		return s
 	}
 	u, err := uuid.Parse(s)
@@ -186,29 +186,6 @@ func canonUUID(s string) string {
 		return s
 	}
 	return u.String()
-}
-
-// isCanonUUID reports whether s is a UUID in canonical form (36
-// characters, lower-case hex, hyphens at 8, 13, 18 and 23): uuid.Parse
-// accepts it and its String is s itself.
-func isCanonUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func canonID(id contract.InstanceID) contract.InstanceID {
