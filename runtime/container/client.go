@@ -62,11 +62,11 @@ type connection struct {
 // connections are dial's (the function socket's) instead of endpoint's.
 // It does no I/O.
 func newConnection(endpoint string, peer netip.Addr, maxBytes int, secret string, dial func(context.Context, string) (net.Conn, error)) (*connection, error) {
-	opts := []grpc.DialOption{
+	opts := append(transport.LocalDialOptions(),
 		grpc.WithUnaryInterceptor(secretAndOrigin(secret)),
 		grpc.WithStatsHandler(trailerWatch{}),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: functionBackoff, MinConnectTimeout: transport.DialTimeout}),
-	}
+	)
 	if dial != nil {
 		opts = append(opts, grpc.WithContextDialer(dial))
 	}

@@ -48,7 +48,8 @@ func (r *Runtime) RegisterGRPC(s grpc.ServiceRegistrar) {
 // neither one of the runtime's containers nor this host. Serve it on a
 // listener wrapped by KnownCallersOnly.
 func (r *Runtime) NewGRPCServer() (*grpc.Server, error) {
-	srv, err := transport.Config{}.NewGRPCServer(r.cfg.MaxPayloadBytes, grpc.InTapHandle(r.TapKnownCallers))
+	srv, err := transport.Config{}.NewGRPCServer(r.cfg.MaxPayloadBytes,
+		append(transport.LocalServerOptions(), grpc.InTapHandle(r.TapKnownCallers))...)
 	if err != nil {
 		return nil, err
 	}

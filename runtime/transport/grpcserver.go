@@ -124,3 +124,30 @@ func StopGRPC(srv *grpc.Server) {
 		<-stopped
 	}
 }
+
+// LocalWindowBytes is the fixed HTTP/2 flow-control window, per stream and
+// per connection, of the grpc-go links between the node and its functions
+// on the same host (LocalServerOptions, LocalDialOptions).
+//
+// grpc-go sizes its windows by default from a bandwidth-delay estimate: it
+// sends a PING with the first DATA frame it receives while no estimate is
+// under way, and the peer answers it. A link to a function carries an
+// event at a time, so nearly every event costs a PING and its answer, a
+// write and a read each way. A fixed window turns the estimate off: on
+// this host's loopback or bridge a window of 1 MiB is never the limit
+// (a message of 16 MiB takes 16 window updates), and it bounds what a
+// function can make the node buffer on one connection. Links to other
+// nodes keep the estimate, which a long fat network needs.
+const LocalWindowBytes = 1 << 20
+
+// LocalServerOptions are the options of a grpc-go server whose clients run
+// on this host (functions calling GuestAPIHost): a fixed window.
+func LocalServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.StaticStreamWindowSize(LocalWindowBytes), grpc.StaticConnWindowSize(LocalWindowBytes)}
+}
+
+// LocalDialOptions are the options of a grpc-go client of a server on this
+// host (the node's client of a function): a fixed window.
+func LocalDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithStaticStreamWindowSize(LocalWindowBytes), grpc.WithStaticConnWindowSize(LocalWindowBytes)}
+}
