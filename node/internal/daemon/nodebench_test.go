@@ -112,12 +112,14 @@ func BenchmarkNode(b *testing.B) {
 		}
 	})
 	ctx := context.Background()
+	rssIdle := node.rss(b, "VmRSS")
 	if err := g.Setup(ctx); err != nil {
 		b.Fatal(err)
 	}
 	if err := gMiss.Setup(ctx); err != nil { // the peer only: no instances
 		b.Fatal(err)
 	}
+	rssSetup := node.rss(b, "VmRSS")
 	const rounds = 1000
 	for b.Loop() {
 		fl := measureFloors(b, dc, image, node.id, g.Instances()[0], rounds)
@@ -152,6 +154,7 @@ func BenchmarkNode(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		rssLoad, rssPeak := node.rss(b, "VmRSS"), node.rss(b, "VmHWM")
 		// Starts one at a time, each once the pool has settled (one idle
 		// container, no refill running): a hit (the pooled image), then a
 		// miss (the other tag: create, start, Boot, Init, as without a
@@ -222,6 +225,8 @@ func BenchmarkNode(b *testing.B) {
 			float64(cpu)/1e6/float64(load.Arrived), ms(load.Pct(.5)), ms(load.Pct(.99)), load.Refused)
 		fmt.Fprintf(w, "  casts held for admission (max_admission_wait_ms %d): %.0f admitted after %s mean, %.0f refused after waiting\n",
 			node.admissionWaitMS, held.admitted, ms(held.meanAdmitted()), held.refused)
+		fmt.Fprintf(w, "node RSS MiB: idle %.1f, %d instances %.1f, after the load %.1f (peak %.1f)\n",
+			rssIdle, loadInstances, rssSetup, rssLoad, rssPeak)
 		fmt.Fprintf(w, "\nlifecycle through the node (%d runs)\tp50 ms\tp90 ms\t\n", len(start))
 		fmt.Fprintf(w, "Start (cold: create, start, Boot, Init) + Patch\t%s\t%s\t\n", ms(start.pct(.5)), ms(start.pct(.9)))
 		fmt.Fprintf(w, "Start (prewarm pool hit: Boot, Init) + Patch\t%s\t%s\t\n", ms(hit.pct(.5)), ms(hit.pct(.9)))
@@ -691,6 +696,26 @@ func (n *nodeProcess) cpu(b *testing.B) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// rss returns a memory figure of the node process in MiB: field VmRSS
+// (resident now) or VmHWM (the peak) of /proc/<pid>/status.
+func (n *nodeProcess) rss(b *testing.B, field string) float64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		b.Fatalf("node RSS: %v", err)
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				b.Fatalf("node %s = %q", field, v)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatalf("node %s not found", field)
+	return 0
 }
 
 // freePort returns a loopback address that was free a moment ago.
