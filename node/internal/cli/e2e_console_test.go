@@ -211,7 +211,7 @@ func TestConsole_Browser(t *testing.T) {
 		if err != nil || len(wfs) != 0 {
 			t.Errorf("workflows after stop = %v, %v; want none", wfs, err)
 		}
-		if n := nodeContainerCount(t, box); n != 0 {
+		if n := settledContainerCount(t, box, 0); n != 0 {
 			t.Errorf("%d containers of the node after stop, want 0", n)
 		}
 	})

@@ -182,6 +182,23 @@ func nodeContainerCount(t *testing.T, box *inabox.Box) int {
 	return len(slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(pool, id) }))
 }
 
+// settledContainerCount returns nodeContainerCount once it is want, or
+// its last value after 20 s: the pool's own containers are told apart by
+// its books, and a container it evicts leaves its books a moment before the
+// engine removes it (a Start may evict one to make room for its image), so
+// a count can be one high for that moment. A leaked container stays.
+func settledContainerCount(t *testing.T, box *inabox.Box, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := nodeContainerCount(t, box)
+		if n == want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // nodeContainerCountOf returns how many containers node nodeID has.
 func nodeContainerCountOf(t *testing.T, nodeID string) int {
 	t.Helper()

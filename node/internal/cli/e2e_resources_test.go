@@ -177,7 +177,7 @@ func TestE2E_UpstreamPythonContainerWorkflow(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `function "delay"`) || !strings.Contains(err.Error(), "python-function:latest") {
 		t.Errorf("start without the python image = %v, want an error naming delay and its image", err)
 	}
-	if n := nodeContainerCount(t, box); n != 0 {
+	if n := settledContainerCount(t, box, 0); n != 0 {
 		t.Errorf("%d containers left after the failed start, want 0", n)
 	}
 

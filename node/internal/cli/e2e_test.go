@@ -121,7 +121,7 @@ func TestE2E_ExampleWorkflow(t *testing.T) {
 	if out := mustCLI(t, url, "workflow", "stop", id); !strings.Contains(out, "Workflow "+id+" stopped") {
 		t.Errorf("stop output = %q", out)
 	}
-	if n := nodeContainerCount(t, box); n != 0 {
+	if n := settledContainerCount(t, box, 0); n != 0 {
 		t.Errorf("%d containers left after workflow stop, want 0", n)
 	}
 	if _, err := runCLI(t, url, "workflow", "inspect", id); err == nil || !strings.Contains(err.Error(), "no workflow "+id) {
@@ -150,11 +150,11 @@ func TestE2E_TwoWorkflowsSideBySide(t *testing.T) {
 		}
 		seen[f.ContainerID] = true
 	}
-	if n := nodeContainerCount(t, box); n != 6 {
+	if n := settledContainerCount(t, box, 6); n != 6 {
 		t.Errorf("%d containers for two workflows, want 6", n)
 	}
 	mustCLI(t, url, "workflow", "stop", a)
-	if n := nodeContainerCount(t, box); n != 3 {
+	if n := settledContainerCount(t, box, 3); n != 3 {
 		t.Errorf("%d containers after stopping one workflow, want 3", n)
 	}
 	// The other one still runs: its sink keeps counting.
@@ -171,7 +171,7 @@ func TestE2E_TwoWorkflowsSideBySide(t *testing.T) {
 		return n > first
 	})
 	mustCLI(t, url, "workflow", "stop", b)
-	if n := nodeContainerCount(t, box); n != 0 {
+	if n := settledContainerCount(t, box, 0); n != 0 {
 		t.Errorf("%d containers after stopping both, want 0", n)
 	}
 }
@@ -214,7 +214,7 @@ func TestE2E_StartFailsMidwayRollsBack(t *testing.T) {
 	if strings.Index(out, "transformer    rolled back") > strings.Index(out, "sink           rolled back") {
 		t.Error("rollback did not stop in reverse order")
 	}
-	if n := nodeContainerCount(t, box); n != 0 {
+	if n := settledContainerCount(t, box, 0); n != 0 {
 		t.Errorf("%d containers left after the rollback, want 0", n)
 	}
 	if out := mustCLI(t, url, "workflow", "list", "-o", "json"); strings.TrimSpace(out) != "[]" {
@@ -278,7 +278,7 @@ func TestE2E_StopWorkflowWithCrashedFunction(t *testing.T) {
 	if out := mustCLI(t, url, "workflow", "stop", id); !strings.Contains(out, "stopped") {
 		t.Errorf("stop output = %q", out)
 	}
-	if n := nodeContainerCount(t, box); n != 0 {
+	if n := settledContainerCount(t, box, 0); n != 0 {
 		t.Errorf("%d containers left after stopping a workflow with a crashed function, want 0", n)
 	}
 }
@@ -334,7 +334,7 @@ func TestE2E_CrashedFunctionRestarts(t *testing.T) {
 		t.Errorf("call to the restarted worker = %q, want hello", got)
 	}
 	mustCLI(t, url, "workflow", "stop", id)
-	if n := nodeContainerCount(t, box); n != 0 {
+	if n := settledContainerCount(t, box, 0); n != 0 {
 		t.Errorf("%d containers left, want 0", n)
 	}
 }
