@@ -134,12 +134,13 @@ type guestSockets struct {
 	// owner is the instance the container serves (nil while pooled).
 	owner atomic.Pointer[Instance]
 
-	mu      sync.Mutex
-	closed  bool
-	serving bool
-	conns   map[net.Conn]struct{} // accepted and not closed
-	stashed net.Conn              // found by waitFunction, for the client's first dial
-	served  sync.WaitGroup        // the host server's Serve on host.sock
+	mu        sync.Mutex
+	closed    bool
+	serving   bool
+	conns     map[net.Conn]struct{} // accepted and not closed
+	hostConns int                   // of conns, those accepted on host.sock
+	stashed   net.Conn              // found by waitFunction, for the client's first dial
+	served    sync.WaitGroup        // the host server's Serve on host.sock
 }
 
 // newGuestSockets makes a container's directory and listens on its two
@@ -165,7 +166,8 @@ func (r *Runtime) newGuestSockets() (*guestSockets, error) {
 		s.close()
 		return nil, fmt.Errorf("guest sockets: %w", err)
 	}
-	s.serveHost()
+	// host.sock is served from bind on: while the container is pooled, a
+	// connection waits in the listen backlog.
 	return s, nil
 }
 
@@ -206,7 +208,11 @@ func (r *Runtime) attachGuestSockets(h *containerHandle, log *slog.Logger) (stri
 	return s.dir, nil
 }
 
-// bind makes the container's host requests i's.
+// maxHostConns caps the connections open on a container's host.sock: the
+// SDK keeps one; further ones are closed at accept (refused callers).
+const maxHostConns = 32
+
+// bind makes the container's host requests i's and serves host.sock.
 func (s *guestSockets) bind(i *Instance) {
 	s.owner.Store(i)
 	s.serveHost()
@@ -221,7 +227,7 @@ func (s *guestSockets) isClosed() bool {
 
 // serveHost serves GuestAPIHost on host.sock with the runtime's host
 // server, once one exists (Runtime.NewGRPCServer); it reports whether it
-// does.
+// does. Only bind calls it: a pooled container's host.sock is not served.
 func (s *guestSockets) serveHost() bool {
 	srv := s.rt.hostSrv.Load()
 	s.mu.Lock()
@@ -253,6 +259,33 @@ func (s *guestSockets) track(c net.Conn) (net.Conn, error) {
 	sc := &sockConn{Conn: c, s: s}
 	s.conns[sc] = struct{}{}
 	return sc, nil
+}
+
+// trackHost records a connection accepted on host.sock (see track); it
+// closes c and returns nil, nil if the container has no owner or already
+// has maxHostConns such connections open, and reports why.
+func (s *guestSockets) trackHost(c net.Conn) (net.Conn, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = c.Close()
+		return nil, "", net.ErrClosed
+	}
+	why := ""
+	switch {
+	case s.owner.Load() == nil:
+		why = "connection closed at accept: the container of this socket runs no instance"
+	case s.hostConns >= maxHostConns:
+		why = fmt.Sprintf("connection closed at accept: the container has %d host.sock connections open", s.hostConns)
+	}
+	if why != "" {
+		_ = c.Close()
+		return nil, why, nil
+	}
+	sc := &sockConn{Conn: c, s: s, host: true}
+	s.conns[sc] = struct{}{}
+	s.hostConns++
+	return sc, "", nil
 }
 
 // waitFunction waits, within ctx and backing off from 2 ms, until the
@@ -369,11 +402,17 @@ func (s *guestSockets) close() {
 type hostListener struct{ s *guestSockets }
 
 func (l hostListener) Accept() (net.Conn, error) {
-	c, err := l.s.hostLn.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.s.hostLn.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc, why, err := l.s.trackHost(c)
+		if err != nil || tc != nil {
+			return tc, err
+		}
+		l.s.rt.refuseCaller(l.s.addr, why)
 	}
-	return l.s.track(c)
 }
 
 func (l hostListener) Close() error   { return l.s.hostLn.Close() }
@@ -382,14 +421,20 @@ func (l hostListener) Addr() net.Addr { return l.s.hostLn.Addr() }
 // sockConn is a connection accepted on a container's socket.
 type sockConn struct {
 	net.Conn
-	s *guestSockets
+	s    *guestSockets
+	host bool // accepted on host.sock
 }
 
 func (c *sockConn) RemoteAddr() net.Addr { return c.s.addr }
 
 func (c *sockConn) Close() error {
 	c.s.mu.Lock()
-	delete(c.s.conns, c)
+	if _, ok := c.s.conns[c]; ok {
+		delete(c.s.conns, c)
+		if c.host {
+			c.s.hostConns--
+		}
+	}
 	c.s.mu.Unlock()
 	return c.Conn.Close()
 }

@@ -1,9 +1,11 @@
 package container
 
 import (
+	"log/slog"
 	"net"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestAcceptNow: acceptNow returns nil at once when no connection waits,
@@ -35,5 +37,71 @@ func TestAcceptNow(t *testing.T) {
 	b := make([]byte, 1)
 	if _, err := c.Read(b); err != nil || b[0] != 'x' {
 		t.Fatalf("read %q, %v", b, err)
+	}
+}
+
+// newSocketRuntime returns a Runtime without Docker whose guest sockets
+// live under a fresh root, with its host server made.
+func newSocketRuntime(t *testing.T) *Runtime {
+	t.Helper()
+	r := &Runtime{cfg: Config{MaxPayloadBytes: 1 << 20}, log: slog.New(slog.DiscardHandler)}
+	r.sockRoot = t.TempDir()
+	srv, err := r.NewGRPCServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return r
+}
+
+// TestGuestSockets_HostServedFromBind: a pooled container's host.sock is
+// not served (a connection waits in the backlog); once bound, it is, and
+// connections beyond maxHostConns are closed at accept and counted as
+// refused callers.
+func TestGuestSockets_HostServedFromBind(t *testing.T) {
+	t.Parallel()
+	r := newSocketRuntime(t)
+	s, err := r.newGuestSockets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if s.hostServed() {
+		t.Fatal("host.sock served before bind")
+	}
+	path := filepath.Join(s.dir, hostSocketName)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	const extra = 8
+	for range maxHostConns + extra {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if s.hostServed() {
+		t.Fatal("host.sock served before bind")
+	}
+	s.bind(&Instance{})
+	if !s.hostServed() {
+		t.Fatal("host.sock not served after bind")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.RefusedCallers() < extra && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := r.RefusedCallers(); got != extra {
+		t.Errorf("refused callers = %d, want %d", got, extra)
+	}
+	s.mu.Lock()
+	n := s.hostConns
+	s.mu.Unlock()
+	if n != maxHostConns {
+		t.Errorf("host.sock connections tracked = %d, want %d", n, maxHostConns)
 	}
 }
