@@ -231,7 +231,16 @@ func (i *Instance) useGuestSockets(ctx context.Context, s *guestSockets, cn *con
 	if err != nil {
 		return cn
 	}
+	// Under mu, as startPooled: a teardown that has begun closes the
+	// connection it loaded, so a new one stored now would stay open.
+	i.mu.Lock()
+	if i.ending {
+		i.mu.Unlock()
+		scn.close()
+		return cn
+	}
 	i.conn.Store(scn)
+	i.mu.Unlock()
 	cn.close()
 	if s.hostServed() {
 		req.GuestApiHostEndpoint = guestHostEndpoint
