@@ -99,27 +99,89 @@ func guestSocketsEnabled(dockerHost string, dirSet bool) (bool, string) {
 	return true, ""
 }
 
-// makeSocketRoot creates the runtime's socket root: a fresh directory
-// (mode 0700) in parent, or in os.TempDir() if parent is empty.
-func makeSocketRoot(parent string) (string, error) {
-	if parent == "" {
-		parent = os.TempDir()
-	} else if err := os.MkdirAll(parent, 0o700); err != nil {
-		return "", fmt.Errorf("guest socket dir: %w", err)
+// socketParent is the directory the socket root is made in: dir if set,
+// else the service's runtime directory ($RUNTIME_DIRECTORY, set by systemd
+// for RuntimeDirectory=; the first if it names several), else
+// os.TempDir().
+func socketParent(dir string) string {
+	if dir != "" {
+		return dir
 	}
-	root, err := os.MkdirTemp(parent, "eg-")
+	if rd, _, _ := strings.Cut(os.Getenv("RUNTIME_DIRECTORY"), ":"); filepath.IsAbs(rd) {
+		return rd
+	}
+	return os.TempDir()
+}
+
+// socketRootPrefix begins the name of every socket root.
+const socketRootPrefix = "eg-"
+
+// makeSocketRoot creates the runtime's socket root: a fresh directory
+// (mode 0700) in parent, locked (flock LOCK_EX) through the returned file
+// for the runtime's life, so that neither tmpfiles' aging nor another
+// node's sweep removes it. It first removes the socket roots in parent
+// that no node holds (left by a crash) and that belong to this user; the
+// sweep and the creation and locking of the new root are done under a
+// lock on parent, so a sweep never sees a root not yet locked.
+func makeSocketRoot(parent string, log *slog.Logger) (string, *os.File, error) {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", nil, fmt.Errorf("guest socket dir: %w", err)
+	}
+	plock, err := lockDir(parent, false)
 	if err != nil {
-		return "", fmt.Errorf("guest socket dir: %w", err)
+		return "", nil, fmt.Errorf("guest socket dir: %w", err)
+	}
+	defer plock.Close()
+	if n := sweepSocketRoots(parent); n > 0 {
+		log.Info("guest sockets: removed socket roots left by nodes that ended without Close", slog.String("dir", parent), slog.Int("removed", n))
+	}
+	root, err := os.MkdirTemp(parent, socketRootPrefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("guest socket dir: %w", err)
 	}
 	if n := len(root) + 1 + guestDirNameLen + 1 + len(functionSocketName); n > maxSocketPath {
 		_ = os.Remove(root)
-		return "", fmt.Errorf("guest socket dir %s: too long for socket paths (%d bytes, at most %d)", parent, n, maxSocketPath)
+		return "", nil, fmt.Errorf("guest socket dir %s: too long for socket paths (%d bytes, at most %d)", parent, n, maxSocketPath)
 	}
 	if err := os.Chmod(root, 0o700); err != nil {
 		_ = os.Remove(root)
-		return "", fmt.Errorf("guest socket dir: %w", err)
+		return "", nil, fmt.Errorf("guest socket dir: %w", err)
 	}
-	return root, nil
+	lock, err := lockDir(root, true)
+	if err != nil {
+		_ = os.Remove(root)
+		return "", nil, fmt.Errorf("guest socket dir: %w", err)
+	}
+	return root, lock, nil
+}
+
+// sweepSocketRoots removes the socket roots in parent that belong to this
+// user and whose lock it can take at once (no node holds them); it
+// returns how many.
+func sweepSocketRoots(parent string) int {
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), socketRootPrefix) {
+			continue
+		}
+		p := filepath.Join(parent, e.Name())
+		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() || !ownedByMe(fi) {
+			continue
+		}
+		f, err := lockDir(p, true)
+		if err != nil {
+			continue
+		}
+		if os.RemoveAll(p) == nil {
+			n++
+		}
+		f.Close()
+	}
+	return n
 }
 
 // guestSockets are one container's sockets.
@@ -154,6 +216,7 @@ func (r *Runtime) newGuestSockets() (*guestSockets, error) {
 		return nil, fmt.Errorf("guest sockets: %w", err)
 	}
 	s := &guestSockets{rt: r, dir: dir, conns: map[net.Conn]struct{}{}}
+	r.openSockets.Add(1) // until close
 	s.addr = &guestSockAddr{s: s}
 	var err error
 	if err = os.Chmod(dir, 0o755); err == nil {
@@ -395,6 +458,7 @@ func (s *guestSockets) close() {
 	}
 	s.served.Wait()
 	_ = os.RemoveAll(s.dir)
+	s.rt.openSockets.Add(-1)
 }
 
 // hostListener is host.sock as the host server sees it: its connections

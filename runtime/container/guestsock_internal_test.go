@@ -3,6 +3,7 @@ package container
 import (
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -103,5 +104,59 @@ func TestGuestSockets_HostServedFromBind(t *testing.T) {
 	s.mu.Unlock()
 	if n != maxHostConns {
 		t.Errorf("host.sock connections tracked = %d, want %d", n, maxHostConns)
+	}
+}
+
+// TestSocketRoot_Sweep: a new socket root sweeps the roots in its parent
+// that no node holds (a crash left them), and keeps the locked ones and
+// everything else.
+func TestSocketRoot_Sweep(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	live, lock, err := makeSocketRoot(parent, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	stale := filepath.Join(parent, "eg-stale")
+	other := filepath.Join(parent, "other")
+	for _, d := range []string{filepath.Join(stale, "abc"), other} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, lock2, err := makeSocketRoot(parent, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock2.Close()
+	for _, tt := range []struct {
+		path string
+		want bool
+	}{{live, true}, {root, true}, {other, true}, {stale, false}} {
+		if _, err := os.Stat(tt.path); (err == nil) != tt.want {
+			t.Errorf("%s after a new root: %v, want it there %v", tt.path, err, tt.want)
+		}
+	}
+	if f, err := lockDir(root, true); err == nil {
+		f.Close()
+		t.Error("a new root is not locked")
+	}
+}
+
+// TestSocketParent: guest_socket_dir, else $RUNTIME_DIRECTORY (its first
+// entry), else the temp directory.
+func TestSocketParent(t *testing.T) {
+	t.Setenv("RUNTIME_DIRECTORY", "/run/edgeless:/run/other")
+	if got := socketParent("/set"); got != "/set" {
+		t.Errorf("socketParent(/set) = %q", got)
+	}
+	if got := socketParent(""); got != "/run/edgeless" {
+		t.Errorf("socketParent() with RUNTIME_DIRECTORY = %q, want /run/edgeless", got)
+	}
+	t.Setenv("RUNTIME_DIRECTORY", "")
+	if got := socketParent(""); got != os.TempDir() {
+		t.Errorf("socketParent() = %q, want %q", got, os.TempDir())
 	}
 }

@@ -74,3 +74,34 @@ func engineSharesMounts(path string) (shares, known bool, why string) {
 	}
 	return true, true, ""
 }
+
+// lockDir opens the directory at path and takes an exclusive flock on it
+// (failing at once if another holds it when nonblock); closing the file
+// releases it. systemd-tmpfiles does not age a directory so locked.
+func lockDir(path string, nonblock bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	how := syscall.LOCK_EX
+	if nonblock {
+		how |= syscall.LOCK_NB
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
+	}
+	return f, nil
+}
+
+// ownedByMe reports whether fi is owned by this process's user.
+func ownedByMe(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Getuid()
+}

@@ -5,6 +5,7 @@ package container
 import (
 	"errors"
 	"net"
+	"os"
 )
 
 // acceptSupported: guest sockets need acceptNow, which only Linux has here.
@@ -15,3 +16,9 @@ func acceptNow(*net.UnixListener) (net.Conn, error) {
 }
 
 func engineSharesMounts(string) (shares, known bool, why string) { return false, false, "" }
+
+func lockDir(string, bool) (*os.File, error) {
+	return nil, errors.New("guest sockets: not supported on this system")
+}
+
+func ownedByMe(os.FileInfo) bool { return false }

@@ -64,7 +64,11 @@ type Runtime struct {
 
 	// sockRoot is the directory of the containers' guest socket
 	// directories (guestsock.go); empty when guest sockets are off.
-	sockRoot string
+	// sockLock holds its flock until Close removes it; openSockets counts
+	// the containers' sockets not yet closed.
+	sockRoot    string
+	sockLock    *os.File
+	openSockets atomic.Int64
 	// hostSrv is the GuestAPIHost server (NewGRPCServer), which serves
 	// the containers' host sockets too.
 	hostSrv atomic.Pointer[grpc.Server]
@@ -332,9 +336,15 @@ func (r *Runtime) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	if r.sockRoot != "" && !already && len(errs) == 0 {
+	// The socket root goes once no container's sockets are left open,
+	// even if a stop failed; else it stays locked while this process
+	// lives, and the next start's sweep removes it.
+	if r.sockRoot != "" && !already && r.openSockets.Load() == 0 {
 		if err := os.RemoveAll(r.sockRoot); err != nil {
 			errs = append(errs, fmt.Errorf("remove guest socket dir: %w", err))
+		}
+		if r.sockLock != nil {
+			_ = r.sockLock.Close()
 		}
 	}
 	if r.docker != nil && !already && len(errs) == 0 {
@@ -355,11 +365,11 @@ func (r *Runtime) setUpGuestSockets() error {
 		r.log.Info("guest sockets off: containers use the Docker network only", slog.String("why", why))
 		return nil
 	}
-	root, err := makeSocketRoot(r.cfg.GuestSocketDir)
+	root, lock, err := makeSocketRoot(socketParent(r.cfg.GuestSocketDir), r.log)
 	if err != nil {
 		return fmt.Errorf("container runtime: %w", err)
 	}
-	r.sockRoot = root
+	r.sockRoot, r.sockLock = root, lock
 	r.log.Debug("guest sockets on", slog.String("dir", root))
 	return nil
 }
