@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -158,5 +159,22 @@ func TestSocketParent(t *testing.T) {
 	t.Setenv("RUNTIME_DIRECTORY", "")
 	if got := socketParent(""); got != os.TempDir() {
 		t.Errorf("socketParent() = %q, want %q", got, os.TempDir())
+	}
+}
+
+// TestSocketRoot_AutoFallsBack: with no guest_socket_dir, a socket root
+// that cannot be made ($TMPDIR too long for socket paths) turns guest
+// sockets off instead of failing the start; a set dir fails it.
+func TestSocketRoot_AutoFallsBack(t *testing.T) {
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 100))
+	t.Setenv("RUNTIME_DIRECTORY", "")
+	t.Setenv("TMPDIR", long)
+	r := &Runtime{cfg: Config{GuestSockets: GuestSocketsAuto}, log: slog.New(slog.DiscardHandler)}
+	if err := r.makeSocketRoot(); err != nil || r.sockRoot != "" {
+		t.Fatalf("makeSocketRoot() with a long TMPDIR = %v, root %q; want no error, guest sockets off", err, r.sockRoot)
+	}
+	r.cfg.GuestSocketDir = long
+	if err := r.makeSocketRoot(); err == nil {
+		t.Fatalf("makeSocketRoot() with a long guest_socket_dir = nil, want an error")
 	}
 }

@@ -365,8 +365,19 @@ func (r *Runtime) setUpGuestSockets() error {
 		r.log.Info("guest sockets off: containers use the Docker network only", slog.String("why", why))
 		return nil
 	}
+	return r.makeSocketRoot()
+}
+
+// makeSocketRoot makes the socket root. A failure fails the start only if
+// the operator set GuestSocketDir; with "auto" and the default parent it
+// turns guest sockets off (e.g. a $TMPDIR too long for socket paths).
+func (r *Runtime) makeSocketRoot() error {
 	root, lock, err := makeSocketRoot(socketParent(r.cfg.GuestSocketDir), r.log)
 	if err != nil {
+		if r.cfg.GuestSocketDir == "" {
+			r.log.Warn("guest sockets off: containers use the Docker network only (set guest_socket_dir to turn them on)", slog.Any("error", err))
+			return nil
+		}
 		return fmt.Errorf("container runtime: %w", err)
 	}
 	r.sockRoot, r.sockLock = root, lock
