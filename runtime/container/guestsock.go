@@ -256,7 +256,10 @@ func listenSocket(path string) (*net.UnixListener, error) {
 func (r *Runtime) attachGuestSockets(h *containerHandle, log *slog.Logger) (string, error) {
 	s, err := r.newGuestSockets()
 	if err != nil {
-		log.Warn("no guest sockets for this container; it uses the Docker network", slog.Any("error", err))
+		if due, n := r.sockLog.Note(time.Now()); due {
+			log.Warn("no guest sockets for this container; it uses the Docker network (the next failures in 10 s are only counted)",
+				slog.Any("error", err), slog.Int("failures", n))
+		}
 		return "", nil
 	}
 	if s == nil {

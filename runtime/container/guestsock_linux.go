@@ -70,7 +70,7 @@ func engineSharesMounts(path string) (shares, known bool, why string) {
 		return false, false, ""
 	}
 	if theirs != ours {
-		return false, true, "the engine runs in another mount namespace (the node runs in a container)"
+		return false, true, "the engine runs in another mount namespace (a container, or a service with its own mounts such as systemd's PrivateTmp or ProtectSystem): set guest_socket_dir to a path both see"
 	}
 	return true, true, ""
 }

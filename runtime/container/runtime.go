@@ -69,6 +69,9 @@ type Runtime struct {
 	sockRoot    string
 	sockLock    *os.File
 	openSockets atomic.Int64
+	// sockLog rate-limits the lines of containers started without
+	// guest sockets because making them failed.
+	sockLog lograte.Limiter
 	// hostSrv is the GuestAPIHost server (NewGRPCServer), which serves
 	// the containers' host sockets too.
 	hostSrv atomic.Pointer[grpc.Server]
