@@ -136,7 +136,11 @@
 //     address as the peer), or in on its container's guest socket
 //     (host.sock, see guestsock.go: the peer address names the socket; the
 //     socket directory is mounted read-only, and a pooled container's
-//     socket acts as no instance until a Start takes it);
+//     host.sock is not served until a Start takes it; at most 32
+//     connections are open on one). The sockets are mode 0666 under a
+//     root of mode 0700: any process running as the node's uid (or as
+//     root) on the host can reach every container's host.sock and act as
+//     that instance, as it could anyway by reading the node's memory;
 //   - a grpc: instance has no container; its requests must come from an
 //     address of the node's host itself (loopback or an address of one of
 //     its interfaces). No container can pass this check, but any process on

@@ -3,6 +3,9 @@ package container
 import (
 	"context"
 	"net"
+	"os"
+	"strings"
+	"testing"
 	"time"
 )
 
@@ -52,4 +55,26 @@ func TakeSocketConn(i *Instance) func(context.Context, string) (net.Conn, error)
 func OnGuestSockets(i *Instance) bool {
 	cn := i.conn.Load()
 	return cn != nil && cn.socket
+}
+
+// HostSocketRequests counts the GuestAPIHost requests r let in on its
+// containers' host sockets.
+func HostSocketRequests(r *Runtime) uint64 { return r.hostSockRequests.Load() }
+
+// SkipUnlessEngineSharesFiles skips t unless the Docker engine is on a
+// local unix:// socket and is not known to see other files than this
+// process at the same paths (another mount namespace).
+func SkipUnlessEngineSharesFiles(t testing.TB) {
+	t.Helper()
+	host := os.Getenv("DOCKER_HOST")
+	if host == "" {
+		host = "unix:///var/run/docker.sock"
+	}
+	path, ok := strings.CutPrefix(host, "unix://")
+	if !ok || !acceptSupported {
+		t.Skip("guest sockets need a local engine on a unix:// socket (Linux)")
+	}
+	if shares, known, why := engineSharesMounts(path); known && !shares {
+		t.Skip("the engine does not see this process's files: " + why)
+	}
 }

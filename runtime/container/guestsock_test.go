@@ -149,7 +149,11 @@ func TestGuestSockets_Transports(t *testing.T) {
 				wantMode(t, filepath.Join(root, dirs[0], "host.sock"), 0o666)
 			}
 			wantReply(t, "Call(echo)", call(t, inst, n.sinkID(), "hello"), "hello")
+			hostReqs := container.HostSocketRequests(n.rt)
 			wantReply(t, "Call(recast)", call(t, inst, n.sinkID(), "recast output via host"), "ok")
+			if got := container.HostSocketRequests(n.rt) - hostReqs; (got > 0) != tt.wantSocket {
+				t.Errorf("host requests on host.sock during the recast: %d, want some %v", got, tt.wantSocket)
+			}
 			ev := n.next(t)
 			if ev.src != inst.ID() || string(ev.msg) != "via host" {
 				t.Fatalf("sink got %+v, want the recast from %v", ev, inst.ID())
@@ -183,10 +187,8 @@ func TestGuestSockets_Transports(t *testing.T) {
 func TestGuestSockets_Confined(t *testing.T) {
 	t.Parallel()
 	img := socketExampleImage(t)
-	n := newTestNode(t, nodeOptions{docker: true})
-	if container.GuestSocketRoot(n.rt) == "" {
-		t.Skip("guest sockets are off here")
-	}
+	container.SkipUnlessEngineSharesFiles(t)
+	n := newTestNode(t, nodeOptions{docker: true, cfg: func(c *container.Config) { c.GuestSocketDir = t.TempDir() }})
 	other := n.start(t, n.spec("container:"+img))
 	probe := n.spec("container:" + guestProbeImage(t, other.ID().NodeID, other.ID().FunctionID))
 	refused := n.rt.RefusedCallers()
@@ -226,13 +228,12 @@ func TestGuestSockets_Confined(t *testing.T) {
 func TestGuestSockets_Pool(t *testing.T) {
 	t.Parallel()
 	img := socketExampleImage(t)
+	container.SkipUnlessEngineSharesFiles(t)
 	n := newTestNode(t, nodeOptions{docker: true, cfg: func(c *container.Config) {
 		c.Prewarm = container.Prewarm{Enabled: true, Images: []string{img}, History: -1}
+		c.GuestSocketDir = t.TempDir()
 	}})
 	root := container.GuestSocketRoot(n.rt)
-	if root == "" {
-		t.Skip("guest sockets are off here")
-	}
 	waitPool(t, n.rt, "an idle container", idle(1))
 	if dirs := socketDirs(t, root); len(dirs) != 1 {
 		t.Fatalf("socket dirs with one pooled container = %v, want one", dirs)
@@ -245,7 +246,11 @@ func TestGuestSockets_Pool(t *testing.T) {
 	if got := n.rt.GuestSocketInstances() - before; got != 1 {
 		t.Fatalf("instances on guest sockets: +%d, want 1", got)
 	}
+	hostReqs := container.HostSocketRequests(n.rt)
 	wantReply(t, "Call(recast)", call(t, inst, n.sinkID(), "recast output pooled"), "ok")
+	if container.HostSocketRequests(n.rt) == hostReqs {
+		t.Error("the recast's host call did not come in on host.sock")
+	}
 	if ev := n.next(t); ev.src != inst.ID() || string(ev.msg) != "pooled" {
 		t.Fatalf("sink got %+v, want the recast from %v", ev, inst.ID())
 	}

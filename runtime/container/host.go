@@ -107,6 +107,7 @@ func (l knownCallersListener) Accept() (net.Conn, error) {
 func (r *Runtime) TapKnownCallers(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	if s := callerSockets(ctx); s != nil {
 		if s.owner.Load() != nil && !s.isClosed() {
+			r.hostSockRequests.Add(1)
 			return ctx, nil
 		}
 		r.refuseCaller(s.addr, "request refused: the container of this socket runs no instance")

@@ -72,6 +72,9 @@ type Runtime struct {
 	// sockLog rate-limits the lines of containers started without
 	// guest sockets because making them failed.
 	sockLog lograte.Limiter
+	// hostSockRequests counts the GuestAPIHost requests let in on
+	// containers' host sockets (tests).
+	hostSockRequests atomic.Uint64
 	// hostSrv is the GuestAPIHost server (NewGRPCServer), which serves
 	// the containers' host sockets too.
 	hostSrv atomic.Pointer[grpc.Server]
