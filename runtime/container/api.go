@@ -93,17 +93,21 @@ type Config struct {
 	// directory of Unix sockets of the node, bind-mounted read-only at
 	// GuestSocketsMount, over which functions that can (the Go SDK) take
 	// and send their events instead of the Docker bridge (guestsock.go);
-	// unless the engine is not on a local unix:// socket or the node runs
-	// in a container (its engine is in another mount namespace, or, when
-	// that cannot be told, /.dockerenv or /run/.containerenv exists),
-	// where it is off.
+	// unless the engine is not on a local unix:// socket or does not see
+	// the node's files (its engine is in another mount namespace: the
+	// node runs in a container or a service with its own mounts; or, when
+	// that cannot be told, /.dockerenv or /run/.containerenv exists), or
+	// the socket root cannot be made in the default place, where it is
+	// off.
 	GuestSockets string
 	// GuestSocketDir is the directory in which the runtime makes its
-	// socket root (a fresh directory, removed by Close); default
-	// os.TempDir(). The engine must see it at the same path: set, it
-	// makes "auto" trust that it does (a node in a container: mount a
-	// host directory at the same path in the node's container and set it
-	// here).
+	// socket root (a fresh directory, held with flock while the runtime
+	// lives, removed by Close; roots left by a crash are removed by the
+	// next New); default $RUNTIME_DIRECTORY if set, else os.TempDir().
+	// The engine must see it at the same path: set, it makes "auto" trust
+	// that it does (a node in a container: mount a host directory at the
+	// same path in the node's container and set it here), and a failure
+	// to make the root there fails New.
 	GuestSocketDir string
 	// Prewarm configures the prewarm pool of containers created and
 	// started ahead of the Starts that take them (pool.go); off by
