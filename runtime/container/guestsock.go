@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc/peer"
@@ -357,10 +359,15 @@ func (s *guestSockets) trackHost(c net.Conn) (net.Conn, string, error) {
 // waitFunction waits, within ctx and backing off from 2 ms, until the
 // function takes connections, and reports whether it uses the function
 // socket: a connection it dialled waits there (kept for the client's
-// first dial) when its TCP port at ap answers, since the Go SDK dials the
-// socket before it listens. It returns false at once when ended closes
-// or ctx is done (Boot then reports why).
-func (s *guestSockets) waitFunction(ctx context.Context, ap string, ended <-chan struct{}) bool {
+// first dial) when its TCP port answers, since the Go SDK dials the
+// socket before it listens. The port probed is ap, or bridge if set (the
+// container's own address when ap is a port published on the host, which
+// docker-proxy answers before the function listens) as long as bridge is
+// reachable: a refused dial there means the function does not listen
+// yet, any other failure that the address cannot be reached, and ap is
+// probed from then on. It returns false at once when ended closes or ctx
+// is done (Boot then reports why).
+func (s *guestSockets) waitFunction(ctx context.Context, ap, bridge string, ended <-chan struct{}) bool {
 	backoff := 2 * time.Millisecond
 	t := time.NewTimer(0)
 	<-t.C
@@ -370,9 +377,18 @@ func (s *guestSockets) waitFunction(ctx context.Context, ap string, ended <-chan
 		if s.takeWaiting() {
 			return true
 		}
-		if c, err := d.DialContext(ctx, "tcp", ap); err == nil {
+		target := ap
+		if bridge != "" {
+			target = bridge
+		}
+		c, err := d.DialContext(ctx, "tcp", target)
+		if err == nil {
 			_ = c.Close()
 			return s.takeWaiting()
+		}
+		if bridge != "" && !errors.Is(err, syscall.ECONNREFUSED) && ctx.Err() == nil {
+			bridge = "" // unreachable: probe ap
+			continue
 		}
 		t.Reset(backoff)
 		select {

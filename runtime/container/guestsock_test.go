@@ -100,9 +100,9 @@ func wantMode(t *testing.T, path string, mode os.FileMode) {
 
 // TestGuestSockets_Transports runs an instance of the Go SDK's example
 // function with guest sockets on (it uses them: calls, and host calls
-// over host.sock), off, and on but unusable (the function socket is gone
+// over host.sock), off, on but unusable (the function socket is gone
 // before the container starts: the function logs it and both sides use
-// TCP). Every start leaves nothing on disk after Stop, and Close removes
+// TCP), and on with PublishPort. Every start leaves nothing on disk after Stop, and Close removes
 // the socket root.
 func TestGuestSockets_Transports(t *testing.T) {
 	t.Parallel()
@@ -112,14 +112,16 @@ func TestGuestSockets_Transports(t *testing.T) {
 		mode       string
 		unusable   bool
 		wantSocket bool
+		publish    bool
 	}{
-		{"auto", "", false, true},
-		{"off", container.GuestSocketsOff, false, false},
-		{"unusable", "", true, false},
+		{"auto", "", false, true, false},
+		{"off", container.GuestSocketsOff, false, false, false},
+		{"unusable", "", true, false, false},
+		{"publish", "", false, true, true}, // the bridge address is probed, not docker-proxy's port
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			n := newTestNode(t, nodeOptions{docker: true, cfg: func(c *container.Config) { c.GuestSockets = tt.mode }})
+			n := newTestNode(t, nodeOptions{docker: true, cfg: func(c *container.Config) { c.GuestSockets, c.PublishPort = tt.mode, tt.publish }})
 			root := container.GuestSocketRoot(n.rt)
 			if (root != "") != (tt.mode != container.GuestSocketsOff) {
 				t.Fatalf("socket root = %q with guest_sockets %q", root, tt.mode)

@@ -224,7 +224,14 @@ func (i *Instance) peerAllowed(cn *connection, peer netip.Addr) bool {
 // container ended (boot then reports why), the instance keeps cn (TCP).
 func (i *Instance) useGuestSockets(ctx context.Context, s *guestSockets, cn *connection, req *edgelessapi.BootData) *connection {
 	u, err := url.Parse(cn.endpoint)
-	if err != nil || !s.waitFunction(ctx, u.Host, i.containerEnded()) {
+	if err != nil {
+		return cn
+	}
+	bridge := ""
+	if i.rt.cfg.PublishPort && cn.peer.IsValid() {
+		bridge = netip.AddrPortFrom(cn.peer, i.port).String()
+	}
+	if !s.waitFunction(ctx, u.Host, bridge, i.containerEnded()) {
 		return cn
 	}
 	scn, err := newConnection(cn.endpoint, cn.peer, i.rt.cfg.MaxPayloadBytes, i.secret, s.dialFunction)
