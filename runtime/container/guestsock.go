@@ -115,8 +115,10 @@ func socketParent(dir string) string {
 	return os.TempDir()
 }
 
-// socketRootPrefix begins the name of every socket root.
-const socketRootPrefix = "eg-"
+// socketRootPrefix begins the name of every socket root. (Roots of
+// versions that did not lock them began "eg-": they are never swept, as
+// such a root may be in use by a node of that version.)
+const socketRootPrefix = "egs-"
 
 // makeSocketRoot creates the runtime's socket root: a fresh directory
 // (mode 0700) in parent, locked (flock LOCK_EX) through the returned file

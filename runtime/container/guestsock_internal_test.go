@@ -120,9 +120,10 @@ func TestSocketRoot_Sweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	stale := filepath.Join(parent, "eg-stale")
+	stale := filepath.Join(parent, "egs-stale")
 	other := filepath.Join(parent, "other")
-	for _, d := range []string{filepath.Join(stale, "abc"), other} {
+	unlocking := filepath.Join(parent, "eg-unlocked") // a root of a version without the lock
+	for _, d := range []string{filepath.Join(stale, "abc"), other, unlocking} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +136,7 @@ func TestSocketRoot_Sweep(t *testing.T) {
 	for _, tt := range []struct {
 		path string
 		want bool
-	}{{live, true}, {root, true}, {other, true}, {stale, false}} {
+	}{{live, true}, {root, true}, {other, true}, {unlocking, true}, {stale, false}} {
 		if _, err := os.Stat(tt.path); (err == nil) != tt.want {
 			t.Errorf("%s after a new root: %v, want it there %v", tt.path, err, tt.want)
 		}
