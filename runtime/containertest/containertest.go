@@ -233,11 +233,15 @@ func InstanceContainers(ctx context.Context, c *client.Client, nodeID string) ([
 // state: its instances' containers, taken pooled ones whatever their name,
 // and leftovers.
 func InstanceContainersOf(ctx context.Context, c *client.Client, rt *container.Runtime, nodeID string) ([]string, error) {
+	// The pool's books before and after the engine's list: a container
+	// the pool evicts leaves them before the engine removes it, and one it
+	// fills joins them after the engine has it.
+	pool := rt.PoolContainers()
 	ids, err := NodeContainers(ctx, c, nodeID)
 	if err != nil {
 		return nil, err
 	}
-	pool := rt.PoolContainers()
+	pool = append(pool, rt.PoolContainers()...)
 	return slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(pool, id) }), nil
 }
 

@@ -174,11 +174,12 @@ func writeFile(t *testing.T, name, content string) string {
 func nodeContainerCount(t *testing.T, box *inabox.Box) int {
 	t.Helper()
 	dc := containertest.RequireDocker(t)
+	pool := box.PoolContainers() // before and after: see containertest.InstanceContainersOf
 	ids, err := containertest.NodeContainers(t.Context(), dc, box.NodeID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := box.PoolContainers()
+	pool = append(pool, box.PoolContainers()...)
 	return len(slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(pool, id) }))
 }
 
