@@ -27,7 +27,7 @@ type Server struct {
 	// sockLn, if set, serves the node over its function socket besides
 	// the listener of Serve (ListenAndServe sets it).
 	sockLn net.Listener
-	log  *slog.Logger
+	log    *slog.Logger
 	// slots bounds the Cast and Call handlers running at once.
 	slots chan struct{}
 	// lifecycle serialises Boot, Init, Stop and shutdown (a lock that
