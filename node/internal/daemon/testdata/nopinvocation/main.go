@@ -1,5 +1,5 @@
 // Command nopinvocation serves a FunctionInvocation that accepts every
-// event and does nothing (grpc-go, transport.NewGRPCServer), on a free
+// event and does nothing (grpc-go with its defaults but the message limits), on a free
 // loopback port, in a process of its own: BenchmarkNode's floor of a
 // loopback Handle between two processes. It prints its URL on one line and
 // serves until its standard input closes (its parent ended).
@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	edgelessapi "github.com/edgeless-go/edgeless/gen/edgelessapi"
@@ -32,11 +33,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	srv, err := transport.Config{}.NewGRPCServer(transport.DefaultPayloadMaxBytes)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	// grpc-go's server with its defaults but the message limits: the
+	// reference implementation.
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(transport.DefaultPayloadMaxBytes), grpc.MaxSendMsgSize(transport.DefaultPayloadMaxBytes))
 	edgelessapi.RegisterFunctionInvocationServer(srv, nop{})
 	fmt.Println("http://" + ln.Addr().String())
 	go srv.Serve(ln)
