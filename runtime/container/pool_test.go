@@ -406,6 +406,9 @@ func TestPool_PoisonedHit(t *testing.T) {
 	if s := n.rt.PoolStats(); s.Hits != 0 || s.Misses != 1 || s.Discarded != 1 {
 		t.Errorf("stats = %+v, want 0 hits, 1 miss, 1 discarded", s)
 	}
+	// Counted once the pool has refilled: a container it is creating is
+	// on the engine a moment before the pool knows its id.
+	waitPool(t, n.rt, "one idle container again", idle(1))
 	if ids, err := containertest.InstanceContainersOf(t.Context(), c, n.rt, n.id); err != nil || len(ids) != 1 || ids[0] != info.ContainerID {
 		t.Errorf("instance containers = %v, %v; want only %s", ids, err, info.ContainerID)
 	}
