@@ -89,6 +89,8 @@ func newHost(baseURL, network, addr string, id InstanceID, timeout time.Duration
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxBytes), grpc.MaxCallSendMsgSize(maxBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: hostPingInterval, Timeout: hostPingTimeout}),
+		grpc.WithStaticStreamWindowSize(localWindowBytes),
+		grpc.WithStaticConnWindowSize(localWindowBytes),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: hostReconnectMaxDelay},
 			MinConnectTimeout: hostDialTimeout,

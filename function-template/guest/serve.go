@@ -43,6 +43,19 @@ const (
 	minPingInterval = 5 * time.Second
 )
 
+// localWindowBytes is the fixed HTTP/2 flow-control window, per stream and
+// per connection, of the function's links to its node (its server of
+// GuestAPIFunction and its client of GuestAPIHost), as the node's own
+// transport.LocalWindowBytes.
+//
+// grpc-go otherwise sizes its windows from a bandwidth-delay estimate: it
+// sends a PING with the first DATA frame it receives while no estimate is
+// under way, and the node must read it and answer. A function's links
+// carry an event at a time, so nearly every event would cost the node a
+// read and a write more on each link. The node is on the same host: 1 MiB
+// is never the limit there.
+const localWindowBytes = 1 << 20
+
 // newGRPCServer returns the grpc-go server of Serve, with the service
 // registered.
 func (s *Server) newGRPCServer() *grpc.Server {
@@ -57,6 +70,8 @@ func (s *Server) newGRPCServer() *grpc.Server {
 		grpc.ConnectionTimeout(readHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPingInterval, PermitWithoutStream: true}),
+		grpc.StaticStreamWindowSize(localWindowBytes),
+		grpc.StaticConnWindowSize(localWindowBytes),
 	)
 	s.RegisterGRPC(srv)
 	return srv
