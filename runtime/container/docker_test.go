@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -144,6 +145,9 @@ func TestContainer_Lifecycle(t *testing.T) {
 			}
 			if hc.Memory != 64<<20 || hc.NanoCPUs != 5e8 || hc.PidsLimit == nil || *hc.PidsLimit != 100 {
 				t.Errorf("limits = memory %d, cpus %d, pids %v; want 64MiB, 0.5, 100", hc.Memory, hc.NanoCPUs, hc.PidsLimit)
+			}
+			if !slices.Contains(ins.Config.Env, "GOMAXPROCS=1") {
+				t.Errorf("Env = %q, want GOMAXPROCS=1 (0.5 CPUs)", ins.Config.Env)
 			}
 			if hc.PublishAllPorts {
 				t.Error("PublishAllPorts is set")

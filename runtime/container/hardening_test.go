@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,8 +88,12 @@ func TestContainer_DefaultLimits(t *testing.T) {
 	t.Parallel()
 	n, img, c := dockerNode(t, func(cfg *container.Config) { cfg.CapAdd = []string{"NET_BIND_SERVICE"} })
 	inst := n.start(t, n.spec("container:"+img))
-	hc := inspect(t, c, inst.Info().ContainerID).HostConfig
+	ins := inspect(t, c, inst.Info().ContainerID)
+	hc := ins.HostConfig
 	d := container.DefaultLimits
+	if !slices.Contains(ins.Config.Env, "GOMAXPROCS=1") {
+		t.Errorf("Env = %q, want GOMAXPROCS=1 (the default of one CPU)", ins.Config.Env)
+	}
 	if hc.Memory != d.MemoryBytes || hc.NanoCPUs != d.NanoCPUs || hc.PidsLimit == nil || *hc.PidsLimit != d.PidsLimit {
 		t.Errorf("limits = memory %d, cpus %d, pids %v; want %+v", hc.Memory, hc.NanoCPUs, hc.PidsLimit, d)
 	}
