@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -209,10 +211,17 @@ func (c *rawClient) readFrame() http2.Frame {
 	return f
 }
 
-// call sends req to GuestAPIFunction's method on a new stream, reads
-// every frame up to the response's trailers and decodes the response
-// message into res. It fails the test unless the call succeeded.
+// call sends req to GuestAPIFunction's method on a new stream (see
+// callPath).
 func (c *rawClient) call(method string, req, res proto.Message) {
+	c.t.Helper()
+	c.callPath("/edgeless_api.GuestAPIFunction/"+method, req, res)
+}
+
+// callPath sends req to the method at path on a new stream, reads every
+// frame up to the response's trailers and decodes the response message
+// into res. It fails the test unless the call succeeded.
+func (c *rawClient) callPath(method string, req, res proto.Message) {
 	c.t.Helper()
 	if c.stream == 0 {
 		c.stream = 1
@@ -224,7 +233,7 @@ func (c *rawClient) call(method string, req, res proto.Message) {
 		{Name: ":method", Value: "POST"},
 		{Name: ":scheme", Value: "http"},
 		{Name: ":authority", Value: c.addr},
-		{Name: ":path", Value: "/edgeless_api.GuestAPIFunction/" + method},
+		{Name: ":path", Value: method},
 		{Name: "content-type", Value: "application/grpc"},
 		{Name: "te", Value: "trailers"},
 	} {
@@ -541,4 +550,52 @@ func TestHost_FixedWindows(t *testing.T) {
 		}
 	}
 	host.client.check(t, "the SDK's host client")
+}
+
+// TestRawFrames_SeeDynamicWindows: the frame readers of the tests above
+// see what they look for. A grpc-go server and client with default
+// options (dynamic windows) keep 64 KiB windows and send PINGs to the raw
+// client and the raw host, so a grpc-go release that stopped sending
+// them, or a reader that missed them, would show here, not as a
+// FixedWindows test that passes whatever the SDK does.
+func TestRawFrames_SeeDynamicWindows(t *testing.T) {
+	t.Parallel()
+	dynamic := func(t *testing.T, what string, w windows) {
+		t.Helper()
+		t.Logf("%s: stream window %d, later %v; connection window %d; %d PINGs", what, w.streamWindow, w.laterStreamWindows, w.connWindow, w.pings)
+		if w.pings == 0 || w.streamWindow != defaultWindow || w.connWindow != defaultWindow {
+			t.Errorf("%s: %d PINGs, stream window %d, connection window %d, want PINGs and windows of %d", what, w.pings, w.streamWindow, w.connWindow, defaultWindow)
+		}
+	}
+	t.Run("server", func(t *testing.T) {
+		t.Parallel()
+		// guesttest's grpc-go host has grpc-go's default windows.
+		host := guesttest.NewGRPCHost(t)
+		c := dialRaw(t, strings.TrimPrefix(host.URL, "http://"))
+		for i := range windowEvents {
+			c.callPath("/edgeless_api.GuestAPIHost/Cast", &edgelessapi.OutputEventData{Originator: guesttest.NewID(), Alias: fmt.Sprintf("alias-%d", i)}, &emptypb.Empty{})
+		}
+		dynamic(t, "grpc-go's server", c.server)
+	})
+	t.Run("client", func(t *testing.T) {
+		t.Parallel()
+		host := newRawHost(t)
+		conn, err := grpc.NewClient("passthrough:///"+host.ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		client := edgelessapi.NewGuestAPIHostClient(conn)
+		for i := range windowEvents {
+			if _, err := client.Cast(t.Context(), &edgelessapi.OutputEventData{Alias: fmt.Sprintf("alias-%d", i)}); err != nil {
+				t.Fatalf("Cast #%d: %v", i, err)
+			}
+		}
+		host.mu.Lock()
+		defer host.mu.Unlock()
+		for _, err := range host.errs {
+			t.Errorf("raw host: %v", err)
+		}
+		dynamic(t, "grpc-go's client", host.client)
+	})
 }
