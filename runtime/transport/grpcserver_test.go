@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -112,9 +113,14 @@ func TestNewServer_HandshakeFailed(t *testing.T) {
 	t.Parallel()
 	dom, other := transporttest.Domain(t), transporttest.Domain(t)
 	cfg, failed := reportingServerConfig(t, dom)
+	logged := make(chan string, 64)
+	log := slog.New(slog.NewTextHandler(lineWriter(logged), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := cfg.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom") // net/http logs it on the server's error log
+		}
 		_, _ = io.WriteString(w, "ok")
-	}), nil)
+	}), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +141,20 @@ func TestNewServer_HandshakeFailed(t *testing.T) {
 	}
 	resp.Body.Close()
 	probe(t, addr)
+	if resp, err := hc.Get("https://" + addr + "/panic"); err == nil {
+		resp.Body.Close()
+	}
+	for deadline := time.After(10 * time.Second); ; {
+		select {
+		case line := <-logged:
+			if !strings.Contains(line, "panic serving") || !strings.Contains(line, "boom") {
+				continue
+			}
+		case <-deadline:
+			t.Error("a handler's panic did not reach the server's logger")
+		}
+		break
+	}
 
 	strange := good.Clone()
 	strange.Certificates = transporttest.LoadTLS(t, other, "cli").Client.Certificates
@@ -145,6 +165,21 @@ func TestNewServer_HandshakeFailed(t *testing.T) {
 		{"no client certificate", tlsDial(addr, anonymous), "certificate"},
 		{"plain text", plainDial(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "HTTP request to an HTTPS server"},
 	})
+	// The handshake errors went to HandshakeFailed only.
+	for len(logged) > 0 {
+		if line := <-logged; strings.Contains(line, "handshake") {
+			t.Errorf("logged %q, want failed handshakes reported to HandshakeFailed only", line)
+		}
+	}
+}
+
+// lineWriter sends each write to its channel: slog's handlers write one
+// record a call.
+type lineWriter chan<- string
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w <- string(p)
+	return len(p), nil
 }
 
 // reportingServerConfig returns the server Config of a node of the test
