@@ -290,15 +290,7 @@ func TestMailbox_EventsBeforeAttachWait(t *testing.T) {
 			t.Fatalf("CastRaw before Attach = %v", err)
 		}
 	}
-	type result struct {
-		r   contract.Reply
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := a.CallRaw(t.Context(), b.ID(), []byte("early"))
-		done <- result{r, err}
-	}()
+	done := callAsync(t.Context(), a, b.ID(), "early")
 	rb := newFakeReceiver()
 	b.Attach(rb)
 	for i := range 3 {
@@ -307,8 +299,8 @@ func TestMailbox_EventsBeforeAttachWait(t *testing.T) {
 		}
 	}
 	res := <-done
-	if res.err != nil || string(res.r.Msg) != "early" {
-		t.Errorf("CallRaw before Attach = %q, %v, want %q", res.r.Msg, res.err, "early")
+	if res.err != nil || string(res.reply.Msg) != "early" {
+		t.Errorf("CallRaw before Attach = %q, %v, want %q", res.reply.Msg, res.err, "early")
 	}
 }
 
@@ -323,14 +315,10 @@ func TestDataplane_UnregisterFailsPendingCallsAtOnce(t *testing.T) {
 		<-ctx.Done() // a well-behaved instance honours ctx
 		return contract.Reply{}, ctx.Err()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := a.CallRaw(t.Context(), b.ID(), []byte("hang"))
-		errc <- err
-	}()
+	done := callAsync(t.Context(), a, b.ID(), "hang")
 	<-started
 	d.Unregister(b.ID())
-	if err := <-errc; !errors.Is(err, ErrUnregistered) {
+	if err := (<-done).err; !errors.Is(err, ErrUnregistered) {
 		t.Errorf("CallRaw to unregistered callee = %v, want ErrUnregistered", err)
 	}
 	if err := a.CastRaw(t.Context(), b.ID(), []byte("x")); !errors.Is(err, ErrUnknownInstance) {
@@ -428,11 +416,7 @@ func TestMailbox_CallQueueBackPressure(t *testing.T) {
 			return contract.Reply{}, ctx.Err()
 		}
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.CallRaw(context.Background(), b.ID(), []byte("1"))
-		done <- err
-	}()
+	done := callAsync(context.Background(), a, b.ID(), "1")
 	<-started // call 1 holds the only slot
 	queued := func(stream uint64) {
 		t.Helper()
@@ -456,7 +440,7 @@ func TestMailbox_CallQueueBackPressure(t *testing.T) {
 		t.Fatalf("call into a full call queue = %v, want ErrQueueFull", err)
 	}
 	close(release)
-	if err := <-done; err != nil {
+	if err := (<-done).err; err != nil {
 		t.Errorf("call 1 = %v, want its reply once released", err)
 	}
 }
@@ -518,12 +502,9 @@ func TestMailbox_CallConcurrencyBounded(t *testing.T) {
 		}
 		return reply(msg), nil
 	}
-	errc := make(chan error, calls)
+	done := make([]<-chan callResult, calls)
 	for i := range calls {
-		go func() {
-			_, err := a.CallRaw(t.Context(), b.ID(), []byte(strconv.Itoa(i)))
-			errc <- err
-		}()
+		done[i] = callAsync(t.Context(), a, b.ID(), strconv.Itoa(i))
 	}
 	for range limit {
 		<-started
@@ -536,9 +517,9 @@ func TestMailbox_CallConcurrencyBounded(t *testing.T) {
 		t.Errorf("%d calls delivered at once, want at most %d", got, limit)
 	}
 	close(release)
-	for range calls {
-		if err := <-errc; err != nil {
-			t.Errorf("CallRaw = %v", err)
+	for i := range calls {
+		if res := <-done[i]; res.err != nil {
+			t.Errorf("CallRaw(%d) = %v", i, res.err)
 		}
 	}
 	if got := peak.Load(); got > limit {

@@ -92,6 +92,17 @@ func instance(t *testing.T, d *Dataplane) (*Mailbox, *fakeReceiver) {
 	return h, r
 }
 
+// callAsync runs from.CallRaw(ctx, to, msg) on a goroutine of its own;
+// the channel (buffered) receives what it returned (reply and error).
+func callAsync(ctx context.Context, from *Mailbox, to contract.InstanceID, msg string) <-chan callResult {
+	done := make(chan callResult, 1)
+	go func() {
+		r, err := from.CallRaw(ctx, to, []byte(msg))
+		done <- callResult{reply: r, err: err}
+	}()
+	return done
+}
+
 // serveH2C serves h on a real 127.0.0.1 socket with HTTP/1.1 and h2c, as
 // the node does, and returns its URL.
 func serveH2C(t testing.TB, path string, h http.Handler) string {

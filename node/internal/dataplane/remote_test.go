@@ -150,15 +150,7 @@ func TestRemote_WireFormat(t *testing.T) {
 	client := grpcClient(url)
 	var first uint64
 	for i, r := range replies {
-		type result struct {
-			r   contract.Reply
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			got, err := a.CallRaw(t.Context(), remote, []byte("ping"))
-			done <- result{got, err}
-		}()
+		done := callAsync(t.Context(), a, remote, "ping")
 		ev := peer.next(t)
 		if i == 0 {
 			first = ev.GetStreamId()
@@ -173,8 +165,8 @@ func TestRemote_WireFormat(t *testing.T) {
 			t.Fatalf("Handle(reply %v) = %v", r.ev.GetEventType(), err)
 		}
 		res := <-done
-		if res.err != nil || !cmp.Equal(res.r, r.want) {
-			t.Errorf("CallRaw answered %v = %v, %v, want %v", r.ev.GetEventType(), res.r, res.err, r.want)
+		if res.err != nil || !cmp.Equal(res.reply, r.want) {
+			t.Errorf("CallRaw answered %v = %v, %v, want %v", r.ev.GetEventType(), res.reply, res.err, r.want)
 		}
 	}
 
@@ -229,16 +221,12 @@ func TestRemote_CallDeadlineWhenPeerNeverAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := instance(t, d)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := a.CallRaw(context.Background(), peer.id(), []byte("anyone?"))
-		errc <- err
-	}()
+	done := callAsync(context.Background(), a, peer.id(), "anyone?")
 	peer.next(t) // the peer has the call and never answers it
 	select {
-	case err := <-errc:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("CallRaw to silent peer = %v, want DeadlineExceeded", err)
+	case res := <-done:
+		if !errors.Is(res.err, context.DeadlineExceeded) {
+			t.Errorf("CallRaw to silent peer = %v, want DeadlineExceeded", res.err)
 		}
 	case <-time.After(waitTimeout):
 		t.Fatal("CallRaw to silent peer did not end at its deadline")
@@ -256,14 +244,10 @@ func TestRemote_UnregisterCallerFailsPendingCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := instance(t, d)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := a.CallRaw(t.Context(), peer.id(), []byte("x"))
-		errc <- err
-	}()
+	done := callAsync(t.Context(), a, peer.id(), "x")
 	peer.next(t)
 	d.Unregister(a.ID())
-	if err := <-errc; !errors.Is(err, ErrUnregistered) {
+	if err := (<-done).err; !errors.Is(err, ErrUnregistered) {
 		t.Errorf("CallRaw of unregistered caller = %v, want ErrUnregistered", err)
 	}
 }
@@ -279,20 +263,12 @@ func TestTwoNodes_UnregisteredCalleeAnswersErr(t *testing.T) {
 		<-ctx.Done()
 		return contract.Reply{}, ctx.Err()
 	}
-	type result struct {
-		r   contract.Reply
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := a.CallRaw(t.Context(), b.ID(), []byte("x"))
-		done <- result{r, err}
-	}()
+	done := callAsync(t.Context(), a, b.ID(), "x")
 	<-started
 	d2.Unregister(b.ID())
 	res := <-done
-	if want := (contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}); res.err != nil || !cmp.Equal(res.r, want) {
-		t.Errorf("CallRaw to a callee unregistered on its node = %v, %v, want %v", res.r, res.err, want)
+	if want := (contract.Reply{Type: edgelessapi.CallRetType_CALL_RET_ERR}); res.err != nil || !cmp.Equal(res.reply, want) {
+		t.Errorf("CallRaw to a callee unregistered on its node = %v, %v, want %v", res.reply, res.err, want)
 	}
 	// Now the peer answers NOT_FOUND, which maps back to ErrUnknownInstance.
 	if err := a.CastRaw(t.Context(), b.ID(), []byte("x")); !errors.Is(err, ErrUnknownInstance) {
@@ -454,14 +430,10 @@ func TestPeers_DelAndClear(t *testing.T) {
 		t.Errorf("Cast(self) with a self-peer = %v", err)
 	}
 
-	errc := make(chan error, 1)
-	go func() {
-		_, err := a.CallRaw(t.Context(), peer.id(), []byte("x"))
-		errc <- err
-	}()
+	done := callAsync(t.Context(), a, peer.id(), "x")
 	peer.next(t)
 	d.DelPeer(peer.nodeID)
-	if err := <-errc; !errors.Is(err, ErrUnknownPeer) {
+	if err := (<-done).err; !errors.Is(err, ErrUnknownPeer) {
 		t.Errorf("pending call after DelPeer = %v, want ErrUnknownPeer", err)
 	}
 	if err := a.CastRaw(t.Context(), peer.id(), []byte("x")); !errors.Is(err, ErrUnknownPeer) {
@@ -644,17 +616,9 @@ func TestRemote_ForgedReplyDropped(t *testing.T) {
 	a, _ := instance(t, d)
 	b, _ := instance(t, d)
 	callee := peer.id()
-	type result struct {
-		r   contract.Reply
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := a.CallRaw(t.Context(), callee, []byte("ping"))
-		done <- result{r, err}
-	}()
+	done := callAsync(t.Context(), a, callee, "ping")
 	call := peer.next(t)
-	go func() { _, _ = b.CallRaw(t.Context(), callee, []byte("ping")) }()
+	callAsync(t.Context(), b, callee, "ping")
 	other := peer.next(t)
 	if call.GetStreamId() < 2 || other.GetStreamId() < 2 || call.GetStreamId() == other.GetStreamId() {
 		t.Errorf("stream ids of two instances' first calls = %d, %d; want random starts", call.GetStreamId(), other.GetStreamId())
@@ -672,15 +636,15 @@ func TestRemote_ForgedReplyDropped(t *testing.T) {
 	answer(wireID(peer.id()), "forged") // another instance of the callee's node
 	select {
 	case res := <-done:
-		t.Fatalf("CallRaw completed by a reply from another instance: %v, %v", res.r, res.err)
+		t.Fatalf("CallRaw completed by a reply from another instance: %v, %v", res.reply, res.err)
 	default:
 	}
 	if s := d.Stats(); s.RepliesRefused != 1 {
 		t.Errorf("Stats().RepliesRefused = %d, want 1", s.RepliesRefused)
 	}
 	answer(call.GetTarget(), "pong")
-	if res := <-done; res.err != nil || !cmp.Equal(res.r, reply([]byte("pong"))) {
-		t.Errorf("CallRaw = %v, %v; want the callee's reply pong", res.r, res.err)
+	if res := <-done; res.err != nil || !cmp.Equal(res.reply, reply([]byte("pong"))) {
+		t.Errorf("CallRaw = %v, %v; want the callee's reply pong", res.reply, res.err)
 	}
 }
 
