@@ -350,17 +350,7 @@ func TestMailbox_QueueBackPressure(t *testing.T) {
 	d := newTestDataplane(t, Config{QueueSize: size, SendTimeout: 200 * time.Millisecond})
 	a, _ := instance(t, d)
 	b, rb := instance(t, d)
-	taken := make(chan struct{}, 16)
-	release := make(chan struct{})
-	rb.onCast = func(ctx context.Context, _ contract.InstanceID, _ []byte) error {
-		taken <- struct{}{}
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	taken, release := rb.holdCasts()
 	send := func(ctx context.Context, i int) error { return a.CastRaw(ctx, b.ID(), []byte(strconv.Itoa(i))) }
 	if err := send(t.Context(), 0); err != nil {
 		t.Fatal(err)
@@ -539,17 +529,7 @@ func TestHandle_QueueBytesBounded(t *testing.T) {
 	d := newTestDataplane(t, Config{QueueBytes: 3 * (payload + 256), SendTimeout: 100 * time.Millisecond})
 	a, _ := instance(t, d)
 	b, rb := instance(t, d)
-	taken := make(chan struct{}, 16)
-	release := make(chan struct{})
-	rb.onCast = func(ctx context.Context, _ contract.InstanceID, _ []byte) error {
-		taken <- struct{}{}
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	taken, release := rb.holdCasts()
 	big := func(i int) []byte { return append([]byte(strconv.Itoa(i)+" "), make([]byte, payload-8)...) }
 	if err := a.CastRaw(t.Context(), b.ID(), big(0)); err != nil {
 		t.Fatal(err)

@@ -56,6 +56,23 @@ func (f *fakeReceiver) Call(ctx context.Context, src contract.InstanceID, msg []
 	return reply(msg), nil
 }
 
+// holdCasts makes each cast of f wait until release is closed (or the
+// cast's context ends); taken gets a value as each begins (buffered: up to
+// 16 not yet received).
+func (f *fakeReceiver) holdCasts() (taken <-chan struct{}, release chan struct{}) {
+	began, release := make(chan struct{}, 16), make(chan struct{})
+	f.onCast = func(ctx context.Context, _ contract.InstanceID, _ []byte) error {
+		began <- struct{}{}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return began, release
+}
+
 // next returns the next cast the receiver got.
 func (f *fakeReceiver) next(t *testing.T) received {
 	t.Helper()

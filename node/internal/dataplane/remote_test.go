@@ -284,17 +284,7 @@ func TestTwoNodes_RemoteBackPressure(t *testing.T) {
 	d1, d2 := twoNodes(t, Config{}, Config{QueueSize: 1, SendTimeout: 50 * time.Millisecond})
 	a, _ := instance(t, d1)
 	b, rb := instance(t, d2)
-	taken := make(chan struct{}, 4)
-	release := make(chan struct{})
-	rb.onCast = func(ctx context.Context, _ contract.InstanceID, _ []byte) error {
-		taken <- struct{}{}
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	taken, release := rb.holdCasts()
 	if err := a.CastRaw(t.Context(), b.ID(), []byte("0")); err != nil {
 		t.Fatal(err)
 	}
