@@ -72,42 +72,80 @@ func usRatioRow(w io.Writer, name string, s, floor samples) {
 // name pattern and labels), and polls Boot on its port every millisecond
 // until it answers: the floor for a cold start.
 func rawColdStart(b *testing.B, c *client.Client, n *testNode, img string, publish bool) time.Duration {
-	ctx := context.Background()
-	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
-	yes := true
-	hc := &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}}
+	hc := plainHostConfig()
 	if publish {
-		hc.PortBindings = network.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
+		hc.PortBindings = network.PortMap{functionPort(): {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
 	}
-	id := uuid.NewString()
 	t0 := time.Now()
+	id, ctr := startRaw(b, c, n, img, hc)
+	defer removeRaw(c, ctr)
+	hostURL, stop := rawHost(b, ctr.NetworkSettings.Networks["bridge"].Gateway.String()) // well under a millisecond
+	defer stop()
+	bootRaw(b, rawClient("http://"+rawAddr(ctr, "bridge", publish)), hostURL, n, id, t0)
+	return time.Since(t0)
+}
+
+// functionPort is the function's port in a container.
+func functionPort() network.Port {
+	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
+	return port
+}
+
+// plainHostConfig is the HostConfig of a raw container on the default
+// bridge with no confinement but an init and no-new-privileges.
+func plainHostConfig() *dcontainer.HostConfig {
+	yes := true
+	return &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}}
+}
+
+// startRaw creates a container of img with hc as the runtime would (name
+// pattern, node label, exposed function port), starts it and inspects it.
+// It returns the function id in the container's name and the container;
+// the caller removes it (removeRaw).
+func startRaw(b *testing.B, c *client.Client, n *testNode, img string, hc *dcontainer.HostConfig) (string, dcontainer.InspectResponse) {
+	ctx := context.Background()
+	id := uuid.NewString()
 	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       container.ContainerNamePrefix + id,
-		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{port: {}}},
+		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{functionPort(): {}}},
 		HostConfig: hc,
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true})
 	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		removeRaw(c, dcontainer.InspectResponse{ID: res.ID})
 		b.Fatal(err)
 	}
 	ins, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
 	if err != nil {
+		removeRaw(c, dcontainer.InspectResponse{ID: res.ID})
 		b.Fatal(err)
 	}
-	addr := ins.Container.NetworkSettings.Networks["bridge"].IPAddress.String() + ":" + strconv.Itoa(container.DefaultFunctionPort)
+	return id, ins.Container
+}
+
+// removeRaw removes a container of startRaw.
+func removeRaw(c *client.Client, ctr dcontainer.InspectResponse) {
+	c.ContainerRemove(context.Background(), ctr.ID, client.ContainerRemoveOptions{Force: true})
+}
+
+// rawAddr is the address of ctr's function port: on the network netName,
+// or the one published on 127.0.0.1 if publish.
+func rawAddr(ctr dcontainer.InspectResponse, netName string, publish bool) string {
 	if publish {
-		addr = "127.0.0.1:" + ins.Container.NetworkSettings.Ports[port][0].HostPort
+		return "127.0.0.1:" + ctr.NetworkSettings.Ports[functionPort()][0].HostPort
 	}
-	hostURL, stop := rawHost(b, ins.Container.NetworkSettings.Networks["bridge"].Gateway.String()) // well under a millisecond
-	defer stop()
-	fn := rawClient("http://" + addr)
+	return ctr.NetworkSettings.Networks[netName].IPAddress.String() + ":" + strconv.Itoa(container.DefaultFunctionPort)
+}
+
+// bootRaw polls fn's Boot (host hostURL, instance id of node n) every
+// millisecond until it answers; it fails b if that takes 30 s from t0.
+func bootRaw(b *testing.B, fn edgelessapiconnect.GuestAPIFunctionClient, hostURL string, n *testNode, id string, t0 time.Time) {
 	req := &edgelessapi.BootData{GuestApiHostEndpoint: hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}
 	for {
-		if _, err := fn.Boot(ctx, req); err == nil {
-			return time.Since(t0)
+		if _, err := fn.Boot(context.Background(), req); err == nil {
+			return
 		}
 		if time.Since(t0) > 30*time.Second {
 			b.Fatal("raw container did not answer within 30s")
@@ -342,26 +380,9 @@ func rawGRPCClientDial(b *testing.B, dial func(context.Context, string) (net.Con
 // for a Start that takes a prewarmed container.
 func rawPrestarted(b *testing.B, c *client.Client, n *testNode, img string) time.Duration {
 	ctx := context.Background()
-	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
-	yes := true
-	id := uuid.NewString()
-	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name:       container.ContainerNamePrefix + id,
-		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{port: {}}},
-		HostConfig: &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true})
-	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	ins, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ins.Container.NetworkSettings.Networks["bridge"].IPAddress.String() + ":" + strconv.Itoa(container.DefaultFunctionPort)
+	id, ctr := startRaw(b, c, n, img, plainHostConfig())
+	defer removeRaw(c, ctr)
+	addr := rawAddr(ctr, "bridge", false)
 	for t0 := time.Now(); ; time.Sleep(time.Millisecond) {
 		if cn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			cn.Close()
@@ -371,7 +392,7 @@ func rawPrestarted(b *testing.B, c *client.Client, n *testNode, img string) time
 			b.Fatal("raw container did not open its port within 30s")
 		}
 	}
-	hostURL, stop := rawHost(b, ins.Container.NetworkSettings.Networks["bridge"].Gateway.String())
+	hostURL, stop := rawHost(b, ctr.NetworkSettings.Networks["bridge"].Gateway.String())
 	defer stop()
 	fn := rawClient("http://" + addr)
 	t0 := time.Now()
@@ -466,49 +487,21 @@ type rawFunction struct {
 // of img: on the default bridge with no confinement if hc is nil, else
 // with hc (a copy of a runtime container's) on the network netName.
 func startRawFunction(b *testing.B, c *client.Client, n *testNode, img string, hc *dcontainer.HostConfig, netName string) rawFunction {
-	ctx := context.Background()
-	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
-	yes := true
 	if hc == nil {
-		hc, netName = &dcontainer.HostConfig{Init: &yes, SecurityOpt: []string{"no-new-privileges"}}, "bridge"
+		hc, netName = plainHostConfig(), "bridge"
 	} else {
 		own := *hc
 		hc = &own
 	}
-	id := uuid.NewString()
-	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name:       container.ContainerNamePrefix + id,
-		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{port: {}}},
-		HostConfig: hc,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true}) })
-	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	ins, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	id, ctr := startRaw(b, c, n, img, hc)
+	b.Cleanup(func() { removeRaw(c, ctr) })
 	httpc, tr := transport.NewClient()
-	fn := edgelessapiconnect.NewGuestAPIFunctionClient(httpc,
-		"http://"+ins.Container.NetworkSettings.Networks[netName].IPAddress.String()+":"+strconv.Itoa(container.DefaultFunctionPort),
-		connect.WithGRPC())
-	req := &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}
-	for t0 := time.Now(); ; time.Sleep(time.Millisecond) {
-		if _, err := fn.Boot(ctx, req); err == nil {
-			break
-		}
-		if time.Since(t0) > 30*time.Second {
-			b.Fatal("raw container did not answer within 30s")
-		}
-	}
-	if _, err := fn.Init(ctx, &edgelessapi.FunctionInstanceInit{}); err != nil {
+	fn := edgelessapiconnect.NewGuestAPIFunctionClient(httpc, "http://"+rawAddr(ctr, netName, false), connect.WithGRPC())
+	bootRaw(b, fn, n.hostURL, n, id, time.Now())
+	if _, err := fn.Init(context.Background(), &edgelessapi.FunctionInstanceInit{}); err != nil {
 		b.Fatal(err)
 	}
-	return rawFunction{id: res.ID, fn: fn, tr: tr}
+	return rawFunction{id: ctr.ID, fn: fn, tr: tr}
 }
 
 // BenchmarkStop: Instance.Stop (until the container is removed), with its
@@ -625,41 +618,11 @@ func BenchmarkStop(b *testing.B) {
 // limits, port binding) and polls Boot every millisecond until it answers:
 // a floor that costs the engine what the runtime's own containers cost.
 func rawColdStartLike(b *testing.B, c *client.Client, n *testNode, img string, hc dcontainer.HostConfig, netName string, publish bool) time.Duration {
-	ctx := context.Background()
-	port, _ := network.PortFrom(container.DefaultFunctionPort, network.TCP)
-	id := uuid.NewString()
 	t0 := time.Now()
-	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name:       container.ContainerNamePrefix + id,
-		Config:     &dcontainer.Config{Image: img, Labels: map[string]string{container.LabelNodeID: n.id}, ExposedPorts: network.PortSet{port: {}}},
-		HostConfig: &hc,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true})
-	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	ins, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ins.Container.NetworkSettings.Networks[netName].IPAddress.String() + ":" + strconv.Itoa(container.DefaultFunctionPort)
-	if publish {
-		addr = "127.0.0.1:" + ins.Container.NetworkSettings.Ports[port][0].HostPort
-	}
-	fn := rawClient("http://" + addr)
-	req := &edgelessapi.BootData{GuestApiHostEndpoint: n.hostURL, InstanceId: &edgelessapi.InstanceId{NodeId: n.id, FunctionId: id}}
-	for {
-		if _, err := fn.Boot(ctx, req); err == nil {
-			return time.Since(t0)
-		}
-		if time.Since(t0) > 30*time.Second {
-			b.Fatal("raw container did not answer within 30s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	id, ctr := startRaw(b, c, n, img, &hc)
+	defer removeRaw(c, ctr)
+	bootRaw(b, rawClient("http://"+rawAddr(ctr, netName, publish)), n.hostURL, n, id, t0)
+	return time.Since(t0)
 }
 
 // BenchmarkColdStartSameOptions: Runtime.Start against two raw floors
