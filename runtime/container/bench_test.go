@@ -79,7 +79,7 @@ func rawColdStart(b *testing.B, c *client.Client, n *testNode, img string, publi
 	t0 := time.Now()
 	id, ctr := startRaw(b, c, n, img, hc)
 	defer removeRaw(c, ctr)
-	hostURL, stop := rawHost(b, ctr.NetworkSettings.Networks["bridge"].Gateway.String()) // well under a millisecond
+	hostURL, stop := rawHost(b, ctr, "bridge") // well under a millisecond
 	defer stop()
 	bootRaw(b, rawClient("http://"+rawAddr(ctr, "bridge", publish)), hostURL, n, id, t0)
 	return time.Since(t0)
@@ -154,11 +154,12 @@ func bootRaw(b *testing.B, fn edgelessapiconnect.GuestAPIFunctionClient, hostURL
 	}
 }
 
-// rawHost serves, on gateway, a guest API host for a raw container: the
-// Go SDK's Boot checks that its host answers, and the node's answers its
-// own containers only. It answers anyone (HTTP/2, 404 to everything).
-func rawHost(b *testing.B, gateway string) (url string, stop func()) {
-	hln, err := net.Listen("tcp", net.JoinHostPort(gateway, "0"))
+// rawHost serves, on the gateway of ctr's network netName, a guest API
+// host for a raw container: the Go SDK's Boot checks that its host
+// answers, and the node's answers its own containers only. It answers
+// anyone (HTTP/2, 404 to everything).
+func rawHost(b *testing.B, ctr dcontainer.InspectResponse, netName string) (url string, stop func()) {
+	hln, err := net.Listen("tcp", net.JoinHostPort(ctr.NetworkSettings.Networks[netName].Gateway.String(), "0"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -392,7 +393,7 @@ func rawPrestarted(b *testing.B, c *client.Client, n *testNode, img string) time
 			b.Fatal("raw container did not open its port within 30s")
 		}
 	}
-	hostURL, stop := rawHost(b, ctr.NetworkSettings.Networks["bridge"].Gateway.String())
+	hostURL, stop := rawHost(b, ctr, "bridge")
 	defer stop()
 	fn := rawClient("http://" + addr)
 	t0 := time.Now()
@@ -497,11 +498,41 @@ func startRawFunction(b *testing.B, c *client.Client, n *testNode, img string, h
 	b.Cleanup(func() { removeRaw(c, ctr) })
 	httpc, tr := transport.NewClient()
 	fn := edgelessapiconnect.NewGuestAPIFunctionClient(httpc, "http://"+rawAddr(ctr, netName, false), connect.WithGRPC())
-	bootRaw(b, fn, n.hostURL, n, id, time.Now())
+	hostURL, stop := rawHost(b, ctr, netName)
+	b.Cleanup(stop)
+	bootRaw(b, fn, hostURL, n, id, time.Now())
 	if _, err := fn.Init(context.Background(), &edgelessapi.FunctionInstanceInit{}); err != nil {
 		b.Fatal(err)
 	}
 	return rawFunction{id: ctr.ID, fn: fn, tr: tr}
+}
+
+// runtimeHostConfig is the HostConfig n's runtime gives a container of img
+// (network, confinement, limits, port binding), read from one it starts
+// and stops. The guest-socket mount's directory went with that container:
+// the mount is pointed at an empty directory of b's, so that a raw
+// container made with it still costs the engine a bind mount.
+func runtimeHostConfig(b *testing.B, c *client.Client, n *testNode, img string) *dcontainer.HostConfig {
+	ctx := context.Background()
+	inst, err := n.rt.Start(ctx, n.spec("container:"+img))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ins, err := c.ContainerInspect(ctx, inst.Info().ContainerID, client.ContainerInspectOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := inst.Stop(ctx); err != nil {
+		b.Fatal(err)
+	}
+	hc := ins.Container.HostConfig
+	hc.Mounts = slices.Clone(hc.Mounts)
+	for i, m := range hc.Mounts {
+		if m.Target == container.GuestSocketsMount {
+			hc.Mounts[i].Source = b.TempDir()
+		}
+	}
+	return hc
 }
 
 // BenchmarkStop: Instance.Stop (until the container is removed), with its
@@ -515,19 +546,7 @@ func startRawFunction(b *testing.B, c *client.Client, n *testNode, img string, h
 func BenchmarkStop(b *testing.B) {
 	n, img, c := dockerNode(b, nil)
 	ctx := context.Background()
-	// The runtime's HostConfig, from one of its containers.
-	inst, err := n.rt.Start(ctx, n.spec("container:"+img))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ins, err := c.ContainerInspect(ctx, inst.Info().ContainerID, client.ContainerInspectOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := inst.Stop(ctx); err != nil {
-		b.Fatal(err)
-	}
-	hc := ins.Container.HostConfig
+	hc := runtimeHostConfig(b, c, n, img)
 	var rmF, rpcRmF, rpcTermRm, sameRmF, rt, rtRPC, rtExit, rtRemove, rtRest samples
 	stopRPC := func(r rawFunction) {
 		if _, err := r.fn.Stop(ctx, &emptypb.Empty{}); err != nil {
@@ -621,7 +640,9 @@ func rawColdStartLike(b *testing.B, c *client.Client, n *testNode, img string, h
 	t0 := time.Now()
 	id, ctr := startRaw(b, c, n, img, &hc)
 	defer removeRaw(c, ctr)
-	bootRaw(b, rawClient("http://"+rawAddr(ctr, netName, publish)), n.hostURL, n, id, t0)
+	hostURL, stop := rawHost(b, ctr, netName)
+	defer stop()
+	bootRaw(b, rawClient("http://"+rawAddr(ctr, netName, publish)), hostURL, n, id, t0)
 	return time.Since(t0)
 }
 
@@ -636,19 +657,7 @@ func BenchmarkColdStartSameOptions(b *testing.B) {
 		b.Run(fmt.Sprintf("publish=%v", publish), func(b *testing.B) {
 			n, img, c := dockerNode(b, func(cfg *container.Config) { cfg.PublishPort = publish })
 			ctx := context.Background()
-			// The runtime's HostConfig, from one of its containers.
-			inst, err := n.rt.Start(ctx, n.spec("container:"+img))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ins, err := c.ContainerInspect(ctx, inst.Info().ContainerID, client.ContainerInspectOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := inst.Stop(ctx); err != nil {
-				b.Fatal(err)
-			}
-			hc := *ins.Container.HostConfig
+			hc := *runtimeHostConfig(b, c, n, img)
 			var plain, same, rt samples
 			for b.Loop() {
 				plain = append(plain, rawColdStart(b, c, n, img, publish))
