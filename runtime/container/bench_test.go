@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -41,8 +42,8 @@ import (
 // BenchmarkColdStart: Runtime.Start (create, start, Boot, Init) against a
 // raw create+start of the same image until its port answers a gRPC call,
 // for both ways of reaching a container. BenchmarkWarm: Instance.Call and
-// Instance.Cast against a raw gRPC round trip to the same container, with
-// grpc-go's client (the floor) and connect-go's. BenchmarkHost: a Cast into
+// Instance.Cast against a raw grpc-go round trip into a container of the
+// same image, over the bridge and over a guest socket. BenchmarkHost: a Cast into
 // the GuestAPIHost server against a bare grpc-go server.
 
 // samples collects durations and summarises them.
@@ -184,13 +185,13 @@ func rawClient(url string, secret ...string) edgelessapiconnect.GuestAPIFunction
 }
 
 // rawGRPCClient is a plain grpc-go client of a function that sends secret
-// on every call, closed when b ends.
-func rawGRPCClient(b *testing.B, url, secret string) edgelessapi.GuestAPIFunctionClient {
-	cc, err := grpc.NewClient("passthrough:///"+strings.TrimPrefix(url, "http://"),
+// on every call, with the options extra, closed when b ends.
+func rawGRPCClient(b *testing.B, url, secret string, extra ...grpc.DialOption) edgelessapi.GuestAPIFunctionClient {
+	cc, err := grpc.NewClient("passthrough:///"+strings.TrimPrefix(url, "http://"), append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			return invoker(metadata.AppendToOutgoingContext(ctx, container.SecretHeader, secret), method, req, reply, cc, opts...)
-		}))
+		})}, extra...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -241,35 +242,53 @@ func BenchmarkColdStart(b *testing.B) {
 	w.Flush()
 }
 
-// BenchmarkWarm times, interleaved, Instance.Call and Instance.Cast of an
-// instance on guest sockets (Unix sockets, the default where they work)
-// and of one on the Docker network (guest_sockets "off"), each against its
-// raw grpc-go floor: a bare grpc-go client over the bridge to the TCP
-// instance's container, and one over the guest socket of a third
-// container of the same image (whose instance's own connection is
-// closed). A raw connect-go client over the bridge is shown beside them.
+// BenchmarkWarm times Instance.Call and Instance.Cast of an instance on
+// guest sockets (Unix sockets, the default where they work) and of one on
+// the Docker network (guest_sockets "off"), each against its raw grpc-go
+// floor: a bare grpc-go client with the runtime's HTTP/2 windows
+// (transport.LocalDialOptions) over the bridge, and one over the guest
+// socket, each into a container of the same image that the runtime made
+// (same limits, GOMAXPROCS and confinement; the floors' instances' own
+// connections stay idle, or are closed for the socket, which takes one
+// connection at a time). Beside them, back to back only and into
+// containers of their own: raw grpc-go with its default windows (which
+// send a bandwidth-estimate PING after nearly every reply) on both
+// transports, and a raw connect-go client over the bridge.
+//
+// Every measured call is one of a pair made back to back by the same
+// client into the same container: the second is timed as "back to back",
+// the first as "after idle", since every container of a floor or an
+// instance is called once every five pairs, so that each has been idle
+// for as long. How recently a container served a call changes its round
+// trip by more than anything else measured here (its threads park when
+// idle).
 func BenchmarkWarm(b *testing.B) {
 	// (The example image of this tree: the shared tag may be rebuilt by
 	// another tree meanwhile.)
 	n, img := newTestNode(b, nodeOptions{docker: true}), socketExampleImage(b)
 	off := newTestNode(b, nodeOptions{docker: true, cfg: func(c *container.Config) { c.GuestSockets = container.GuestSocketsOff }})
 	instT := off.start(b, off.spec("container:"+img))
-	secretT := container.SecretOf(instT.(*container.Instance))
-	raw := rawClient(instT.Info().Endpoint, secretT)
-	rawG := rawGRPCClient(b, instT.Info().Endpoint, secretT)
+	// The floors' containers (their instances' own connections idle).
+	instB := off.start(b, off.spec("container:"+img)).(*container.Instance)
+	instBd := off.start(b, off.spec("container:"+img)).(*container.Instance)
+	secretB, secretBd := container.SecretOf(instB), container.SecretOf(instBd)
+	rawB := rawGRPCClient(b, instB.Info().Endpoint, secretB, transport.LocalDialOptions()...)
+	rawBd := rawGRPCClient(b, instBd.Info().Endpoint, secretBd)
+	rawC := rawClient(instBd.Info().Endpoint, secretBd)
 	var instS contract.Instance
-	var rawU, rawGF edgelessapi.GuestAPIFunctionClient
+	var rawU, rawUd edgelessapi.GuestAPIFunctionClient
 	if container.GuestSocketRoot(n.rt) != "" {
 		instS = n.start(b, n.spec("container:"+img))
 		instF := n.start(b, n.spec("container:"+img)).(*container.Instance)
-		dial := container.TakeSocketConn(instF)
-		if dial == nil || !container.OnGuestSockets(instS.(*container.Instance)) {
+		instFd := n.start(b, n.spec("container:"+img)).(*container.Instance)
+		dial, dialD := container.TakeSocketConn(instF), container.TakeSocketConn(instFd)
+		if dial == nil || dialD == nil || !container.OnGuestSockets(instS.(*container.Instance)) {
 			b.Fatal("the instances do not use their guest sockets (an example image without socket support?)")
 		}
-		rawU = rawGRPCClientDial(b, dial, container.SecretOf(instF))
-		rawGF = rawGRPCClient(b, instF.Info().Endpoint, container.SecretOf(instF))
+		rawU = rawGRPCClientDial(b, dial, container.SecretOf(instF), transport.LocalDialOptions()...)
+		rawUd = rawGRPCClientDial(b, dialD, container.SecretOf(instFd))
 	} else {
-		b.Log("guest sockets are off here: only the TCP rows")
+		b.Log("guest sockets are off here: only the bridge rows")
 	}
 	srcT, srcS := off.sinkID(), n.sinkID()
 	ctx := context.Background()
@@ -277,18 +296,38 @@ func BenchmarkWarm(b *testing.B) {
 	castMsg := []byte("noreply") // a command: no re-cast, so nothing but the hop is measured
 	in := &edgelessapi.InputEventData{Src: &edgelessapi.InstanceId{NodeId: srcT.NodeID, FunctionId: srcT.FunctionID}, Msg: payload}
 	inCast := &edgelessapi.InputEventData{Src: in.Src, Msg: castMsg}
-	// Warm the connections.
-	for range 100 {
-		raw.Call(ctx, in)
-		rawG.Call(ctx, in)
-		instT.Call(ctx, srcT, payload)
-		if instS != nil {
-			instS.Call(ctx, srcS, payload)
-			rawU.Call(ctx, in)
-		}
+	rawCall := func(c edgelessapi.GuestAPIFunctionClient) func() error {
+		return func() error { _, err := c.Call(ctx, in); return err }
 	}
-	var rawCall, rawGCall, rtCall, rawCast, rawGCast, rtCast samples
-	var rawUCall, rawUCast, sCall, sCast, rawGFCall samples
+	rawCast := func(c edgelessapi.GuestAPIFunctionClient) func() error {
+		return func() error { _, err := c.Cast(ctx, inCast); return err }
+	}
+	// op is one pair's client, and its samples: idle, the first of the
+	// pair; b2b, the second.
+	type op struct {
+		name      string
+		f         func() error
+		idle, b2b samples
+	}
+	nop := &op{f: func() error { return nil }}
+	bCall := &op{name: "floor: raw grpc-go Call, bridge", f: rawCall(rawB)}
+	tCall := &op{name: "Instance.Call, bridge (guest_sockets off)", f: func() error { _, err := instT.Call(ctx, srcT, payload); return err }}
+	bCast := &op{name: "floor: raw grpc-go Cast, bridge", f: rawCast(rawB)}
+	tCast := &op{name: "Instance.Cast, bridge (guest_sockets off)", f: func() error { return instT.Cast(ctx, srcT, castMsg) }}
+	bdCall := &op{name: "raw grpc-go Call, bridge, default windows", f: rawCall(rawBd)}
+	cCall := &op{name: "raw connect-go Call, bridge", f: func() error { _, err := rawC.Call(ctx, in); return err }}
+	uCall, sCall, uCast, sCast, udCall := nop, nop, nop, nop, nop
+	if instS != nil {
+		uCall = &op{name: "floor: raw grpc-go Call, guest socket", f: rawCall(rawU)}
+		sCall = &op{name: "Instance.Call, guest socket", f: func() error { _, err := instS.Call(ctx, srcS, payload); return err }}
+		uCast = &op{name: "floor: raw grpc-go Cast, guest socket", f: rawCast(rawU)}
+		sCast = &op{name: "Instance.Cast, guest socket", f: func() error { return instS.Cast(ctx, srcS, castMsg) }}
+		udCall = &op{name: "raw grpc-go Call, guest socket, default windows", f: rawCall(rawUd)}
+	}
+	// Each round calls the containers in the same order, B T F S, then
+	// one of the others; the calls alternate with the casts, and the
+	// others take turns.
+	others := []*op{bdCall, udCall, cCall}
 	timed := func(s *samples, f func() error) {
 		t0 := time.Now()
 		if err := f(); err != nil {
@@ -296,79 +335,87 @@ func BenchmarkWarm(b *testing.B) {
 		}
 		*s = append(*s, time.Since(t0))
 	}
+	rounds := 0
+	round := func(record bool) {
+		fifth := others[(rounds/2)%len(others)]
+		for _, o := range [][]*op{{bCall, tCall, uCall, sCall, fifth}, {bCast, tCast, uCast, sCast, fifth}}[rounds%2] {
+			if o == nop {
+				continue
+			}
+			if !record {
+				if err := errors.Join(o.f(), o.f()); err != nil {
+					b.Fatal(err)
+				}
+				continue
+			}
+			timed(&o.idle, o.f)
+			timed(&o.b2b, o.f)
+		}
+		rounds++
+	}
+	for range 100 { // warm the connections
+		round(false)
+	}
 	b.ResetTimer()
 	for b.Loop() {
-		// 200 interleaved rounds per iteration: -benchtime 20x gives 4000
-		// samples of each.
-		for range 200 {
-			// Each transport's floor right before its Instance calls,
-			// the order of the transports alternating between rounds.
-			bridge := func() {
-				timed(&rawCall, func() error { _, err := raw.Call(ctx, in); return err })
-				timed(&rawGCall, func() error { _, err := rawG.Call(ctx, in); return err })
-				timed(&rtCall, func() error { _, err := instT.Call(ctx, srcT, payload); return err })
-				timed(&rawCast, func() error { _, err := raw.Cast(ctx, inCast); return err })
-				timed(&rawGCast, func() error { _, err := rawG.Cast(ctx, inCast); return err })
-				timed(&rtCast, func() error { return instT.Cast(ctx, srcT, castMsg) })
-			}
-			socket := func() {
-				if instS == nil {
-					return
-				}
-				timed(&rawUCall, func() error { _, err := rawU.Call(ctx, in); return err })
-				timed(&rawGFCall, func() error { _, err := rawGF.Call(ctx, in); return err })
-				timed(&sCall, func() error { _, err := instS.Call(ctx, srcS, payload); return err })
-				timed(&rawUCast, func() error { _, err := rawU.Cast(ctx, inCast); return err })
-				timed(&sCast, func() error { return instS.Cast(ctx, srcS, castMsg) })
-			}
-			if len(rtCall)%2 == 0 {
-				bridge()
-				socket()
-			} else {
-				socket()
-				bridge()
-			}
+		// 400 rounds per iteration: -benchtime 20x gives 4000 samples of
+		// each of the floors and instances.
+		for range 400 {
+			round(true)
 		}
 	}
 	b.StopTimer()
-	// The ratios are to the cheaper floor of each transport, grpc-go's.
-	b.ReportMetric(float64(rtCall.pct(.5))/float64(rawGCall.pct(.5)), "call-ratio-p50")
-	b.ReportMetric(float64(rtCast.pct(.5))/float64(rawGCast.pct(.5)), "cast-ratio-p50")
+	// The ratios are to each transport's grpc-go floor, back to back.
+	p50 := func(s, floor samples) float64 { return float64(s.pct(.5)) / float64(floor.pct(.5)) }
+	p90 := func(s, floor samples) float64 { return float64(s.pct(.9)) / float64(floor.pct(.9)) }
+	b.ReportMetric(p50(tCall.b2b, bCall.b2b), "call-ratio-p50")
+	b.ReportMetric(p50(tCast.b2b, bCast.b2b), "cast-ratio-p50")
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "\nwarm (%d runs)\tp50 µs\tp90 µs\tratio p50\tratio p90\t\n", len(rtCall))
-	row := func(name string, s, floor samples) { usRatioRow(w, name, s, floor) }
-	row("floor: raw grpc-go Call, bridge", rawGCall, rawGCall)
-	row("raw connect-go Call, bridge", rawCall, rawGCall)
-	row("Instance.Call, bridge (guest_sockets off)", rtCall, rawGCall)
-	if instS != nil {
-		b.ReportMetric(float64(sCall.pct(.5))/float64(rawUCall.pct(.5)), "socket-call-ratio-p50")
-		b.ReportMetric(float64(sCast.pct(.5))/float64(rawUCast.pct(.5)), "socket-cast-ratio-p50")
-		b.ReportMetric(float64(sCall.pct(.5))/float64(rtCall.pct(.5)), "socket-vs-bridge-call-p50")
-		row("floor: raw grpc-go Call, guest socket", rawUCall, rawUCall)
-		row("  (raw grpc-go Call, bridge, same container)", rawGFCall, rawUCall)
-		row("Instance.Call, guest socket", sCall, rawUCall)
-		row("  (vs the bridge floor)", sCall, rawGCall)
+	fmt.Fprintf(w, "\nwarm (%d runs)\tback to back p50 µs\tp90 µs\tratio p50\tratio p90\tafter idle p50 µs\tp90 µs\tratio p50\tratio p90\t\n", len(tCall.b2b))
+	row := func(o, floor *op) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t", o.name, us(o.b2b.pct(.5)), us(o.b2b.pct(.9)), p50(o.b2b, floor.b2b), p90(o.b2b, floor.b2b))
+		if len(o.idle) == len(floor.idle) { // the others' idle times differ
+			fmt.Fprintf(w, "%s\t%s\t%.2f\t%.2f\t\n", us(o.idle.pct(.5)), us(o.idle.pct(.9)), p50(o.idle, floor.idle), p90(o.idle, floor.idle))
+		} else {
+			fmt.Fprintf(w, "-\t-\t-\t-\t\n")
+		}
 	}
-	row("floor: raw grpc-go Cast, bridge", rawGCast, rawGCast)
-	row("raw connect-go Cast, bridge", rawCast, rawGCast)
-	row("Instance.Cast, bridge (guest_sockets off)", rtCast, rawGCast)
+	as := func(name string, o *op) *op { return &op{name: name, idle: o.idle, b2b: o.b2b} }
+	row(bCall, bCall)
+	row(bdCall, bCall)
+	row(cCall, bCall)
+	row(tCall, bCall)
 	if instS != nil {
-		b.ReportMetric(float64(sCast.pct(.5))/float64(rtCast.pct(.5)), "socket-vs-bridge-cast-p50")
-		row("floor: raw grpc-go Cast, guest socket", rawUCast, rawUCast)
-		row("Instance.Cast, guest socket", sCast, rawUCast)
-		row("  (vs the bridge floor)", sCast, rawGCast)
+		b.ReportMetric(p50(sCall.b2b, uCall.b2b), "socket-call-ratio-p50")
+		b.ReportMetric(p50(sCast.b2b, uCast.b2b), "socket-cast-ratio-p50")
+		b.ReportMetric(p50(sCall.b2b, tCall.b2b), "socket-vs-bridge-call-p50")
+		b.ReportMetric(p50(sCast.b2b, tCast.b2b), "socket-vs-bridge-cast-p50")
+		b.ReportMetric(p50(uCall.b2b, bCall.b2b), "socket-vs-bridge-floor-p50")
+		row(uCall, uCall)
+		row(as("  (vs the bridge floor)", uCall), bCall)
+		row(udCall, uCall)
+		row(sCall, uCall)
+		row(as("  (vs the bridge floor)", sCall), bCall)
+	}
+	row(bCast, bCast)
+	row(tCast, bCast)
+	if instS != nil {
+		row(uCast, uCast)
+		row(as("  (vs the bridge floor)", uCast), bCast)
+		row(sCast, uCast)
+		row(as("  (vs the bridge floor)", sCast), bCast)
 	}
 	w.Flush()
 }
 
 // rawGRPCClientDial is rawGRPCClient over the connections of dial.
-func rawGRPCClientDial(b *testing.B, dial func(context.Context, string) (net.Conn, error), secret string) edgelessapi.GuestAPIFunctionClient {
-	cc, err := grpc.NewClient("passthrough:///function",
+func rawGRPCClientDial(b *testing.B, dial func(context.Context, string) (net.Conn, error), secret string, extra ...grpc.DialOption) edgelessapi.GuestAPIFunctionClient {
+	cc, err := grpc.NewClient("passthrough:///function", append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(dial),
 		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			return invoker(metadata.AppendToOutgoingContext(ctx, container.SecretHeader, secret), method, req, reply, cc, opts...)
-		}))
+		})}, extra...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
