@@ -262,6 +262,11 @@ const ProfileEnv = "EDGELESS_BENCH_PROFILE"
 // push-back with refusals in one sitting.
 const AdmissionWaitEnv = "EDGELESS_BENCH_MAX_ADMISSION_WAIT_MS"
 
+// NodeGOMAXPROCSEnv, when set, is the GOMAXPROCS of BenchmarkNode's node
+// process only (the load generator keeps its own), to compare settings in
+// alternating runs.
+const NodeGOMAXPROCSEnv = "EDGELESS_BENCH_NODE_GOMAXPROCS"
+
 // admissionStats are the node's counts of casts held for admission.
 type admissionStats struct{ admitted, admittedSum, refused float64 }
 
@@ -618,6 +623,9 @@ func startNodeProcess(b *testing.B, edits ...func(*config.Config)) *nodeProcess 
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "-c", path, "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if v := os.Getenv(NodeGOMAXPROCSEnv); v != "" {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+v)
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
