@@ -432,9 +432,21 @@ func (i *Instance) callContext(parent context.Context) (context.Context, context
 
 // boundContext derives from parent a context ended, with end's cause, when
 // end is done, and bounded by the call deadline.
+//
+// A parent that ends within the call deadline needs no deadline of its
+// own (context.WithTimeout would then only add a cancelCtx, registered
+// with and removed from its parent): the data plane's delivery of a cast,
+// and a function's host request that carries the node's deadline, have
+// one. That saves an allocation and a registration per event on each side.
 func (i *Instance) boundContext(parent, end context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
 	stop := context.AfterFunc(end, func() { cancel(context.Cause(end)) })
+	if d, ok := parent.Deadline(); ok && !d.After(time.Now().Add(i.rt.cfg.CallTimeout)) {
+		return ctx, func() {
+			stop()
+			cancel(nil)
+		}
+	}
 	tctx, tcancel := context.WithTimeout(ctx, i.rt.cfg.CallTimeout)
 	return tctx, func() {
 		tcancel()
