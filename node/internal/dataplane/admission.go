@@ -64,10 +64,20 @@ func (g *castGate) leave(w *castWaiter) {
 	}
 }
 
-// progress tells the head that the estimate may admit it now (called by
-// the cast worker; nearly free when nobody waits).
-func (g *castGate) progress() {
+// progress wakes the head waiter when the estimate would admit a cast at
+// now (called by the cast worker when it takes a cast and when it has
+// delivered one; nearly free when nobody waits). Between two such calls
+// the estimate only grows (castWait: the queue only gains casts, the cast
+// in delivery counts at least as long as it has taken, and the costs
+// change only here), so a head the estimate refuses now would only check
+// and wait again: under a backlog that was a useless wake-up of the head
+// for most casts delivered.
+func (h *Mailbox) progress(now int64) {
+	g := &h.gate
 	if g.n.Load() == 0 {
+		return
+	}
+	if _, _, ok := h.castWait(now); !ok {
 		return
 	}
 	select {

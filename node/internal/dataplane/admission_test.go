@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/edgeless-go/edgeless/runtime/contract"
 )
 
@@ -384,5 +386,44 @@ func TestAdmission_NoGoroutineLeak(t *testing.T) {
 			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestAdmission_ProgressKicksOnlyAdmissible checks that the cast worker
+// wakes the head waiter only when the estimate would admit a cast: a head
+// woken while the estimate still refuses would only check and wait again.
+func TestAdmission_ProgressKicksOnlyAdmissible(t *testing.T) {
+	t.Parallel()
+	d := newTestDataplane(t, Config{MaxQueueDelay: 20 * time.Millisecond, MaxAdmissionWait: time.Second})
+	// Not attached: its worker waits for Attach and leaves the estimate's
+	// state to the test.
+	h := d.Register(contract.InstanceID{NodeID: d.NodeID(), FunctionID: uuid.NewString()})
+	kicked := func() bool {
+		select {
+		case <-h.gate.kick:
+			return true
+		default:
+			return false
+		}
+	}
+	now := monoNow()
+	h.progress(now)
+	if kicked() {
+		t.Fatal("kicked with nobody waiting")
+	}
+	h.gate.n.Store(1) // a cast waits at the gate
+	// A delivery under way for a second, at 10 ms a cast: more than the
+	// 20 ms allowed.
+	h.castCost.Store(int64(10 * time.Millisecond))
+	h.castStart.Store(now - int64(time.Second))
+	h.progress(now)
+	if kicked() {
+		t.Fatal("kicked while the estimate refuses a cast")
+	}
+	// The delivery ended, nothing queued: the head is admitted.
+	h.castStart.Store(0)
+	h.progress(now)
+	if !kicked() {
+		t.Fatal("not kicked although the estimate admits a cast")
 	}
 }

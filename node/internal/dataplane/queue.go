@@ -235,7 +235,7 @@ func (h *Mailbox) runCasts() {
 			start := monoNow()
 			h.castStart.Store(start)
 			h.tookCast(it, start)
-			h.gate.progress()
+			h.progress(start)
 			if obs := h.d.cfg.ObserveCastWait; obs != nil {
 				obs(time.Duration(start - it.queued))
 			}
@@ -249,7 +249,7 @@ func (h *Mailbox) runCasts() {
 			h.castCost.Store(est.add(end - max(prevEnd, it.queued)))
 			prevEnd = end
 			h.castStart.Store(0)
-			h.gate.progress()
+			h.progress(end)
 		}
 	}
 }
