@@ -297,7 +297,8 @@ func (s *guestSockets) isClosed() bool {
 
 // serveHost serves GuestAPIHost on host.sock with the runtime's host
 // server, once one exists (Runtime.NewGRPCServer); it reports whether it
-// does. Only bind calls it: a pooled container's host.sock is not served.
+// does. Only bind and the Boot of the bound instance call it: a pooled
+// container's host.sock is not served.
 func (s *guestSockets) serveHost() bool {
 	srv := s.rt.hostSrv.Load()
 	s.mu.Lock()

@@ -179,3 +179,30 @@ func TestSocketRoot_AutoFallsBack(t *testing.T) {
 		t.Fatalf("makeSocketRoot() with a long guest_socket_dir = nil, want an error")
 	}
 }
+
+// TestGuestSockets_HostServedAfterLateServer: a bind that comes before the
+// runtime's host server exists (Serve makes it on its own goroutine, which
+// a Start can overtake) serves nothing; the Boot's serveHost then serves
+// host.sock, so the instance is not sent to its host over TCP.
+func TestGuestSockets_HostServedAfterLateServer(t *testing.T) {
+	t.Parallel()
+	r := &Runtime{cfg: Config{MaxPayloadBytes: 1 << 20}, log: slog.New(slog.DiscardHandler)}
+	r.sockRoot = t.TempDir()
+	s, err := r.newGuestSockets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	s.bind(&Instance{})
+	if s.hostServed() {
+		t.Fatal("host.sock served with no host server")
+	}
+	srv, err := r.NewGRPCServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if !s.serveHost() || !s.hostServed() {
+		t.Fatal("host.sock not served once the host server exists")
+	}
+}

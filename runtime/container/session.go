@@ -249,7 +249,11 @@ func (i *Instance) useGuestSockets(ctx context.Context, s *guestSockets, cn *con
 	i.conn.Store(scn)
 	i.mu.Unlock()
 	cn.close()
-	if s.hostServed() {
+	// serveHost, not only a check: bind may have come before the
+	// runtime's host server existed (Serve creates it on its own
+	// goroutine, which a Start can overtake); the instance would then
+	// call its host over TCP.
+	if s.serveHost() {
 		req.GuestApiHostEndpoint = guestHostEndpoint
 	}
 	i.log.Debug("function on guest sockets", slog.String("dir", s.dir), slog.String("host", req.GuestApiHostEndpoint))
