@@ -46,13 +46,20 @@ func TestAcceptNow(t *testing.T) {
 // live under a fresh root, with its host server made.
 func newSocketRuntime(t *testing.T) *Runtime {
 	t.Helper()
-	r := &Runtime{cfg: Config{MaxPayloadBytes: 1 << 20}, log: slog.New(slog.DiscardHandler)}
-	r.sockRoot = t.TempDir()
+	r := newBareSocketRuntime(t)
 	srv, err := r.NewGRPCServer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
+	return r
+}
+
+// newBareSocketRuntime is newSocketRuntime without the host server.
+func newBareSocketRuntime(t *testing.T) *Runtime {
+	t.Helper()
+	r := &Runtime{cfg: Config{MaxPayloadBytes: 1 << 20}, log: slog.New(slog.DiscardHandler)}
+	r.sockRoot = t.TempDir()
 	return r
 }
 
@@ -186,8 +193,7 @@ func TestSocketRoot_AutoFallsBack(t *testing.T) {
 // host.sock, so the instance is not sent to its host over TCP.
 func TestGuestSockets_HostServedAfterLateServer(t *testing.T) {
 	t.Parallel()
-	r := &Runtime{cfg: Config{MaxPayloadBytes: 1 << 20}, log: slog.New(slog.DiscardHandler)}
-	r.sockRoot = t.TempDir()
+	r := newBareSocketRuntime(t)
 	s, err := r.newGuestSockets()
 	if err != nil {
 		t.Fatal(err)
